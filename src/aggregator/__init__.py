@@ -1,0 +1,43 @@
+"""aggregator: optimise the charging and vehicle-to-grid discharging of EV fleets.
+
+The public API:
+
+- :class:`Fleet`, :class:`PriceSignal`, :class:`Aggregator`, :class:`Result`
+- :func:`load_scenario`
+- plugin base classes :class:`PriceSource`, :class:`AvailabilityModel`,
+  :class:`SolverBackend` and the marker :data:`hookimpl`
+"""
+
+from .aggregator import Aggregator
+from .availability import AvailabilityModel
+from .errors import AggregatorError, InputError, SolveError
+from .fleet import Fleet
+from .plugins import hookimpl
+from .prices import PriceSignal, PriceSource
+from .result import Result
+from .scenario import load_scenario
+from .solvers import SolveOutcome, SolverBackend, SolverOptions
+
+__all__ = [
+    "Aggregator",
+    "AggregatorError",
+    "AvailabilityModel",
+    "Fleet",
+    "InputError",
+    "PriceSignal",
+    "PriceSource",
+    "Result",
+    "SolveError",
+    "SolveOutcome",
+    "SolverBackend",
+    "SolverOptions",
+    "hookimpl",
+    "load_scenario",
+]
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("aggregator")
+except Exception:  # pragma: no cover - source tree without metadata
+    __version__ = "0.0.0"

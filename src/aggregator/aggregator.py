@@ -1,0 +1,370 @@
+"""Aggregator: fleets and prices in, a labeled model out, solved into a Result."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Mapping, Sequence
+
+import linopy
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import formulation, plugins
+from .errors import InputError
+from .fleet import Fleet
+from .prices import PriceSignal
+from .result import Result
+from .solvers import SolveOutcome, SolverBackend, SolverOptions
+
+__all__ = ["Aggregator"]
+
+log = logging.getLogger(__name__)
+
+_PARAMETERS = {
+    "vehicles": "",
+    "battery_kwh": "kWh",
+    "charger_kw": "kW",
+    "charge_efficiency": "1",
+    "discharge_efficiency": "1",
+    "contract_limit": "1",
+    "initial_soc": "1",
+}
+
+
+class Aggregator:
+    """An aggregator of EV fleets facing one wholesale price: the optimisation problem.
+
+    The model is built in overridable steps -- :meth:`define_variables`,
+    :meth:`define_constraints`, :meth:`define_objective`, then
+    :meth:`extend_model` (which calls the plugins' ``aggregator_extend_model``
+    hook) -- so a subclass can add or replace one step with ``super()``.
+
+    Parameters
+    ----------
+    fleets : sequence of Fleet
+        The fleets; names must be unique.
+    prices : PriceSignal
+        Wholesale prices in $/MWh.
+    hours : float, optional
+        Length of the horizon in hours; default: the length of the price series.
+    slack_penalty : float
+        Penalty M on slack energy in $/kWh.
+    exclusive_charging : bool
+        Forbid a fleet from charging and discharging in the same step (binary).
+    extensions : mapping, optional
+        Options of model extensions by name (the scenario's ``[extensions]`` table).
+    solver : str
+        Default backend for :meth:`solve` (``"auto"`` picks the fastest that supports the problem).
+    solver_options : mapping, optional
+        Default ``mip_gap``, ``time_limit``, ``threads`` and backend-specific options.
+    name : str
+        A label for the scenario, kept in the result's attributes.
+
+    Examples
+    --------
+    Two hours, 10 $/MWh then 100 $/MWh; one lossless 1-vehicle fleet of 10 kWh
+    and 10 kW that starts empty: buy 10 kWh for 0.10 $, sell them for 1.00 $.
+
+    >>> fleet = Fleet("f", vehicles=1, battery_kwh=10, charger_kw=10,
+    ...               charge_efficiency=1.0, discharge_efficiency=1.0,
+    ...               contract_limit=1.0, initial_soc=0.0, availability=[1, 1])
+    >>> result = Aggregator([fleet], PriceSignal([10.0, 100.0])).solve(solver="highs")
+    >>> result.status, round(result.profit, 6)
+    ('optimal', 0.9)
+    """
+
+    def __init__(
+        self,
+        fleets: Sequence[Fleet],
+        prices: PriceSignal,
+        *,
+        hours: float | None = None,
+        slack_penalty: float = 1000.0,
+        exclusive_charging: bool = True,
+        extensions: Mapping[str, Mapping[str, Any]] | None = None,
+        solver: str = "auto",
+        solver_options: Mapping[str, Any] | None = None,
+        name: str = "",
+    ) -> None:
+        fleets = list(fleets)
+        if not fleets:
+            raise InputError("no fleets: expected at least one fleet")
+        seen: set[str] = set()
+        for fleet in fleets:
+            if not isinstance(fleet, Fleet):
+                raise InputError(f"fleets: {fleet!r} is not a Fleet")
+            if fleet.name in seen:
+                raise InputError(f"fleet name {fleet.name!r} appears twice; expected unique names")
+            seen.add(fleet.name)
+        if not isinstance(prices, PriceSignal):
+            raise InputError(f"prices: {type(prices).__name__} is not a PriceSignal")
+        if isinstance(slack_penalty, bool) or not isinstance(slack_penalty, (int, float)) or not slack_penalty > 0:
+            raise InputError(f"slack_penalty = {slack_penalty!r}; expected a number of $/kWh > 0")
+        if not math.isfinite(slack_penalty):
+            raise InputError(f"slack_penalty = {slack_penalty!r}; expected a finite number of $/kWh")
+        if not isinstance(exclusive_charging, bool):
+            raise InputError(f"exclusive_charging = {exclusive_charging!r}; expected true or false")
+        step = prices.step_hours
+        if hours is None:
+            steps = len(prices)
+        else:
+            if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours > 0:
+                raise InputError(f"hours = {hours!r}; expected a number of hours > 0")
+            steps = int(round(hours / step))
+            if abs(steps * step - hours) > 1e-9 * max(1.0, hours) or steps < 1:
+                raise InputError(f"hours = {hours!r} is not a whole number of {step}-hour steps")
+        prices = prices.head(steps)
+        for fleet in fleets:
+            if fleet.steps < steps:
+                raise InputError(
+                    f"fleet {fleet.name!r}: availability has {fleet.steps} steps but the horizon needs {steps}; "
+                    "shorten the horizon or supply a longer profile"
+                )
+        self.fleets: list[Fleet] = fleets
+        self.prices: PriceSignal = prices
+        self.slack_penalty = float(slack_penalty)
+        self.exclusive_charging = exclusive_charging
+        self.extensions: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (extensions or {}).items()}
+        self.solver = solver
+        self.solver_options: dict[str, Any] = dict(solver_options or {})
+        self.name = name
+        self._inputs: xr.Dataset | None = None
+        self._model_changed_by_extensions: bool | None = None
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def steps(self) -> int:
+        """Number of time steps in the horizon."""
+        return len(self.prices)
+
+    @property
+    def step_hours(self) -> float:
+        """Length of a step in hours (Δt)."""
+        return self.prices.step_hours
+
+    @property
+    def inputs(self) -> xr.Dataset:
+        """The validated inputs as one :class:`xarray.Dataset` over (time, fleet).
+
+        Data variables: ``price`` ($/MWh, time); ``availability`` and
+        ``power_availability`` (share, time x fleet); the fleet parameters
+        (fleet); the derived bounds ``power_max`` (kW), ``soc_min``,
+        ``soc_max`` (kWh) over (time, fleet) and ``soc_initial`` (kWh, fleet).
+        Attributes: ``step_hours``, ``slack_penalty``, ``exclusive_charging``,
+        ``extensions``.
+        """
+        if self._inputs is None:
+            self._inputs = self._build_inputs()
+        return self._inputs
+
+    def _build_inputs(self) -> xr.Dataset:
+        n = self.steps
+        time_index = pd.DatetimeIndex(self.prices.time, name="time")
+        fleet_index = pd.Index([f.name for f in self.fleets], name="fleet")
+        coords = {"time": time_index, "fleet": fleet_index}
+        energy = np.stack([f.availability[:n] for f in self.fleets], axis=1)
+        power = np.stack([f.power_profile[:n] for f in self.fleets], axis=1)
+        ds = xr.Dataset(coords=coords)
+        ds["price"] = xr.DataArray(self.prices.values, dims="time", attrs={"units": "$/MWh"})
+        ds["availability"] = xr.DataArray(energy, dims=("time", "fleet"), attrs={"units": "1"})
+        ds["power_availability"] = xr.DataArray(power, dims=("time", "fleet"), attrs={"units": "1"})
+        for field_name, unit in _PARAMETERS.items():
+            values = [getattr(f, field_name) for f in self.fleets]
+            ds[field_name] = xr.DataArray(np.asarray(values, float), dims="fleet", attrs={"units": unit})
+        ds["power_max"] = (ds["vehicles"] * ds["charger_kw"] * ds["power_availability"]).assign_attrs(units="kW")
+        capacity = ds["vehicles"] * ds["battery_kwh"]
+        ds["soc_max"] = (capacity * ds["availability"]).assign_attrs(units="kWh")
+        ds["soc_min"] = ((1 - ds["contract_limit"]) * capacity * ds["availability"]).assign_attrs(units="kWh")
+        ds["soc_initial"] = (ds["initial_soc"] * capacity).assign_attrs(units="kWh")
+        ds["power_max"] = ds["power_max"].transpose("time", "fleet")
+        ds["soc_max"] = ds["soc_max"].transpose("time", "fleet")
+        ds["soc_min"] = ds["soc_min"].transpose("time", "fleet")
+        ds.attrs.update(
+            step_hours=self.step_hours,
+            slack_penalty=self.slack_penalty,
+            exclusive_charging=self.exclusive_charging,
+            extensions=self.extensions,
+            price_source=self.prices.source,
+        )
+        return ds
+
+    # ------------------------------------------------------------------- model
+    def define_variables(self, model: linopy.Model, inputs: xr.Dataset) -> None:
+        """Add the variables (see :func:`aggregator.formulation.define_variables`).
+
+        Parameters
+        ----------
+        model : linopy.Model
+        inputs : xarray.Dataset
+        """
+        formulation.define_variables(model, inputs)
+
+    def define_constraints(self, model: linopy.Model, inputs: xr.Dataset) -> None:
+        """Add the constraints (see :func:`aggregator.formulation.define_constraints`).
+
+        Parameters
+        ----------
+        model : linopy.Model
+        inputs : xarray.Dataset
+        """
+        formulation.define_constraints(model, inputs)
+
+    def define_objective(self, model: linopy.Model, inputs: xr.Dataset) -> None:
+        """Set the objective (see :func:`aggregator.formulation.define_objective`).
+
+        Parameters
+        ----------
+        model : linopy.Model
+        inputs : xarray.Dataset
+        """
+        formulation.define_objective(model, inputs)
+
+    def extend_model(self, model: linopy.Model, inputs: xr.Dataset) -> None:
+        """Let plugins add to the model (the ``aggregator_extend_model`` hook).
+
+        Parameters
+        ----------
+        model : linopy.Model
+        inputs : xarray.Dataset
+        """
+        plugins.get_plugin_manager().hook.aggregator_extend_model(model=model, inputs=inputs)
+
+    def build_model(self) -> linopy.Model:
+        """Build the labeled :class:`linopy.Model` over (time, fleet).
+
+        Returns
+        -------
+        linopy.Model
+        """
+        inputs = self.inputs
+        model = linopy.Model(force_dim_names=True)
+        self.define_variables(model, inputs)
+        self.define_constraints(model, inputs)
+        self.define_objective(model, inputs)
+        before = _model_signature(model)
+        self.extend_model(model, inputs)
+        self._model_changed_by_extensions = _model_signature(model) != before
+        return model
+
+    def is_standard(self) -> bool:
+        """Whether the problem is exactly the documented model (no subclass step, no extension).
+
+        Structure-aware backends solve only standard problems; others fall back
+        to a general MILP backend.
+
+        Returns
+        -------
+        bool
+        """
+        cls = type(self)
+        for step in ("define_variables", "define_constraints", "define_objective", "extend_model", "build_model"):
+            if getattr(cls, step) is not getattr(Aggregator, step):
+                return False
+        if plugins.extension_hooks():
+            if self._model_changed_by_extensions is None:
+                self.build_model()
+            return not self._model_changed_by_extensions
+        return True
+
+    # ------------------------------------------------------------------- solve
+    def backend(self, name: str | None = None) -> tuple[SolverBackend, str]:
+        """The backend a solve would use, and why.
+
+        Parameters
+        ----------
+        name : str, optional
+            A backend name or ``"auto"``; default: the aggregator's ``solver``.
+
+        Returns
+        -------
+        tuple of (SolverBackend, str)
+            The backend instance and a sentence on the choice.
+
+        Raises
+        ------
+        InputError
+            Unknown or unavailable backend name (lists the installed ones).
+        """
+        name = name or self.solver or "auto"
+        if name != "auto":
+            cls = plugins.lookup("solver_backends", name, where="[solver] name")
+            backend = cls()
+            reason = backend.supports(self)
+            if reason:
+                raise InputError(f"[solver] name = {name!r} cannot solve this problem: {reason}")
+            return backend, f"{name} (requested)"
+        candidates = sorted(
+            ((cls, dist) for cls, dist in plugins.registry("solver_backends").values() if cls.is_available()),
+            key=lambda item: -item[0].priority,
+        )
+        skipped = []
+        for cls, _ in candidates:
+            backend = cls()
+            reason = backend.supports(self)
+            if reason is None:
+                note = f"auto chose {cls.name}"
+                if skipped:
+                    note += " (" + "; ".join(skipped) + ")"
+                return backend, note
+            skipped.append(f"{cls.name} skipped: {reason}")
+        raise InputError("no installed solver backend supports this problem: " + "; ".join(skipped))
+
+    def solve(
+        self,
+        solver: str | None = None,
+        *,
+        mip_gap: float | None = None,
+        time_limit: float | None = None,
+        threads: int | None = None,
+        verbose: bool = False,
+        **options: Any,
+    ) -> Result:
+        """Solve the problem and return a :class:`Result`.
+
+        Parameters
+        ----------
+        solver : str, optional
+            Backend name or ``"auto"`` (default: the aggregator's ``solver``).
+        mip_gap : float, optional
+            Requested relative gap (default 1e-4).
+        time_limit : float, optional
+            Seconds.
+        threads : int, optional
+            Threads for the solver.
+        verbose : bool
+            Show the solver log.
+        **options
+            Backend-specific options.
+
+        Returns
+        -------
+        Result
+            Whatever the outcome; check :attr:`Result.status`.
+        """
+        defaults = dict(self.solver_options)
+        mip_gap = defaults.pop("mip_gap", 1e-4) if mip_gap is None else mip_gap
+        time_limit = defaults.pop("time_limit", None) if time_limit is None else time_limit
+        threads = defaults.pop("threads", None) if threads is None else threads
+        defaults.pop("mip_gap", None), defaults.pop("time_limit", None), defaults.pop("threads", None)
+        extra = defaults | options
+        backend, choice = self.backend(solver)
+        log.info("solver: %s", choice)
+        opts = SolverOptions(mip_gap=float(mip_gap), time_limit=time_limit, threads=threads, verbose=verbose, extra=extra)
+        start = time.perf_counter()
+        outcome: SolveOutcome = backend.solve(self, opts)
+        wall = time.perf_counter() - start
+        return Result.from_outcome(self.inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=opts.mip_gap, name=self.name)
+
+
+def _model_signature(model: linopy.Model) -> tuple:
+    objective = model.objective
+    return (
+        tuple(model.variables),
+        tuple(model.constraints),
+        int(objective.expression.nterm) if hasattr(objective, "expression") else 0,
+        int(objective.expression.size) if hasattr(objective, "expression") else 0,
+    )
+

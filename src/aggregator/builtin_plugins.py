@@ -1,0 +1,26 @@
+"""The builtin plugins, registered through the same hooks as third-party ones."""
+
+from __future__ import annotations
+
+from .availability import ConstantAvailability, CsvAvailability, SyntheticAvailability
+from .plugins import hookimpl
+from .prices import ConstantPriceSource, CsvPriceSource, SyntheticPriceSource
+from .solvers import HighsBackend, LinopyBackend
+
+
+@hookimpl
+def aggregator_register_price_sources():
+    """Builtin price sources: csv, constant, synthetic."""
+    return [CsvPriceSource, ConstantPriceSource, SyntheticPriceSource]
+
+
+@hookimpl
+def aggregator_register_availability_models():
+    """Builtin availability models: csv, constant, synthetic."""
+    return [CsvAvailability, ConstantAvailability, SyntheticAvailability]
+
+
+@hookimpl
+def aggregator_register_solver_backends():
+    """Builtin solver backends: highs, linopy."""
+    return [HighsBackend, LinopyBackend]

@@ -1,0 +1,179 @@
+"""Fleet: the parameters of one fleet of electric vehicles, validated."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["Fleet"]
+
+
+def _positive(name: str, fleet: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"fleet {fleet!r}: {name} = {value!r}; expected a number > 0")
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"fleet {fleet!r}: {name} = {value!r}; expected a number > 0")
+    return float(value)
+
+
+def _share(name: str, fleet: str, value: Any, *, low_open: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"fleet {fleet!r}: {name} = {value!r}; expected a number")
+    ok = (0 < value <= 1) if low_open else (0 <= value <= 1)
+    if not math.isfinite(value) or not ok:
+        interval = "(0, 1]" if low_open else "[0, 1]"
+        raise InputError(f"fleet {fleet!r}: {name} = {value!r}; expected a number in {interval}")
+    return float(value)
+
+
+def _profile(name: str, fleet: str, value: Any) -> np.ndarray:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1 or array.size == 0:
+        raise InputError(f"fleet {fleet!r}: {name} must be a non-empty one-dimensional profile")
+    bad = ~np.isfinite(array) | (array < 0) | (array > 1)
+    if bad.any():
+        step = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"fleet {fleet!r}: {name} at step {step} is {array[step]!r}; "
+            "expected a share of the fleet plugged in, in [0, 1]"
+        )
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Fleet:
+    """One fleet of identical electric vehicles, controlled as one battery.
+
+    The usable power and energy of the fleet follow the share of its vehicles
+    that are plugged in (the availability profile): in step *t* the fleet can
+    charge or discharge up to ``vehicles * charger_kw * k_t`` kW and store
+    between ``(1 - contract_limit) * vehicles * battery_kwh * k_t`` and
+    ``vehicles * battery_kwh * k_t`` kWh.
+
+    Parameters
+    ----------
+    name : str
+        Unique name of the fleet (a label on the ``fleet`` dimension).
+    vehicles : float
+        Number of vehicles, > 0.
+    battery_kwh : float
+        Usable battery per vehicle in kWh, > 0.
+    charger_kw : float
+        Charger power per vehicle in kW, > 0.
+    charge_efficiency : float
+        Grid-to-battery efficiency in (0, 1].
+    discharge_efficiency : float
+        Battery-to-grid efficiency in (0, 1].
+    contract_limit : float
+        Share of the battery the aggregator may cycle, in [0, 1].
+    initial_soc : float
+        State of charge before the first step, as a share of
+        ``vehicles * battery_kwh``, in [0, 1].
+    availability : array_like
+        Share of the fleet plugged in, per step, in [0, 1]; it scales the
+        energy bounds and (unless ``power_availability`` is given) the power
+        bound.
+    power_availability : array_like, optional
+        A separate profile for the power bound.
+
+    Raises
+    ------
+    InputError
+        If a field is missing or out of range; the message names the field and
+        the bad value.
+
+    Examples
+    --------
+    >>> fleet = Fleet("depot", vehicles=100, battery_kwh=60, charger_kw=11,
+    ...               charge_efficiency=0.9, discharge_efficiency=0.9,
+    ...               contract_limit=0.5, initial_soc=0.8, availability=[1, 0.5])
+    >>> fleet.capacity_kwh
+    6000.0
+    >>> Fleet("bad", vehicles=0, battery_kwh=60, charger_kw=11, availability=[1])
+    Traceback (most recent call last):
+    ...
+    aggregator.errors.InputError: fleet 'bad': vehicles = 0; expected a number > 0
+    """
+
+    name: str
+    vehicles: float
+    battery_kwh: float
+    charger_kw: float
+    charge_efficiency: float = 0.85
+    discharge_efficiency: float = 0.78
+    contract_limit: float = 0.8
+    initial_soc: float = 1.0
+    availability: Any = field(default=None, repr=False)
+    power_availability: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InputError(f"fleet name {self.name!r}: expected a non-empty string")
+        name = self.name
+        set_ = object.__setattr__
+        set_(self, "vehicles", _positive("vehicles", name, self.vehicles))
+        set_(self, "battery_kwh", _positive("battery_kwh", name, self.battery_kwh))
+        set_(self, "charger_kw", _positive("charger_kw", name, self.charger_kw))
+        set_(self, "charge_efficiency", _share("charge_efficiency", name, self.charge_efficiency, low_open=True))
+        set_(
+            self,
+            "discharge_efficiency",
+            _share("discharge_efficiency", name, self.discharge_efficiency, low_open=True),
+        )
+        set_(self, "contract_limit", _share("contract_limit", name, self.contract_limit, low_open=False))
+        set_(self, "initial_soc", _share("initial_soc", name, self.initial_soc, low_open=False))
+        if self.availability is None:
+            raise InputError(f"fleet {name!r}: availability is missing; expected a profile of shares in [0, 1]")
+        set_(self, "availability", _profile("availability", name, self.availability))
+        if self.power_availability is not None:
+            power = _profile("power_availability", name, self.power_availability)
+            if power.size != self.availability.size:
+                raise InputError(
+                    f"fleet {name!r}: power_availability has {power.size} steps but availability has "
+                    f"{self.availability.size}; expected the same length"
+                )
+            set_(self, "power_availability", power)
+
+    @property
+    def capacity_kwh(self) -> float:
+        """Energy of the whole fleet's batteries in kWh (``vehicles * battery_kwh``)."""
+        return self.vehicles * self.battery_kwh
+
+    @property
+    def power_kw(self) -> float:
+        """Charger power of the whole fleet in kW (``vehicles * charger_kw``)."""
+        return self.vehicles * self.charger_kw
+
+    @property
+    def steps(self) -> int:
+        """Length of the availability profile."""
+        return int(self.availability.size)
+
+    @property
+    def power_profile(self) -> np.ndarray:
+        """Availability used for the power bound."""
+        return self.availability if self.power_availability is None else self.power_availability
+
+    def with_options(self, **changes: Any) -> "Fleet":
+        """Return a copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            Field names and new values.
+
+        Returns
+        -------
+        Fleet
+        """
+        values = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        values.update(changes)
+        return Fleet(**values)

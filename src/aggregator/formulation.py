@@ -1,0 +1,138 @@
+"""The optimisation model as a labeled :class:`linopy.Model`, in small steps.
+
+Each ``define_*`` function adds one part of the model described in the docs
+(page "The model") to a :class:`linopy.Model` over the dimensions
+``(time, fleet)``, reading everything it needs from the validated inputs
+:class:`xarray.Dataset` built by :meth:`aggregator.Aggregator.inputs`.
+:class:`aggregator.Aggregator` calls them in order; a subclass can replace or
+extend any step.
+
+Variables (result name, unit):
+
+============  =====  ====================================================
+name          unit   meaning
+============  =====  ====================================================
+charge        kW     grid-side charging power ``P_in``
+discharge     kW     grid-side discharging power ``P_out``
+soc           kWh    energy stored at the end of the step ``S``
+slack_up      kWh    energy added without being bought (penalised)
+slack_down    kWh    energy removed without being sold (penalised)
+mode          --     1 = the fleet may charge, 0 = it may discharge
+============  =====  ====================================================
+"""
+
+from __future__ import annotations
+
+import linopy
+import xarray as xr
+
+__all__ = [
+    "VARIABLES",
+    "define_variables",
+    "define_constraints",
+    "define_objective",
+    "build_model",
+]
+
+#: Model variables reported in a :class:`~aggregator.Result`, with their units.
+VARIABLES: dict[str, str] = {
+    "charge": "kW",
+    "discharge": "kW",
+    "soc": "kWh",
+    "slack_up": "kWh",
+    "slack_down": "kWh",
+}
+
+
+def define_variables(model: linopy.Model, inputs: xr.Dataset) -> None:
+    """Add the decision variables.
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The model to extend.
+    inputs : xarray.Dataset
+        Validated inputs (``power_max``, ``soc_min``, ``soc_max`` over (time, fleet)).
+    """
+    coords = [inputs.indexes["time"], inputs.indexes["fleet"]]
+    pmax = inputs["power_max"]
+    model.add_variables(lower=0, upper=pmax, coords=coords, name="charge")
+    model.add_variables(lower=0, upper=pmax, coords=coords, name="discharge")
+    model.add_variables(lower=inputs["soc_min"], upper=inputs["soc_max"], coords=coords, name="soc")
+    model.add_variables(lower=0, coords=coords, name="slack_up")
+    model.add_variables(lower=0, coords=coords, name="slack_down")
+    if inputs.attrs["exclusive_charging"]:
+        model.add_variables(coords=coords, binary=True, name="mode")
+
+
+def define_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
+    """Add the power limits and the energy balance.
+
+    With ``exclusive_charging`` the binary ``mode`` forbids charging and
+    discharging in the same step; without it the fleet's chargers are shared
+    (``charge + discharge <= power_max``), which is the continuous relaxation.
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The model, with the variables of :func:`define_variables`.
+    inputs : xarray.Dataset
+        Validated inputs.
+    """
+    charge, discharge, soc = model["charge"], model["discharge"], model["soc"]
+    pmax = inputs["power_max"]
+    dt = float(inputs.attrs["step_hours"])
+    if inputs.attrs["exclusive_charging"]:
+        mode = model["mode"]
+        model.add_constraints(charge - pmax * mode <= 0, name="charge_limit")
+        model.add_constraints(discharge + pmax * mode <= pmax, name="discharge_limit")
+    else:
+        model.add_constraints(charge + discharge <= pmax, name="power_limit")
+    eta_in = inputs["charge_efficiency"]
+    eta_out = inputs["discharge_efficiency"]
+    flow = (eta_in * dt) * charge - (dt / eta_out) * discharge + model["slack_up"] - model["slack_down"]
+    # S_t - S_{t-1} - flow_t = 0, with S_0 = S_init moved to the right-hand side of the first step.
+    previous = soc.shift(time=1).fillna(0)
+    initial = xr.zeros_like(inputs["soc_min"])
+    initial[0, :] = inputs["soc_initial"].to_numpy()
+    model.add_constraints(soc - previous - flow == initial, name="energy_balance")
+
+
+def define_objective(model: linopy.Model, inputs: xr.Dataset) -> None:
+    """Maximise arbitrage revenue minus the slack penalty.
+
+    ``sum(price / 1000 * (discharge - charge) * dt) - M * sum(slack_up + slack_down)``
+    in $, with price in $/MWh, power in kW, dt in hours and M in $/kWh.
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The model, with the variables of :func:`define_variables`.
+    inputs : xarray.Dataset
+        Validated inputs.
+    """
+    dt = float(inputs.attrs["step_hours"])
+    penalty = float(inputs.attrs["slack_penalty"])
+    value = inputs["price"] * (dt / 1000.0)
+    revenue = (value * model["discharge"]).sum() - (value * model["charge"]).sum()
+    slack = (model["slack_up"] + model["slack_down"]).sum()
+    model.add_objective(revenue - penalty * slack, sense="max")
+
+
+def build_model(inputs: xr.Dataset) -> linopy.Model:
+    """Build the whole model from inputs with the three ``define_*`` steps.
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+        Validated inputs.
+
+    Returns
+    -------
+    linopy.Model
+    """
+    model = linopy.Model(force_dim_names=True)
+    define_variables(model, inputs)
+    define_constraints(model, inputs)
+    define_objective(model, inputs)
+    return model

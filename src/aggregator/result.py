@@ -1,0 +1,353 @@
+"""Result: the solution and its inputs as one xarray.Dataset, with KPIs and export."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .atomic import atomic_path
+from .formulation import VARIABLES
+from .solvers import SolveOutcome, relative_gap
+
+__all__ = ["Result"]
+
+_SUMMARY_ATTRS = ("status", "objective", "profit", "penalty", "bound", "gap", "solve_seconds")
+
+
+def _package_version() -> str:
+    try:
+        return version("aggregator")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+class Result:
+    """The outcome of a solve: solution, inputs and run facts in one Dataset.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        Over (time, fleet): ``charge``, ``discharge`` (kW), ``soc``,
+        ``slack_up``, ``slack_down`` (kWh), ``price`` ($/MWh),
+        ``availability`` (share); run facts in ``attrs`` (status, objective,
+        profit, penalty, bound, gap, solver, solve_seconds, ...).
+
+    Notes
+    -----
+    ``profit`` is the arbitrage revenue ``sum(price/1000 * (discharge - charge) * dt)``
+    without the slack penalty; ``objective = profit - penalty`` (plus any terms a
+    model extension added); ``gap = (bound - objective) / |bound|`` where the
+    bound is proven by the solver (NaN when it proves none).
+    """
+
+    def __init__(self, dataset: xr.Dataset) -> None:
+        self.dataset = dataset
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_outcome(
+        cls,
+        inputs: xr.Dataset,
+        outcome: SolveOutcome,
+        *,
+        choice: str = "",
+        wall_seconds: float = math.nan,
+        mip_gap: float = math.nan,
+        name: str = "",
+    ) -> "Result":
+        """Assemble a Result from validated inputs and a backend's outcome.
+
+        Parameters
+        ----------
+        inputs : xarray.Dataset
+            The aggregator's inputs.
+        outcome : SolveOutcome
+            What the backend returned.
+        choice : str
+            How the backend was chosen.
+        wall_seconds : float
+            Wall time of the whole solve call.
+        mip_gap : float
+            The requested gap.
+        name : str
+            Scenario label.
+
+        Returns
+        -------
+        Result
+        """
+        ds = xr.Dataset(coords={"time": inputs["time"], "fleet": inputs["fleet"]})
+        shape = (inputs.sizes["time"], inputs.sizes["fleet"])
+        for var, unit in VARIABLES.items():
+            if outcome.solution is not None:
+                data = outcome.solution[var].transpose("time", "fleet").to_numpy().astype(float)
+            else:
+                data = np.full(shape, np.nan)
+            ds[var] = xr.DataArray(data, dims=("time", "fleet"), attrs={"units": unit})
+        ds["price"] = inputs["price"]
+        ds["availability"] = inputs["availability"]
+        if not np.array_equal(inputs["availability"].to_numpy(), inputs["power_availability"].to_numpy()):
+            ds["power_availability"] = inputs["power_availability"]
+        for var in ("soc_min", "soc_max", "power_max", "soc_initial", "charge_efficiency", "discharge_efficiency"):
+            ds[var] = inputs[var]
+        dt = float(inputs.attrs["step_hours"])
+        penalty_rate = float(inputs.attrs["slack_penalty"])
+        has = outcome.solution is not None
+        profit = float(cls._fleet_profit(ds, dt).sum()) if has else math.nan
+        penalty = float(penalty_rate * (ds["slack_up"] + ds["slack_down"]).sum()) if has else math.nan
+        objective = outcome.objective if has else math.nan
+        ds.attrs.update(
+            name=name,
+            status=outcome.status,
+            termination=outcome.termination,
+            message=outcome.message,
+            objective=float(objective),
+            profit=profit,
+            penalty=penalty,
+            bound=float(outcome.bound),
+            gap=relative_gap(objective, outcome.bound),
+            mip_gap=float(mip_gap),
+            solver=outcome.solver,
+            solver_choice=choice,
+            solve_seconds=float(outcome.solve_seconds),
+            wall_seconds=float(wall_seconds),
+            step_hours=dt,
+            slack_penalty=penalty_rate,
+            exclusive_charging=int(bool(inputs.attrs["exclusive_charging"])),
+            price_source=str(inputs.attrs.get("price_source", "")),
+            aggregator_version=_package_version(),
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+        for key, value in outcome.details.items():
+            if isinstance(value, (int, float, str)):
+                ds.attrs[f"solver_{key}"] = value
+        return cls(ds)
+
+    @staticmethod
+    def _fleet_profit(ds: xr.Dataset, dt: float) -> xr.DataArray:
+        value = ds["price"] * (dt / 1000.0)
+        return (value * (ds["discharge"] - ds["charge"])).sum("time")
+
+    # -------------------------------------------------------------- properties
+    @property
+    def status(self) -> str:
+        """``optimal``, ``time_limit``, ``infeasible``, ``no_solution`` or ``error``."""
+        return str(self.dataset.attrs["status"])
+
+    @property
+    def has_solution(self) -> bool:
+        """Whether a solution is present."""
+        return bool(np.isfinite(self.dataset["charge"].to_numpy()).all())
+
+    @property
+    def profit(self) -> float:
+        """Arbitrage revenue in $ (without the slack penalty)."""
+        return float(self.dataset.attrs["profit"])
+
+    @property
+    def penalty(self) -> float:
+        """Slack penalty in $."""
+        return float(self.dataset.attrs["penalty"])
+
+    @property
+    def objective(self) -> float:
+        """Objective value in $ (profit minus penalty, plus any extension terms)."""
+        return float(self.dataset.attrs["objective"])
+
+    @property
+    def bound(self) -> float:
+        """Proven upper bound of the optimal objective in $ (NaN when not proven)."""
+        return float(self.dataset.attrs["bound"])
+
+    @property
+    def gap(self) -> float:
+        """Certified relative gap ``(bound - objective) / |bound|``."""
+        return float(self.dataset.attrs["gap"])
+
+    @property
+    def step_hours(self) -> float:
+        """Step length in hours."""
+        return float(self.dataset.attrs["step_hours"])
+
+    @property
+    def fleet_profit(self) -> pd.Series:
+        """Profit per fleet in $."""
+        return self._fleet_profit(self.dataset, self.step_hours).to_series().rename("profit")
+
+    @property
+    def charged_kwh(self) -> pd.Series:
+        """Energy bought from the grid per fleet in kWh."""
+        return (self.dataset["charge"].sum("time") * self.step_hours).to_series().rename("charged_kwh")
+
+    @property
+    def discharged_kwh(self) -> pd.Series:
+        """Energy sold to the grid per fleet in kWh."""
+        return (self.dataset["discharge"].sum("time") * self.step_hours).to_series().rename("discharged_kwh")
+
+    @property
+    def slack_kwh(self) -> pd.Series:
+        """Slack energy used per fleet in kWh (up plus down)."""
+        return (self.dataset["slack_up"] + self.dataset["slack_down"]).sum("time").to_series().rename("slack_kwh")
+
+    def fleet_table(self) -> pd.DataFrame:
+        """One row per fleet: profit, energy charged and discharged, equivalent full cycles, slack.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        table = pd.concat([self.fleet_profit, self.charged_kwh, self.discharged_kwh, self.slack_kwh], axis=1)
+        capacity = (self.dataset["soc_max"].max("time")).to_series()
+        table["cycles"] = (self.discharged_kwh / capacity.replace(0, np.nan)).fillna(0.0)
+        return table
+
+    def summary(self) -> dict[str, Any]:
+        """The run's facts as a JSON-ready dict (the ``--json`` output).
+
+        Returns
+        -------
+        dict
+            ``status``, ``profit``, ``objective``, ``penalty``, ``bound``, ``gap``,
+            ``solve_seconds``, ``fleets`` (name -> profit, charged_kwh,
+            discharged_kwh), ``slack_kwh``, ``solver``.
+        """
+
+        def number(x: Any) -> float | None:
+            x = float(x)
+            return x if math.isfinite(x) else None
+
+        out: dict[str, Any] = {key: self.dataset.attrs[key] for key in _SUMMARY_ATTRS}
+        out = {k: (number(v) if k != "status" else v) for k, v in out.items()}
+        table = self.fleet_table() if self.has_solution else None
+        out["fleets"] = (
+            {
+                str(name): {
+                    "profit": number(row["profit"]),
+                    "charged_kwh": number(row["charged_kwh"]),
+                    "discharged_kwh": number(row["discharged_kwh"]),
+                }
+                for name, row in table.iterrows()
+            }
+            if table is not None
+            else {}
+        )
+        out["slack_kwh"] = number(self.slack_kwh.sum()) if self.has_solution else None
+        out["solver"] = self.dataset.attrs.get("solver", "")
+        if self.dataset.attrs.get("message"):
+            out["message"] = self.dataset.attrs["message"]
+        return out
+
+    # -------------------------------------------------------------- checking
+    def violations(self) -> dict[str, float]:
+        """Largest violation of each model constraint by the solution (0 = satisfied).
+
+        Returns
+        -------
+        dict of str to float
+            ``power`` (kW), ``soc_bounds`` (kWh), ``balance`` (kWh),
+            ``exclusive`` (kW, the smaller of charge and discharge in a step
+            when charging is exclusive), ``negative`` (most negative variable).
+        """
+        ds = self.dataset
+        dt = self.step_hours
+        charge, discharge, soc = (ds[v].to_numpy() for v in ("charge", "discharge", "soc"))
+        up, down = ds["slack_up"].to_numpy(), ds["slack_down"].to_numpy()
+        pmax = ds["power_max"].to_numpy()
+        out = {
+            "power": float(np.max(np.maximum(charge, discharge) - pmax, initial=0.0)),
+            "soc_bounds": float(
+                max(np.max(ds["soc_min"].to_numpy() - soc, initial=0.0), np.max(soc - ds["soc_max"].to_numpy(), initial=0.0))
+            ),
+            "negative": float(-min(np.min(charge), np.min(discharge), np.min(up), np.min(down), 0.0)),
+        }
+        eta_in = ds["charge_efficiency"].to_numpy()
+        eta_out = ds["discharge_efficiency"].to_numpy()
+        previous = np.vstack([ds["soc_initial"].to_numpy()[None, :], soc[:-1]])
+        flow = (eta_in * charge - discharge / eta_out) * dt + up - down
+        out["balance"] = float(np.max(np.abs(soc - previous - flow), initial=0.0))
+        if ds.attrs.get("exclusive_charging"):
+            out["exclusive"] = float(np.max(np.minimum(charge, discharge), initial=0.0))
+        else:
+            out["power"] = max(out["power"], float(np.max(charge + discharge - pmax, initial=0.0)))
+        return out
+
+    # ---------------------------------------------------------------- export
+    def _serialisable(self) -> xr.Dataset:
+        ds = self.dataset.copy()
+        ds.attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in ds.attrs.items() if v is not None}
+        for var in ds.variables.values():
+            var.attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in var.attrs.items()}
+        return ds
+
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Write the dataset to a netCDF file, atomically.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            self._serialisable().to_netcdf(tmp)
+        return path
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The (time, fleet) variables as a long table, one row per step and fleet.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        names = [v for v in self.dataset.data_vars if set(self.dataset[v].dims) == {"time", "fleet"}]
+        frame = self.dataset[names].to_dataframe()
+        frame["price"] = self.dataset["price"].to_series().reindex(frame.index.get_level_values("time")).to_numpy()
+        return frame
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the long table of :meth:`to_dataframe` to CSV, atomically.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            self.to_dataframe().to_csv(tmp)
+        return path
+
+    @classmethod
+    def from_netcdf(cls, path: str | Path) -> "Result":
+        """Read a result written by :meth:`to_netcdf`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        Result
+        """
+        with xr.open_dataset(path) as ds:
+            return cls(ds.load())
+
+    def __repr__(self) -> str:
+        a = self.dataset.attrs
+        return (
+            f"<Result status={a['status']!r} profit={a['profit']:.2f} $ gap={a['gap']:.2e} "
+            f"fleets={self.dataset.sizes['fleet']} steps={self.dataset.sizes['time']} solver={a['solver']!r}>"
+        )

@@ -1,0 +1,407 @@
+"""Solver backends: the plugin kind that turns a problem into a solution.
+
+A backend receives the :class:`~aggregator.Aggregator` (from which it can take
+the validated inputs, or build the linopy model) and returns a
+:class:`SolveOutcome` of one shape whatever the solver: status, objective,
+a bound that is proven to be at least the true optimum (or NaN when the
+solver does not prove one), and the solution arrays.
+
+Builtin backends:
+
+- ``highs``: the MILP through linopy and HiGHS (highspy), the reference.
+- ``linopy``: any other solver linopy supports and finds installed
+  (``[solver] name = "linopy"``, ``solver = "cbc"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+from .formulation import VARIABLES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .aggregator import Aggregator
+
+__all__ = ["SolveOutcome", "SolverOptions", "SolverBackend", "HighsBackend", "LinopyBackend", "relative_gap"]
+
+#: Statuses a backend may report.
+STATUSES = ("optimal", "time_limit", "infeasible", "no_solution", "error")
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """Certified relative gap ``(bound - objective) / |bound|`` (0 when both are 0).
+
+    Parameters
+    ----------
+    objective : float
+        Objective of the solution found.
+    bound : float
+        Proven upper bound of the optimum (maximisation).
+
+    Returns
+    -------
+    float
+        NaN when either is unknown; never negative beyond rounding.
+
+    Examples
+    --------
+    >>> relative_gap(99.0, 100.0)
+    0.01
+    >>> relative_gap(0.0, 0.0)
+    0.0
+    """
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.nan
+    diff = bound - objective
+    if diff == 0:
+        return 0.0
+    return max(diff, 0.0) / max(abs(bound), 1e-9)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Options common to every backend.
+
+    Parameters
+    ----------
+    mip_gap : float
+        Requested relative optimality gap.
+    time_limit : float or None
+        Wall-clock limit in seconds.
+    threads : int or None
+        Threads the solver may use (None: its default).
+    verbose : bool
+        Show the solver's log.
+    extra : mapping
+        Backend-specific options (the other keys of ``[solver]``).
+    """
+
+    mip_gap: float = 1e-4
+    time_limit: float | None = None
+    threads: int | None = None
+    verbose: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SolveOutcome:
+    """What a backend returns, whatever the solver.
+
+    Parameters
+    ----------
+    status : str
+        One of ``optimal`` (gap within the requested one), ``time_limit``
+        (stopped with a solution outside the requested gap), ``infeasible``,
+        ``no_solution`` (stopped without a solution), ``error``.
+    objective : float
+        Objective value of the solution (NaN without one).
+    bound : float
+        Proven upper bound of the optimum (NaN when not proven).
+    solution : xarray.Dataset or None
+        ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down`` over (time, fleet).
+    solver : str
+        Backend and solver that produced it, e.g. ``"highs 1.16.0"``.
+    solve_seconds : float
+        Wall time of the solve.
+    termination : str
+        The solver's own word for how it ended.
+    message : str
+        A sentence for the user when something went wrong or is worth knowing.
+    details : dict
+        Backend-specific facts (nodes, iterations, component counts, ...).
+    """
+
+    status: str
+    objective: float = math.nan
+    bound: float = math.nan
+    solution: xr.Dataset | None = None
+    solver: str = ""
+    solve_seconds: float = 0.0
+    termination: str = ""
+    message: str = ""
+    details: dict = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """Certified relative gap, NaN when no bound is proven."""
+        return relative_gap(self.objective, self.bound)
+
+
+class SolverBackend:
+    """Base class of solver backends (a plugin kind).
+
+    Subclasses set :attr:`name`, implement :meth:`solve` and may override
+    :meth:`supports` and :meth:`is_available`.  Register them by returning the
+    class from the ``aggregator_register_solver_backends`` hook.
+
+    Attributes
+    ----------
+    name : str
+        The name used in ``[solver] name = ...`` and ``--solver``.
+    description : str
+        One line for ``aggregator solvers``.
+    priority : int
+        Preference of ``auto`` among backends that support a problem (higher first).
+    options : dict
+        Backend-specific keys of ``[solver]`` and what they mean.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    priority: ClassVar[int] = 0
+    options: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def is_available(cls) -> bool:
+        """Whether the solver this backend drives is installed (cheap check)."""
+        return True
+
+    def supports(self, aggregator: "Aggregator") -> str | None:
+        """Why this backend cannot solve the problem, or None when it can.
+
+        Parameters
+        ----------
+        aggregator : Aggregator
+            The problem.
+
+        Returns
+        -------
+        str or None
+        """
+        return None
+
+    def solve(self, aggregator: "Aggregator", options: SolverOptions) -> SolveOutcome:
+        """Solve the problem.
+
+        Parameters
+        ----------
+        aggregator : Aggregator
+            The problem (inputs and model builder).
+        options : SolverOptions
+            Gap, time limit, threads and backend-specific options.
+
+        Returns
+        -------
+        SolveOutcome
+        """
+        raise NotImplementedError
+
+
+@contextlib.contextmanager
+def quiet_stdout(enabled: bool = True):
+    """Silence what C libraries print on file descriptor 1.
+
+    Solvers such as HiGHS print a banner straight to the process's standard
+    output; ``--json`` must print exactly one JSON object there.
+
+    Parameters
+    ----------
+    enabled : bool
+        Do nothing when false.
+    """
+    if not enabled:
+        yield
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. captured)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _solution_from_model(model) -> xr.Dataset:
+    return xr.Dataset({name: model.solution[name] for name in VARIABLES})
+
+
+class LinopyBackend(SolverBackend):
+    """Any solver that linopy supports and finds installed (``solver = "cbc"``, ...)."""
+
+    name = "linopy"
+    description = "the MILP through linopy with any installed solver (option `solver`)"
+    priority = 0
+    options = {"solver": "a solver linopy supports, e.g. glpk, cbc, scip, gurobi, cplex"}
+    solver_name: ClassVar[str | None] = None
+
+    @classmethod
+    def is_available(cls) -> bool:  # noqa: D102
+        import importlib.util
+
+        return importlib.util.find_spec("linopy") is not None
+
+    def _solver(self, options: SolverOptions) -> str:
+        import linopy
+
+        name = self.solver_name or options.extra.get("solver")
+        installed = sorted(linopy.available_solvers)
+        if not name:
+            raise InputError(
+                f"[solver] name = 'linopy' needs `solver = ...`; installed: {', '.join(installed) or 'none'}"
+            )
+        if name not in installed:
+            raise InputError(
+                f"[solver] solver = {name!r} is not installed; installed solvers: {', '.join(installed) or 'none'}"
+            )
+        return name
+
+    def _solver_options(self, solver: str, options: SolverOptions) -> dict[str, Any]:
+        extra = {k: v for k, v in options.extra.items() if k != "solver"}
+        if solver == "highs":
+            base: dict[str, Any] = {"mip_rel_gap": options.mip_gap, "output_flag": bool(options.verbose)}
+            if options.time_limit is not None:
+                base["time_limit"] = float(options.time_limit)
+            if options.threads is not None:
+                base["threads"] = int(options.threads)
+            return base | extra
+        names = {
+            "gurobi": ("MIPGap", "TimeLimit", "Threads"),
+            "cplex": ("mip.tolerances.mipgap", "timelimit", "threads"),
+            "cbc": ("ratioGap", "sec", "threads"),
+            "glpk": ("mipgap", "tmlim", None),
+            "scip": ("limits/gap", "limits/time", "parallel/maxnthreads"),
+        }.get(solver, (None, None, None))
+        base = {}
+        if names[0]:
+            base[names[0]] = options.mip_gap
+        if names[1] and options.time_limit is not None:
+            base[names[1]] = options.time_limit
+        if names[2] and options.threads is not None:
+            base[names[2]] = options.threads
+        return base | extra
+
+    def solve(self, aggregator: "Aggregator", options: SolverOptions) -> SolveOutcome:  # noqa: D102
+        solver = self._solver(options)
+        model = aggregator.build_model()
+        start = time.perf_counter()
+        kwargs = self._solver_options(solver, options)
+        try:
+            with quiet_stdout(not options.verbose):
+                status, termination = model.solve(
+                    solver_name=solver, io_api="direct" if solver == "highs" else None, progress=False, **kwargs
+                )
+        except Exception as exc:  # a solver crash is reported, not raised
+            return SolveOutcome(
+                status="error",
+                solver=solver,
+                solve_seconds=time.perf_counter() - start,
+                termination="error",
+                message=f"solver {solver} failed: {exc}",
+            )
+        seconds = time.perf_counter() - start
+        return self._outcome(model, solver, str(termination), seconds, options)
+
+    def _bound(self, model, solver: str, objective: float, termination: str, options: SolverOptions) -> float:
+        """A proven bound from what the solver reports (conservative when it reports less)."""
+        if termination != "optimal" or not math.isfinite(objective):
+            return math.nan
+        if not _has_binaries(model):
+            return objective
+        return objective + options.mip_gap * abs(objective)
+
+    def _outcome(self, model, solver: str, termination: str, seconds: float, options: SolverOptions) -> SolveOutcome:
+        objective = float(model.objective.value) if model.objective.value is not None else math.nan
+        has_solution = math.isfinite(objective) and termination not in ("infeasible", "infeasible_or_unbounded")
+        bound = self._bound(model, solver, objective, termination, options) if has_solution else math.nan
+        version = _solver_version(solver)
+        if not has_solution:
+            status = "infeasible" if "infeasible" in termination else "no_solution"
+            return SolveOutcome(
+                status=status,
+                solver=f"{solver} {version}".strip(),
+                solve_seconds=seconds,
+                termination=termination,
+                message=f"{solver} ended with '{termination}' and no solution",
+            )
+        gap = relative_gap(objective, bound)
+        within = math.isfinite(gap) and gap <= options.mip_gap * (1 + 1e-9) + 1e-12
+        status = "optimal" if within else "time_limit"
+        return SolveOutcome(
+            status=status,
+            objective=objective,
+            bound=bound,
+            solution=_solution_from_model(model),
+            solver=f"{solver} {version}".strip(),
+            solve_seconds=seconds,
+            termination=termination,
+        )
+
+
+def _has_binaries(model) -> bool:
+    return len(model.binaries) > 0
+
+
+def _solver_version(solver: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist = {"highs": "highspy", "gurobi": "gurobipy", "cplex": "cplex", "scip": "pyscipopt", "xpress": "xpress"}.get(
+        solver
+    )
+    if not dist:
+        return ""
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return ""
+
+
+class HighsBackend(LinopyBackend):
+    """The MILP through linopy and HiGHS, with the bound HiGHS proves."""
+
+    name = "highs"
+    description = "the exact MILP with HiGHS (highspy) through linopy"
+    priority = 10
+    options = {}
+    solver_name = "highs"
+
+    @classmethod
+    def is_available(cls) -> bool:  # noqa: D102
+        import importlib.util
+
+        return importlib.util.find_spec("highspy") is not None and importlib.util.find_spec("linopy") is not None
+
+    def _bound(self, model, solver, objective, termination, options):  # noqa: D102
+        h = getattr(model, "solver_model", None)
+        if h is None:
+            return super()._bound(model, solver, objective, termination, options)
+        info = h.getInfo()
+        if not _has_binaries(model):
+            return objective if termination == "optimal" else math.nan
+        bound = float(info.mip_dual_bound)
+        if not math.isfinite(bound):
+            return math.nan
+        # HiGHS reports the bound of its internal (minimisation) problem in the model's sense.
+        return max(bound, objective) if termination == "optimal" else bound
+
+
+def solution_arrays(solution: xr.Dataset) -> dict[str, np.ndarray]:
+    """The solution variables as plain arrays (time, fleet), for checks.
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+    """
+    return {name: solution[name].transpose("time", "fleet").to_numpy() for name in VARIABLES}
