@@ -86,7 +86,8 @@ def test_slack_forced_by_an_availability_drop(backend):
     assert r.penalty == pytest.approx(3500.0, abs=1e-6)
     assert r.objective == pytest.approx(0.15 - 3500.0, abs=1e-6)
     assert float(r.slack_kwh.sum()) == pytest.approx(3.5, abs=1e-7)
-    assert r.dataset["soc"].values[:, 0] == pytest.approx([9.0, 5.0], abs=1e-7)
+    # Whether the slack is taken in step 1 or 2 is a tie; the end state is not.
+    assert r.dataset["soc"].values[-1, 0] == pytest.approx(5.0, abs=1e-7)
     assert_feasible(r)
 
 

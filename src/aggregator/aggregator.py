@@ -188,6 +188,9 @@ class Aggregator:
             exclusive_charging=self.exclusive_charging,
             extensions=self.extensions,
             price_source=self.prices.source,
+            # Binaries only at negative prices is exact for the documented model;
+            # a subclass step or a configured extension may change that, so keep them all.
+            binaries="negative_prices" if self._overridden_steps() == [] and not self.extensions else "all",
         )
         return ds
 
@@ -247,7 +250,16 @@ class Aggregator:
         before = _model_signature(model)
         self.extend_model(model, inputs)
         self._model_changed_by_extensions = _model_signature(model) != before
+        if self._model_changed_by_extensions and inputs.attrs["binaries"] != "all":
+            # An extension changed the model: the reduced binaries may no longer be exact.
+            inputs.attrs["binaries"] = "all"
+            return self.build_model()
         return model
+
+    def _overridden_steps(self) -> list[str]:
+        cls = type(self)
+        steps = ("define_variables", "define_constraints", "define_objective", "extend_model", "build_model")
+        return [step for step in steps if getattr(cls, step) is not getattr(Aggregator, step)]
 
     def is_standard(self) -> bool:
         """Whether the problem is exactly the documented model (no subclass step, no extension).
@@ -259,10 +271,8 @@ class Aggregator:
         -------
         bool
         """
-        cls = type(self)
-        for step in ("define_variables", "define_constraints", "define_objective", "extend_model", "build_model"):
-            if getattr(cls, step) is not getattr(Aggregator, step):
-                return False
+        if self._overridden_steps():
+            return False
         if plugins.extension_hooks():
             if self._model_changed_by_extensions is None:
                 self.build_model()
@@ -355,6 +365,9 @@ class Aggregator:
         opts = SolverOptions(mip_gap=float(mip_gap), time_limit=time_limit, threads=threads, verbose=verbose, extra=extra)
         start = time.perf_counter()
         outcome: SolveOutcome = backend.solve(self, opts)
+        inputs = self.inputs
+        if outcome.solution is not None and inputs.attrs["exclusive_charging"] and inputs.attrs["binaries"] != "all":
+            outcome.solution = formulation.net_out_simultaneous(outcome.solution, inputs)
         wall = time.perf_counter() - start
         return Result.from_outcome(self.inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=opts.mip_gap, name=self.name)
 

@@ -24,6 +24,7 @@ mode          --     1 = the fleet may charge, 0 = it may discharge
 from __future__ import annotations
 
 import linopy
+import numpy as np
 import xarray as xr
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "define_constraints",
     "define_objective",
     "build_model",
+    "binary_mask",
+    "net_out_simultaneous",
 ]
 
 #: Model variables reported in a :class:`~aggregator.Result`, with their units.
@@ -62,7 +65,7 @@ def define_variables(model: linopy.Model, inputs: xr.Dataset) -> None:
     model.add_variables(lower=0, coords=coords, name="slack_up")
     model.add_variables(lower=0, coords=coords, name="slack_down")
     if inputs.attrs["exclusive_charging"]:
-        model.add_variables(coords=coords, binary=True, name="mode")
+        model.add_variables(coords=coords, binary=True, name="mode", mask=binary_mask(inputs))
 
 
 def define_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
@@ -82,12 +85,14 @@ def define_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
     charge, discharge, soc = model["charge"], model["discharge"], model["soc"]
     pmax = inputs["power_max"]
     dt = float(inputs.attrs["step_hours"])
+    # The convex hull of {charge <= pmax*u, discharge <= pmax*(1-u), u binary}: valid
+    # always, and the whole power limit where the binary is not needed.
+    model.add_constraints(charge + discharge <= pmax, name="power_limit")
     if inputs.attrs["exclusive_charging"]:
-        mode = model["mode"]
-        model.add_constraints(charge - pmax * mode <= 0, name="charge_limit")
-        model.add_constraints(discharge + pmax * mode <= pmax, name="discharge_limit")
-    else:
-        model.add_constraints(charge + discharge <= pmax, name="power_limit")
+        mode = model["mode"].fillna(0)  # absent where the binary is not needed (masked below)
+        mask = binary_mask(inputs)
+        model.add_constraints(charge - pmax * mode <= 0, name="charge_limit", mask=mask)
+        model.add_constraints(discharge + pmax * mode <= pmax, name="discharge_limit", mask=mask)
     eta_in = inputs["charge_efficiency"]
     eta_out = inputs["discharge_efficiency"]
     flow = (eta_in * dt) * charge - (dt / eta_out) * discharge + model["slack_up"] - model["slack_down"]
@@ -96,6 +101,74 @@ def define_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
     initial = xr.zeros_like(inputs["soc_min"])
     initial[0, :] = inputs["soc_initial"].to_numpy()
     model.add_constraints(soc - previous - flow == initial, name="energy_balance")
+
+
+def binary_mask(inputs: xr.Dataset) -> xr.DataArray:
+    """Where the exclusive-charging binary is needed, over (time, fleet).
+
+    With ``inputs.attrs["binaries"] == "all"`` everywhere.  With
+    ``"negative_prices"`` (the default for the documented model) only at steps
+    with a negative price: at a price >= 0 charging and discharging at once can
+    never raise the objective, because ``charge_efficiency * discharge_efficiency <= 1``,
+    so the convex-hull power limit alone is exact there (see
+    :func:`net_out_simultaneous` for the tie case).
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+
+    Returns
+    -------
+    xarray.DataArray of bool
+    """
+    everywhere = xr.ones_like(inputs["power_max"], dtype=bool)
+    if inputs.attrs.get("binaries", "all") == "all":
+        return everywhere
+    return everywhere & (inputs["price"] < 0)
+
+
+def net_out_simultaneous(solution: xr.Dataset, inputs: xr.Dataset, tol: float = 0.0) -> xr.Dataset:
+    """Replace simultaneous charging and discharging by its net flow, where the price is >= 0.
+
+    Keeps every step's change of stored energy, so the state of charge and all
+    bounds are unchanged, and never lowers the revenue: for net charging the
+    grid purchase falls from ``p`` and sale ``q`` to ``p - q / (eta_in * eta_out)``;
+    for net discharging the sale becomes ``q - eta_in * eta_out * p``.  Used
+    after solving a model whose binaries were kept only at negative prices,
+    where a solver may return such a tie (price exactly 0, or lossless fleets).
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+        ``charge`` and ``discharge`` over (time, fleet).
+    inputs : xarray.Dataset
+        The inputs the model was built from.
+    tol : float
+        Flows at or below this are left alone.
+
+    Returns
+    -------
+    xarray.Dataset
+        A copy with ``charge`` and ``discharge`` netted where needed.
+    """
+    charge = solution["charge"].transpose("time", "fleet").to_numpy().copy()
+    discharge = solution["discharge"].transpose("time", "fleet").to_numpy().copy()
+    eta_in = np.broadcast_to(inputs["charge_efficiency"].to_numpy()[None, :], charge.shape)
+    eta_out = np.broadcast_to(inputs["discharge_efficiency"].to_numpy()[None, :], charge.shape)
+    eta = eta_in * eta_out
+    both = (np.minimum(charge, discharge) > tol) & (inputs["price"].to_numpy()[:, None] >= 0)
+    if not both.any():
+        return solution
+    net = eta_in * charge - discharge / eta_out  # change of stored energy per hour
+    p, q = charge[both], discharge[both]
+    n, e = net[both], eta[both]
+    charging = n >= 0
+    charge[both] = np.where(charging, p - q / e, 0.0)
+    discharge[both] = np.where(charging, 0.0, q - e * p)
+    out = solution.copy()
+    out["charge"] = (("time", "fleet"), np.clip(charge, 0.0, None))
+    out["discharge"] = (("time", "fleet"), np.clip(discharge, 0.0, None))
+    return out
 
 
 def define_objective(model: linopy.Model, inputs: xr.Dataset) -> None:
