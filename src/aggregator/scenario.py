@@ -143,6 +143,24 @@ def _plugin_options(table: dict[str, Any], cls: type, where: str, skip: str) -> 
     return options
 
 
+def _check_extensions(extensions: Mapping[str, Mapping[str, Any]]) -> None:
+    """Each ``[extensions.<name>]`` names an installed model extension and only keys it declares."""
+    installed = plugins.model_extensions()
+    for name, table in extensions.items():
+        where = f"[extensions.{name}]"
+        if name not in installed:
+            close = difflib.get_close_matches(name, list(installed), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(
+                f"{where}: no model extension of that name{hint} (installed: {', '.join(sorted(installed)) or 'none'})"
+            )
+        allowed = installed[name][2]
+        if allowed is not None:
+            for key in table:
+                if key not in allowed:
+                    raise _unknown(key, allowed, where)
+
+
 def read_scenario(path: str | Path) -> dict[str, Any]:
     """Parse a scenario file into a dict (no validation beyond TOML syntax).
 
@@ -327,6 +345,7 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     extensions = data.get("extensions", {})
     if not isinstance(extensions, dict) or not all(isinstance(v, dict) for v in extensions.values()):
         raise InputError("[extensions]: expected tables such as [extensions.grid_limit]")
+    _check_extensions(extensions)
 
     solver_options = {k: v for k, v in solver.items() if k != "name"}
     return Aggregator(
