@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
+import os
 import sys
 import tempfile
 import warnings
@@ -25,7 +25,7 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger("aggregator")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_OUT_SUFFIXES = (".nc", ".csv")
+_OUT_SUFFIXES = (".nc", ".csv", ".parquet")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,13 +45,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="solve a scenario (the embedded default without SCENARIO)")
     run.add_argument("scenario", nargs="?", metavar="SCENARIO", help="scenario file (.toml)")
-    run.add_argument("--out", metavar="PATH", help="write the result dataset (.nc netCDF or .csv)")
+    run.add_argument(
+        "--out", metavar="PATH", help="write the result (.nc netCDF, .parquet or .csv), with units and provenance"
+    )
     run.add_argument("--mkdir", action="store_true", help="create the folder of --out if it is missing")
     run.add_argument("--json", action="store_true", help="print one JSON object with the run's facts")
     run.add_argument("--solver", metavar="NAME", help="solver backend (default: the scenario's, else auto)")
     run.add_argument("--hours", type=float, metavar="N", help="solve only the first N hours")
     run.add_argument("--time-limit", type=float, metavar="SECONDS", help="solver time limit")
     run.add_argument("--mip-gap", type=float, metavar="GAP", help="requested relative optimality gap")
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw a result file: price, charge/discharge and state of charge, or profit per month",
+        description="Draw a result written by `aggregator run --out` (.nc or .parquet) as a PNG, SVG or PDF.",
+    )
+    plot.add_argument("result", metavar="RESULT", help="result file (.nc or .parquet)")
+    plot.add_argument(
+        "--out", metavar="FILE", help="image to write (.png, .svg, .pdf); default: RESULT with the suffix -KIND.png"
+    )
+    plot.add_argument(
+        "--kind",
+        choices=("dispatch", "monthly"),
+        default="dispatch",
+        help="dispatch: price, charge/discharge per fleet, state of charge against its bounds (default); "
+        "monthly: profit per month, stacked by fleet",
+    )
+    plot.add_argument("--start", metavar="DATE", help="first day of the dispatch window, e.g. 2024-07-01")
+    plot.add_argument(
+        "--days", type=float, metavar="N", help="length of the dispatch window in days (default: 7, or all if shorter than 14)"
+    )
+    plot.add_argument("--fleet", action="append", metavar="NAME", help="show only this fleet (repeat for several)")
+    plot.add_argument("--mkdir", action="store_true", help="create the folder of --out if it is missing")
 
     sub.add_parser("solvers", help="list solver backends and whether they are installed")
     sub.add_parser("plugins", help="list every registered plugin with its distribution")
@@ -66,13 +91,16 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from .scenario import DEFAULT_SCENARIO, load_scenario
+    from .scenario import DEFAULT_SCENARIO, load_scenario, read_scenario, scenario_hash
 
     if args.scenario:
-        return load_scenario(args.scenario)
+        aggregator = load_scenario(args.scenario)
+        args.scenario_hash = scenario_hash(read_scenario(args.scenario))
+        return aggregator
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "default.toml"
         path.write_text(DEFAULT_SCENARIO)
+        args.scenario_hash = scenario_hash(read_scenario(path))
         return load_scenario(path)
 
 
@@ -94,38 +122,55 @@ def _restrict_hours(aggregator, hours: float):
     )
 
 
-def _fmt(x: float, digits: int = 2) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:,.{digits}f}"
-
-
 def _print_summary(result) -> None:
-    a = result.dataset.attrs
-    print(f"scenario   {a.get('name') or '-'}: {result.dataset.sizes['fleet']} fleets x {result.dataset.sizes['time']} steps of {a['step_hours']:g} h")
-    print(f"solver     {a['solver']} ({a['solver_choice']}), {a['solve_seconds']:.2f} s")
-    print(f"status     {a['status']}" + (f" - {a['message']}" if a.get("message") else ""))
-    if not result.has_solution:
-        return
-    gap = result.gap
-    print(f"profit     {_fmt(result.profit)} $   (penalty {_fmt(result.penalty)} $, objective {_fmt(result.objective)} $)")
-    print(f"bound      {_fmt(result.bound)} $   gap {gap:.2e}" if math.isfinite(gap) else "bound      not proven by this solver")
-    table = result.fleet_table()
-    header = f"{'fleet':<16}{'profit $':>16}{'charged kWh':>16}{'discharged kWh':>16}{'cycles':>9}{'slack kWh':>12}"
-    print()
-    print(header)
-    print("-" * len(header))
-    for name, row in table.iterrows():
-        print(
-            f"{str(name):<16}{_fmt(row['profit']):>16}{_fmt(row['charged_kwh'], 0):>16}"
-            f"{_fmt(row['discharged_kwh'], 0):>16}{row['cycles']:>9.1f}{_fmt(row['slack_kwh'], 1):>12}"
-        )
-    total = table.sum()
-    print("-" * len(header))
-    print(
-        f"{'total':<16}{_fmt(total['profit']):>16}{_fmt(total['charged_kwh'], 0):>16}"
-        f"{_fmt(total['discharged_kwh'], 0):>16}{'':>9}{_fmt(total['slack_kwh'], 1):>12}"
-    )
-    if total["slack_kwh"] > 0:
-        print(f"\nnote: {total['slack_kwh']:,.1f} kWh of slack energy used, costing {_fmt(result.penalty)} $ of penalty")
+    from .summary import print_summary
+
+    print_summary(result)
+
+
+def _progress(message: str, *, quiet: bool = False):
+    """A spinner with elapsed time on standard error while long work runs (only on a terminal)."""
+    import contextlib
+
+    if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        return contextlib.nullcontext()
+    try:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    except ImportError:  # pragma: no cover - rich is a dependency
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def spinner():
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
+            progress.add_task(message, total=None)
+            yield
+
+    return spinner()
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .atomic import atomic_path, check_output_folder
+    from .result import Result
+
+    source = Path(args.result)
+    out = Path(args.out) if args.out else source.with_name(f"{source.stem}-{args.kind}.png")
+    formats = (".png", ".svg", ".pdf")
+    if out.suffix.lower() not in formats:
+        raise InputError(f"--out {out}: unknown image format {out.suffix!r}; expected one of {', '.join(formats)}")
+    if args.kind == "monthly" and (args.start or args.days is not None or args.fleet):
+        raise InputError("--start, --days and --fleet apply to --kind dispatch only")
+    check_output_folder(out, create=args.mkdir)
+    result = Result.read(source)
+    if args.kind == "dispatch":
+        figure = result.plot("dispatch", start=args.start, days=args.days, fleets=args.fleet)
+    else:
+        figure = result.plot("monthly")
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, format=out.suffix.lower().lstrip("."))
+    print(out)
+    return EXIT_OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -144,10 +189,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise InputError(f"--mip-gap {args.mip_gap}: expected a relative gap in [0, 1)")
     if args.time_limit is not None and not args.time_limit > 0:
         raise InputError(f"--time-limit {args.time_limit}: expected seconds > 0")
-    result = aggregator.solve(args.solver, mip_gap=args.mip_gap, time_limit=args.time_limit, verbose=args.verbose > 1)
+    # The solver's own log goes to standard output, which --json reserves for one JSON object.
+    verbose = args.verbose > 1 and not args.json
+    task = f"solving {aggregator.steps} steps x {len(aggregator.fleets)} fleets"
+    with _progress(task, quiet=args.quiet or args.verbose > 1):
+        result = aggregator.solve(args.solver, mip_gap=args.mip_gap, time_limit=args.time_limit, verbose=verbose)
+    result.dataset.attrs["scenario_hash"] = getattr(args, "scenario_hash", "")
     if out is not None and result.has_solution:
-        if out.suffix.lower() == ".nc":
+        suffix = out.suffix.lower()
+        if suffix == ".nc":
             result.to_netcdf(out)
+        elif suffix == ".parquet":
+            result.to_parquet(out)
         else:
             result.to_csv(out)
         log.info("wrote %s", out)
@@ -215,7 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    commands = {"run": _cmd_run, "solvers": _cmd_solvers, "plugins": _cmd_plugins, "scenario": _cmd_scenario}
+    commands = {
+        "run": _cmd_run,
+        "plot": _cmd_plot,
+        "solvers": _cmd_solvers,
+        "plugins": _cmd_plugins,
+        "scenario": _cmd_scenario,
+    }
     try:
         return commands[args.command](args)
     except InputError as exc:

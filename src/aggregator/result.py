@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -13,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from .atomic import atomic_path
+from .formats import inputs_hash, package_versions
 from .formulation import VARIABLES
 from .solvers import SolveOutcome, relative_gap
 
@@ -123,6 +125,8 @@ class Result:
             exclusive_charging=int(bool(inputs.attrs["exclusive_charging"])),
             price_source=str(inputs.attrs.get("price_source", "")),
             aggregator_version=_package_version(),
+            versions=json.dumps(package_versions(), sort_keys=True),
+            inputs_hash=inputs_hash(inputs),
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )
         for key, value in outcome.details.items():
@@ -329,6 +333,124 @@ class Result:
         with atomic_path(path) as tmp:
             self.to_dataframe().to_csv(tmp)
         return path
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """Write the long table of :meth:`to_dataframe` to Parquet, atomically.
+
+        Units are in each column's field metadata (``units``); run facts,
+        provenance (scenario and inputs hashes, package versions, solver, gap)
+        and the per-fleet parameters are JSON under the schema metadata key
+        ``aggregator`` (see :mod:`aggregator.formats`).  Needs pyarrow.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from .formats import write_parquet
+
+        return write_parquet(self, path)
+
+    @classmethod
+    def from_parquet(cls, path: str | Path) -> "Result":
+        """Read a result written by :meth:`to_parquet`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        Result
+        """
+        from .formats import read_parquet
+
+        return cls(read_parquet(path))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Result":
+        """Read a result file written by :meth:`to_netcdf` (``.nc``) or :meth:`to_parquet` (``.parquet``).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        Result
+
+        Raises
+        ------
+        InputError
+            Missing file, or a suffix other than ``.nc`` or ``.parquet``.
+        """
+        from .errors import InputError
+
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            return cls.from_parquet(path)
+        if suffix != ".nc":
+            raise InputError(f"{path}: unknown result format {suffix!r}; expected a .nc or .parquet file")
+        if not path.exists():
+            raise InputError(f"{path}: file not found")
+        try:
+            return cls.from_netcdf(path)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot be read as a netCDF result ({exc})") from None
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the result came from: scenario and inputs hashes, versions, solver, gap (see :mod:`aggregator.formats`)."""
+        from .formats import provenance
+
+        return provenance(self)
+
+    def monthly_profit(self, freq: str = "MS") -> pd.DataFrame:
+        """Profit in $ per month (or another pandas period ``freq``) and fleet.
+
+        Parameters
+        ----------
+        freq : str
+            ``"MS"`` months, ``"W"`` weeks, ``"D"`` days.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        from .plotting import monthly_profit
+
+        return monthly_profit(self, freq)
+
+    def plot(self, kind: str = "dispatch", **kwargs: Any):
+        """Draw the result and return the :class:`matplotlib.figure.Figure`.
+
+        Parameters
+        ----------
+        kind : {"dispatch", "monthly"}
+            ``dispatch``: price, charge/discharge per fleet and state of charge
+            against its bounds (:func:`aggregator.plotting.plot_dispatch`;
+            keywords ``start``, ``days``, ``fleets``); ``monthly``: profit per
+            month stacked by fleet (:func:`aggregator.plotting.plot_monthly_profit`).
+        **kwargs
+            Passed to the plotting function.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Save it with ``fig.savefig("dispatch.png")``.
+        """
+        from . import plotting
+        from .errors import InputError
+
+        if kind == "dispatch":
+            return plotting.plot_dispatch(self, **kwargs)
+        if kind == "monthly":
+            return plotting.plot_monthly_profit(self, **kwargs)
+        raise InputError(f"plot kind {kind!r}: expected one of {', '.join(plotting.PLOT_KINDS)}")
 
     @classmethod
     def from_netcdf(cls, path: str | Path) -> "Result":

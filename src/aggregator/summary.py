@@ -1,0 +1,188 @@
+"""The run summary that ``aggregator run`` prints: facts, then one row per fleet.
+
+On a terminal it is a coloured table (with :mod:`rich`, when installed);
+anywhere else (a pipe, a file, a CI log, ``NO_COLOR`` set) it is plain text
+without escape codes, one fleet per line, so that it can be read by ``grep``
+and diffed.  ``--json`` prints :meth:`aggregator.Result.summary` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .result import Result
+
+__all__ = ["print_summary", "plain_summary", "use_colour"]
+
+_STATUS_STYLE = {"optimal": "bold green", "time_limit": "bold yellow"}
+_COLUMNS = (
+    ("fleet", "", None),
+    ("profit", "$", 2),
+    ("charged", "kWh", 0),
+    ("discharged", "kWh", 0),
+    ("cycles", "", 1),
+    ("slack", "kWh", 1),
+)
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:,.{digits}f}"
+
+
+def use_colour(stream: IO[str] | None = None) -> bool:
+    """Whether to print colour: the stream is a terminal, ``NO_COLOR`` is unset and rich is installed.
+
+    ``FORCE_COLOR`` (any value) forces colour on, e.g. in a CI log that shows it.
+
+    Parameters
+    ----------
+    stream : file-like, optional
+        Default: standard output.
+
+    Returns
+    -------
+    bool
+    """
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _facts(result: "Result") -> list[tuple[str, str, str]]:
+    """(label, text, style) lines above the table."""
+    a = result.dataset.attrs
+    sizes = result.dataset.sizes
+    lines = [
+        ("scenario", f"{a.get('name') or '-'}: {sizes['fleet']} fleets x {sizes['time']} steps of {float(a['step_hours']):g} h", ""),
+        ("solver", f"{a['solver']} ({a['solver_choice']}), {float(a['solve_seconds']):.2f} s", ""),
+        (
+            "status",
+            str(a["status"]) + (f" - {a['message']}" if a.get("message") else ""),
+            _STATUS_STYLE.get(str(a["status"]), "bold red"),
+        ),
+    ]
+    if result.has_solution:
+        lines.append(
+            (
+                "profit",
+                f"{_fmt(result.profit)} $   (penalty {_fmt(result.penalty)} $, objective {_fmt(result.objective)} $)",
+                "bold",
+            )
+        )
+        gap = result.gap
+        lines.append(
+            ("bound", f"{_fmt(result.bound)} $   gap {gap:.2e}" if math.isfinite(gap) else "not proven by this solver", "")
+        )
+    return lines
+
+
+def _rows(result: "Result") -> tuple[list[list[str]], list[str], float]:
+    table = result.fleet_table()
+    rows = [
+        [
+            str(name),
+            _fmt(row["profit"]),
+            _fmt(row["charged_kwh"], 0),
+            _fmt(row["discharged_kwh"], 0),
+            _fmt(row["cycles"], 1),
+            _fmt(row["slack_kwh"], 1),
+        ]
+        for name, row in table.iterrows()
+    ]
+    total = table.sum()
+    totals = [
+        "total",
+        _fmt(total["profit"]),
+        _fmt(total["charged_kwh"], 0),
+        _fmt(total["discharged_kwh"], 0),
+        "",
+        _fmt(total["slack_kwh"], 1),
+    ]
+    # Slack below what the table shows (0.0 kWh) is solver round-off, not worth a note.
+    slack = float(total["slack_kwh"])
+    return rows, totals, slack if round(slack, 1) > 0 else 0.0
+
+
+def _slack_note(result: "Result", slack: float) -> str:
+    return f"note: {slack:,.1f} kWh of slack energy used, costing {_fmt(result.penalty)} $ of penalty"
+
+
+def plain_summary(result: "Result") -> str:
+    """The summary as plain text (no escape codes).
+
+    Parameters
+    ----------
+    result : Result
+
+    Returns
+    -------
+    str
+        Lines ending with a newline.
+    """
+    out = [f"{label:<11}{text}" for label, text, _ in _facts(result)]
+    if result.has_solution:
+        rows, totals, slack = _rows(result)
+        widths = [max(16, max(len(r[0]) for r in rows) + 2), 16, 16, 16, 9, 12]
+        headers = [f"{name} {unit}".strip() for name, unit, _ in _COLUMNS]
+        headers[2], headers[3] = "charged kWh", "discharged kWh"
+
+        def line(cells: list[str]) -> str:
+            return cells[0].ljust(widths[0]) + "".join(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))
+
+        header = line(headers)
+        out += ["", header, "-" * len(header), *(line(r) for r in rows), "-" * len(header), line(totals)]
+        if slack > 0:
+            out += ["", _slack_note(result, slack)]
+    return "\n".join(out) + "\n"
+
+
+def print_summary(result: "Result", stream: IO[str] | None = None, *, colour: bool | None = None) -> None:
+    """Print the summary: a coloured table on a terminal, plain text elsewhere.
+
+    Parameters
+    ----------
+    result : Result
+    stream : file-like, optional
+        Default: standard output.
+    colour : bool, optional
+        Force colour on or off (default: :func:`use_colour`).
+    """
+    stream = sys.stdout if stream is None else stream
+    if not (use_colour(stream) if colour is None else colour):
+        stream.write(plain_summary(result))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream, force_terminal=True, highlight=False)
+    for label, text, style in _facts(result):
+        console.print(f"[dim]{label:<10}[/dim] ", end="")
+        console.print(text, style=style or None, markup=False)
+    if not result.has_solution:
+        return
+    rows, totals, slack = _rows(result)
+    table = Table(show_footer=True, header_style="bold", footer_style="bold", box=None, pad_edge=False)
+    for (name, unit, _), footer in zip(_COLUMNS, totals):
+        heading = f"{name}\n[dim]{unit}[/dim]" if unit else name
+        table.add_column(heading, footer=footer, justify="left" if name == "fleet" else "right")
+    for row in rows:
+        profit_style = "green" if not row[1].startswith("-") else "red"
+        table.add_row(row[0], f"[{profit_style}]{row[1]}[/]", *row[2:5], f"[yellow]{row[5]}[/]" if row[5] not in ("0.0", "-0.0") else row[5])
+    console.print()
+    console.print(table)
+    if slack > 0:
+        console.print(_slack_note(result, slack), style="yellow")
