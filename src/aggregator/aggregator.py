@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from typing import Any, Mapping, Sequence
 
 import linopy
@@ -13,7 +14,8 @@ import pandas as pd
 import xarray as xr
 
 from . import formulation, plugins
-from .errors import InputError
+from .diagnostics import profitable_slack_price
+from .errors import InputError, InputWarning
 from .fleet import Fleet
 from .prices import PriceSignal
 from .result import Result
@@ -111,7 +113,7 @@ class Aggregator:
         if hours is None:
             steps = len(prices)
         else:
-            if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours > 0:
+            if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours < math.inf:
                 raise InputError(f"hours = {hours!r}; expected a number of hours > 0")
             steps = int(round(hours / step))
             if abs(steps * step - hours) > 1e-9 * max(1.0, hours) or steps < 1:
@@ -133,6 +135,50 @@ class Aggregator:
         self.name = name
         self._inputs: xr.Dataset | None = None
         self._model_changed_by_extensions: bool | None = None
+        self._warn_about_inputs()
+
+    def _warn_about_inputs(self) -> None:
+        """Warn (:class:`~aggregator.errors.InputWarning`) about allowed inputs that make slack certain or profitable."""
+        dt, penalty = self.step_hours, self.slack_penalty
+        for f in self.fleets:
+            cap, k = f.capacity_kwh, float(f.availability[0])
+            s0, smax = f.initial_soc * cap, cap * k
+            smin = (1 - f.contract_limit) * smax
+            pmax = f.power_kw * float(f.power_profile[0])
+            if s0 > smax:
+                reach = pmax * dt / f.discharge_efficiency
+                missing, side = s0 - reach - smax, f"above the first step's maximum {smax:,.1f} kWh (availability {k:g} x {cap:,.1f} kWh)"
+                move = f"discharging at full power removes at most {reach:,.1f} kWh in the first step"
+            elif s0 < smin:
+                reach = pmax * dt * f.charge_efficiency
+                missing = smin - s0 - reach
+                side = (
+                    f"below the first step's minimum {smin:,.1f} kWh ((1 - contract_limit {f.contract_limit:g}) x "
+                    f"availability {k:g} x {cap:,.1f} kWh)"
+                )
+                move = f"charging at full power adds at most {reach:,.1f} kWh in the first step"
+            else:
+                continue
+            what = f"fleet {f.name!r}: initial_soc = {f.initial_soc:g} ({s0:,.1f} kWh) is {side}"
+            if missing <= 1e-9 * max(1.0, cap):
+                log.info("%s; the first step must move the state of charge into its bounds", what)
+                continue
+            warnings.warn(
+                f"{what}; {move}, so slack will cover {missing:,.1f} kWh at {penalty:,g} $/kWh "
+                f"({missing * penalty:,.2f} $ of penalty) where the model allows slack (a model without slack "
+                "is infeasible); expected an initial_soc within the first step's bounds",
+                InputWarning,
+                stacklevel=3,
+            )
+        worth = profitable_slack_price(self.prices.values, [f.charge_efficiency for f in self.fleets])
+        if penalty <= worth:
+            warnings.warn(
+                f"slack_penalty = {penalty:g} $/kWh is not above {worth:,.4g} $/kWh, what a kWh of slack energy can "
+                "earn at these prices (largest |price| / 1000 / charge_efficiency): the optimiser may create or "
+                f"destroy energy for profit; expected a penalty above {worth:,.4g} $/kWh",
+                InputWarning,
+                stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ inputs
     @property

@@ -8,6 +8,7 @@ profile of shares in [0, 1].  Builtins: ``csv``, ``constant``, ``synthetic``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -15,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
-from .errors import InputError
+from .errors import InputError, InputWarning
+from .prices import time_column
 from .synthetic import AVAILABILITY_PATTERNS, synthetic_availability
 
 __all__ = ["AvailabilityModel", "CsvAvailability", "ConstantAvailability", "SyntheticAvailability"]
@@ -82,13 +84,27 @@ class CsvAvailability(AvailabilityModel):
             raise InputError(f"availability path = {raw!r}; expected a file path")
         path = Path(raw).expanduser()
         path = path if path.is_absolute() else base_dir / path
+        column = options.get("column")
+        if column is not None and not isinstance(column, str):
+            raise InputError(f"availability column = {column!r}; expected a column name (string)")
         frame = read_csv_table(path)
-        column, values = numeric_column(frame, path, options.get("column"), what="availability")
+        column, values = numeric_column(frame, path, column, what="availability")
         outside = (values < 0) | (values > 1)
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
+            percent = values.min() >= 0 and values.max() <= 100 and (values > 1).mean() >= 0.5
+            hint = "; it looks like percent: divide by 100" if percent else ""
             raise InputError(
-                f"{path}, line {i + 2}, column {column!r}: availability {values[i]!r}; expected a share in [0, 1]"
+                f"{path}, line {int(frame.index[i])}, column {column!r}: availability {values[i]:g}; "
+                f"expected a share in [0, 1]{hint}"
+            )
+        stamps = time_column(frame, path, column, step_hours)
+        if stamps is not None and len(time) and stamps[0] != time[0]:
+            warnings.warn(
+                f"{path}: column {stamps.name or 'time'!r} starts at {stamps[0]} but the prices start at {time[0]}; "
+                "the profile is used step by step from its first row",
+                InputWarning,
+                stacklevel=2,
             )
         if values.size < len(time):
             raise InputError(

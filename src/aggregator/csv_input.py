@@ -8,7 +8,9 @@ that names the file, the row and the column.
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,11 @@ def read_csv_table(path: str | Path) -> pd.DataFrame:
     raw = path.read_bytes()
     if not raw.strip():
         raise InputError(f"{path}: the file is empty, expected a header line and rows of numbers")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark ("Unicode text")
+        try:
+            raw = raw.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: starts like UTF-16 text but cannot be decoded; expected a UTF-8 CSV file") from None
     if b"\x00" in raw[:65536]:
         raise InputError(f"{path}: looks like a binary file, expected comma-separated text")
     try:
@@ -58,9 +65,15 @@ def read_csv_table(path: str | Path) -> pd.DataFrame:
             text = raw.decode("latin-1")
         except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
             raise InputError(f"{path}: not a text file ({exc.reason})") from None
+    if "\x00" in text:
+        raise InputError(f"{path}: looks like a binary file, expected comma-separated text")
     lines = [line for line in text.splitlines()]
     while lines and not lines[-1].strip():
         lines.pop()
+    first = 0  # blank lines before the header, skipped (line numbers still count them)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+        first += 1
     header = lines[0]
     if "," not in header:
         for delim, name in _DELIMITER_HINTS.items():
@@ -78,10 +91,18 @@ def read_csv_table(path: str | Path) -> pd.DataFrame:
             keep_default_na=False,
             skip_blank_lines=False,
         )
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: cannot be parsed as CSV ({exc})") from None
-    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", reason)
+        if fields:
+            expected, line, saw = (int(g) for g in fields.groups())
+            raise InputError(
+                f"{path}, line {line + first}: found {saw} fields, expected {expected} like the header"
+            ) from None
+        raise InputError(f"{path}: cannot be parsed as CSV ({reason})") from None
+    frame.index = pd.RangeIndex(2 + first, 2 + first + len(frame))
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame.attrs["header"] = [c.strip().strip('"') for c in next(csv.reader([header]), [])]
     return frame
 
 
@@ -120,7 +141,7 @@ def numeric_column(
     columns = [c for c in frame.columns if c and not c.startswith("Unnamed")]
     if column is None:
         for name in reversed(frame.columns):
-            values = pd.to_numeric(frame[name].str.strip(), errors="coerce")
+            values = pd.to_numeric(_cells(frame, name), errors="coerce")
             if len(values) and values.notna().mean() >= 0.5:
                 column = name
                 break
@@ -133,19 +154,35 @@ def numeric_column(
         raise InputError(
             f"{path}: no column {column!r}; the file has columns {', '.join(map(repr, columns))}"
         )
-    cells = frame[column].str.strip()
+    if frame.attrs.get("header", []).count(column) > 1:
+        raise InputError(f"{path}: the header has two columns named {column!r}; expected unique column names")
+    cells = _cells(frame, column)
     values = pd.to_numeric(cells, errors="coerce")
     bad = values.isna()
     if bad.any():
         line = int(values.index[bad.to_numpy()][0])
         cell = cells.loc[line]
-        found = repr(cell) if cell else "an empty cell"
-        raise InputError(f"{path}, line {line}, column {column!r}: found {found}, expected a number")
+        where = f"{path}, line {line}, column {column!r}"
+        if frame[column].isna().loc[line]:
+            raise InputError(f"{where}: the row has fewer fields than the header; expected a number there")
+        if not cell:
+            row = " ".join(str(v) for v in frame.loc[line].to_numpy() if isinstance(v, str))
+            hint = next((f"; the row looks separated by {n}s, expected commas" for d, n in _DELIMITER_HINTS.items() if d in row), "")
+            raise InputError(f"{where}: found an empty cell, expected a number{hint}")
+        if cell.lower() in ("nan", "na", "n/a", "null", "none", "-nan", "+nan"):
+            raise InputError(f"{where}: found {cell!r} (not a number), expected a finite number")
+        raise InputError(f"{where}: found {cell!r}, expected a number")
     array = values.to_numpy(dtype=float)
     finite = np.isfinite(array)
     if not finite.all():
         idx = int(np.flatnonzero(~finite)[0])
         raise InputError(
-            f"{path}, line {idx + 2}, column {column!r}: found {cells.iloc[idx]!r}, expected a finite number"
+            f"{path}, line {int(values.index[idx])}, column {column!r}: found {cells.iloc[idx]!r}, "
+            "expected a finite number"
         )
     return column, array
+
+
+def _cells(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The cells of a column as stripped strings (a missing field becomes "")."""
+    return frame[column].fillna("").astype(str).str.strip()

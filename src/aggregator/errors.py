@@ -7,7 +7,7 @@ traceback.
 
 from __future__ import annotations
 
-__all__ = ["AggregatorError", "InputError", "SolveError"]
+__all__ = ["AggregatorError", "InputError", "InputWarning", "SolveError"]
 
 
 class AggregatorError(Exception):
@@ -19,6 +19,14 @@ class InputError(AggregatorError, ValueError):
 
     The message names the file, the field or the row and column, what was
     found and what was expected.
+    """
+
+
+class InputWarning(UserWarning):
+    """Input that is allowed but probably a mistake (a price outside the sanity
+    range, an initial state of charge that only slack can reconcile, ...).
+
+    The command line prints it as one line ``warning: ...`` and carries on.
     """
 
 

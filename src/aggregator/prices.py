@@ -8,6 +8,7 @@ are ``csv``, ``constant`` and ``synthetic``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -32,8 +33,43 @@ DEFAULT_START = pd.Timestamp("2024-01-01 00:00")
 _TIME_COLUMNS = ("time", "Time", "datetime", "Datetime", "timestamp", "Timestamp", "Date", "date")
 
 
+#: Prices outside this range in $/MWh are probably a unit or data error: a scenario warns about
+#: them (``[prices] min_price`` and ``max_price`` change the range for one scenario).
+PRICE_RANGE = (-1000.0, 20000.0)
+
+#: The longest series a scenario may ask for, in steps (a larger one is surely a typing error).
+MAX_STEPS = 10_000_000
+
+
 def _time_index(start: pd.Timestamp | str, steps: int, step_hours: float) -> pd.DatetimeIndex:
-    return pd.date_range(pd.Timestamp(start), periods=steps, freq=pd.Timedelta(hours=step_hours))
+    try:
+        return pd.date_range(pd.Timestamp(start), periods=steps, freq=pd.Timedelta(hours=step_hours))
+    except (ValueError, OverflowError) as exc:  # pandas.errors.OutOfBoundsDatetime is a ValueError
+        raise InputError(
+            f"a time axis of {steps} steps of {step_hours:g} h from {start} cannot be built ({exc}); "
+            "expected dates between 1678 and 2262"
+        ) from None
+
+
+def _price(x: float) -> str:
+    """A price for messages: thousands separated, at most two decimals (``25,000``, ``41.88``)."""
+    text = f"{x:,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _steps_option(options: Mapping[str, Any], key: str, step_hours: float, default: int | None) -> int | None:
+    """The number of steps in ``options[key]`` (hours), checked; ``default`` when the key is absent."""
+    hours = options.get(key)
+    if hours is None:
+        return default
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours) or hours <= 0:
+        raise InputError(f"[prices] {key} = {hours!r}; expected a number of hours > 0")
+    steps = int(round(hours / step_hours))
+    if steps < 1 or abs(steps * step_hours - hours) > 1e-9 * max(1.0, hours):
+        raise InputError(f"[prices] {key} = {hours!r}; expected a whole number of {step_hours:g}-hour steps")
+    if steps > MAX_STEPS:
+        raise InputError(f"[prices] {key} = {hours!r} makes {steps:,} steps; expected at most {MAX_STEPS:,}")
+    return steps
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +156,42 @@ class PriceSignal:
         """The prices as a :class:`pandas.Series` indexed by time."""
         return pd.Series(self.values, index=self.time, name="price")
 
+    def out_of_range(self, low: float = PRICE_RANGE[0], high: float = PRICE_RANGE[1]) -> str | None:
+        """Describe the prices outside a sanity range, or None when all are inside.
+
+        A price far outside the range of wholesale markets is usually a unit
+        error ($/kWh for $/MWh, cents for dollars) or a corrupt row; the
+        scenario loader turns the description into a warning.
+
+        Parameters
+        ----------
+        low, high : float
+            The range in $/MWh (default :data:`PRICE_RANGE`, -1,000 to 20,000).
+
+        Returns
+        -------
+        str or None
+
+        Examples
+        --------
+        >>> PriceSignal([30.0, 25000.0]).out_of_range()
+        'prices (array): 1 step above 20,000 $/MWh (the highest, 25,000 $/MWh, at step 1, 2024-01-01 01:00:00)'
+        """
+        parts = []
+        for mask, word, limit, pick in (
+            (self.values > high, "above", high, np.argmax),
+            (self.values < low, "below", low, np.argmin),
+        ):
+            count = int(mask.sum())
+            if count:
+                i = int(pick(self.values))
+                extreme = "highest" if word == "above" else "lowest"
+                parts.append(
+                    f"{count} step{'s' if count > 1 else ''} {word} {_price(limit)} $/MWh (the {extreme}, "
+                    f"{_price(self.values[i])} $/MWh, at step {i}, {self.time[i]})"
+                )
+        return f"prices ({self.source}): " + "; ".join(parts) if parts else None
+
     @classmethod
     def from_csv(
         cls,
@@ -158,17 +230,65 @@ class PriceSignal:
         """
         frame = read_csv_table(path)
         name, values = numeric_column(frame, path, column, what="price")
-        time = None
-        for candidate in _TIME_COLUMNS:
-            if candidate in frame.columns and candidate != name:
-                parsed = pd.to_datetime(frame[candidate].str.strip(), errors="coerce", format="mixed")
-                if parsed.notna().all():
-                    _check_time_column(pd.DatetimeIndex(parsed), frame.index, path, candidate, step_hours)
-                    time = _time_index(parsed.iloc[0], values.size, step_hours)
-                break
-        if time is None:
-            time = _time_index(start or DEFAULT_START, values.size, step_hours)
+        stamps = time_column(frame, path, name, step_hours)
+        time = _time_index(stamps[0] if stamps is not None else (start or DEFAULT_START), values.size, step_hours)
         return cls(values, step_hours=step_hours, time=time, source=f"{path}:{name}")
+
+
+def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_hours: float) -> pd.DatetimeIndex | None:
+    """The checked time stamps of a table's time column (``Date``, ``time``, ...), or None without one.
+
+    A column of that name whose cells are mostly not dates is not a time
+    column; one whose cells are mostly dates must be dates throughout, sorted,
+    unique and one step apart (a daylight-saving shift is accepted, see
+    :func:`_check_time_column`).  Stamps with UTC offsets are converted to UTC.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A table read by :func:`aggregator.csv_input.read_csv_table`.
+    path : str or pathlib.Path
+        The file, for messages.
+    value_column : str
+        The column holding the values (never taken as the time column).
+    step_hours : float
+        The expected step between stamps.
+
+    Returns
+    -------
+    pandas.DatetimeIndex or None
+
+    Raises
+    ------
+    InputError
+        Naming the file, line and column of the first bad stamp.
+    """
+    for candidate in _TIME_COLUMNS:
+        if candidate not in frame.columns or candidate == value_column:
+            continue
+        cells = frame[candidate].fillna("").astype(str).str.strip()
+        try:
+            parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
+        except (ValueError, TypeError, OverflowError):  # e.g. mixed UTC offsets (daylight saving)
+            try:
+                parsed = pd.to_datetime(cells, errors="coerce", format="mixed", utc=True)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise InputError(f"{path}, column {candidate!r}: cannot read the time stamps ({exc})") from None
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert(None)
+        ok = parsed.notna().to_numpy()
+        if ok.all():
+            stamps = pd.DatetimeIndex(parsed)
+            _check_time_column(stamps, frame.index, path, candidate, step_hours)
+            return stamps
+        if ok.mean() >= 0.5:
+            line = int(frame.index[~ok][0])
+            found = repr(cells.loc[line]) if cells.loc[line] else "an empty cell"
+            raise InputError(
+                f"{path}, line {line}, column {candidate!r}: found {found}, expected a time stamp such as 2024-01-01 00:00"
+            )
+        return None  # a column of that name that does not hold dates
+    return None
 
 
 def _check_time_column(
@@ -186,7 +306,10 @@ def _check_time_column(
     ok[shift] = ok[shift + 1] = True
     if ok.all():
         return
-    i = int(np.flatnonzero(~ok)[0])
+    # Report the kind of fault that explains the others: a row out of order also makes a jump.
+    bad = np.flatnonzero(~ok)
+    worst = bad[hours[bad] < 0] if (hours[bad] < 0).any() else bad[hours[bad] == 0] if (hours[bad] == 0).any() else bad
+    i = int(worst[0])
     line = int(lines[i + 1])
     where = f"{path}, line {line}, column {column!r}"
     if hours[i] == 0:
@@ -278,8 +401,9 @@ class ConstantPriceSource(PriceSource):
         price = options.get("price")
         if isinstance(price, bool) or not isinstance(price, (int, float)):
             raise InputError(f"[prices] price = {price!r}; expected a number in $/MWh")
-        hours = options.get("hours")
-        n = steps if hours is None else int(round(hours / step_hours))
+        if not math.isfinite(price):
+            raise InputError(f"[prices] price = {price!r}; expected a finite number in $/MWh")
+        n = _steps_option(options, "hours", step_hours, steps)
         if n is None:
             raise InputError("[prices] source = 'constant' needs `hours = ...` or [horizon] hours")
         return PriceSignal(np.full(n, float(price)), step_hours, source=f"constant {price}")
@@ -300,11 +424,10 @@ class SyntheticPriceSource(PriceSource):
 
     def load(self, options, *, base_dir, steps, step_hours):  # noqa: D102
         seed = options.get("seed", 2024)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise InputError(f"[prices] seed = {seed!r}; expected an integer")
-        hours = options.get("hours")
-        n = steps if hours is None else int(round(hours / step_hours))
-        n = 8760 if n is None else n
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise InputError(f"[prices] seed = {seed!r}; expected an integer >= 0")
+        n = _steps_option(options, "hours", step_hours, steps)
+        n = int(round(8760 / step_hours)) if n is None else n
         try:
             start = pd.Timestamp(options.get("start", DEFAULT_START))
         except (ValueError, TypeError):

@@ -10,14 +10,19 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from . import plugins
 from .aggregator import Aggregator
-from .errors import InputError
+from .errors import InputError, InputWarning
 from .fleet import Fleet
+from .prices import MAX_STEPS, PRICE_RANGE
 
 __all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
 
@@ -109,9 +114,19 @@ _TYPE_WORDS = {str: "a string", bool: "true or false", int: "an integer", float:
 
 def _type_word(types: Any) -> str:
     types = types if isinstance(types, tuple) else (types,)
-    if set(types) == {int, float}:
-        return "a number"
-    return " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in types)
+    words = [_TYPE_WORDS.get(t, t.__name__) for t in types if not (t is int and float in types)]
+    return " or ".join(words)
+
+
+def _toml_repr(value: Any) -> str:
+    """A value as it would be written in TOML (``true``, not ``True``), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
 
 
 def _unknown(key: str, known: Mapping[str, Any] | set[str], where: str) -> InputError:
@@ -130,7 +145,7 @@ def _check_table(table: Any, schema: Mapping[str, Any], where: str) -> dict[str,
         types = types if isinstance(types, tuple) else (types,)
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
-            raise InputError(f"{where} {key} = {value!r}: expected {_type_word(types)}")
+            raise InputError(f"{where} {key} = {_toml_repr(value)}: expected {_type_word(types)}")
     return dict(table)
 
 
@@ -209,6 +224,24 @@ def scenario_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: Keys of ``[prices]`` understood for every price source: the sanity range of prices in $/MWh.
+_PRICE_RANGE_KEYS = ("min_price", "max_price")
+
+
+def _price_range(table: Mapping[str, Any]) -> tuple[float, float]:
+    bounds = []
+    for key, default in zip(_PRICE_RANGE_KEYS, PRICE_RANGE):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise InputError(f"[prices] {key} = {_toml_repr(value)}: expected a number of $/MWh")
+        bounds.append(float(value))
+    if not bounds[0] < bounds[1]:
+        raise InputError(
+            f"[prices] max_price = {bounds[1]:g} is not above min_price = {bounds[0]:g}; expected min_price < max_price"
+        )
+    return bounds[0], bounds[1]
+
+
 def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float):
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         spec = {"model": "constant", "value": spec}
@@ -219,7 +252,17 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
         raise InputError(f"{where}: needs `model = ...` (a registered availability model)")
     cls = plugins.lookup("availability_models", model_name, where=f"{where} model")
     options = _plugin_options(spec, cls, where, "model")
-    return cls().profile(options, base_dir=base_dir, time=time, step_hours=step_hours)
+    try:
+        profile = cls().profile(options, base_dir=base_dir, time=time, step_hours=step_hours)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    try:
+        return np.asarray(profile, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"{where}: the availability model {model_name!r} returned {type(profile).__name__}, "
+            f"expected an array of shares ({exc})"
+        ) from None
 
 
 def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, source: str = "scenario") -> Aggregator:
@@ -262,12 +305,16 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         raise InputError(f"[solver]: expected a table, found {solver!r}")
     model = _check_table(data.get("model", {}), _MODEL, "[model]")
     step_hours = float(horizon.get("step_hours", 1.0))
-    if step_hours <= 0:
+    if not (math.isfinite(step_hours) and step_hours > 0):
         raise InputError(f"[horizon] step_hours = {step_hours!r}: expected a number of hours > 0")
     hours = horizon.get("hours")
-    if hours is not None and hours <= 0:
+    if hours is not None and not (math.isfinite(hours) and hours > 0):
         raise InputError(f"[horizon] hours = {hours!r}: expected a number of hours > 0")
     steps = None if hours is None else int(round(hours / step_hours))
+    if steps is not None and (steps < 1 or abs(steps * step_hours - hours) > 1e-9 * max(1.0, hours)):
+        raise InputError(f"[horizon] hours = {hours!r}: expected a whole number of {step_hours:g}-hour steps")
+    if steps is not None and steps > MAX_STEPS:
+        raise InputError(f"[horizon] hours = {hours!r} makes {steps:,} steps; expected at most {MAX_STEPS:,}")
 
     # Solver: common keys plus the options of the chosen backend (or of any, for auto).
     solver_name = solver.get("name", "auto")
@@ -297,7 +344,10 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     if not isinstance(source_name, str):
         raise InputError(f"[prices] source = {source_name!r}: expected a string")
     source_cls = plugins.lookup("price_sources", source_name, where="[prices] source")
-    options = _plugin_options(prices_table, source_cls, "[prices]", "source")
+    price_range = _price_range(prices_table)
+    options = _plugin_options(
+        {k: v for k, v in prices_table.items() if k not in _PRICE_RANGE_KEYS}, source_cls, "[prices]", "source"
+    )
     prices = source_cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
     if abs(prices.step_hours - step_hours) > 1e-12:
         raise InputError(
@@ -309,6 +359,15 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
             "shorten the horizon or supply a longer price series"
         )
     prices = prices.head(steps if steps is not None else len(prices))
+    problem = prices.out_of_range(*price_range)
+    if problem:
+        keys = " and ".join(f"[prices] {k} = {_toml_repr(prices_table[k])}" for k in _PRICE_RANGE_KEYS if k in prices_table)
+        warnings.warn(
+            f"{problem}; check the units ($/MWh expected) or the data"
+            + (f" ({keys})" if keys else ", or widen the sanity range with [prices] min_price / max_price"),
+            InputWarning,
+            stacklevel=2,
+        )
 
     # Fleets.
     fleets_table = data.get("fleets")
@@ -320,6 +379,8 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     names: dict[str, int] = {}
     for i, table in enumerate(fleets_table, start=1):
         where = f"[[fleets]] #{i}"
+        if isinstance(table, dict) and isinstance(table.get("name"), str):
+            where = f"[[fleets]] #{i} ({table['name']!r})"
         table = _check_table(table, _FLEET, where)
         if "name" in table:
             where = f"[[fleets]] #{i} ({table['name']!r})"
