@@ -318,7 +318,11 @@ def plot_monthly_profit(result: "Result", *, freq: str = "MS", width: float = 7.
 
     _require_solution(result)
     table = monthly_profit(result, freq)
-    labels = [f"{t:%b %Y}" if freq.startswith("M") else f"{t:%Y-%m-%d}" for t in table.index]
+    years = sorted({t.year for t in table.index})
+    if freq.startswith("M"):
+        labels = [f"{t:%b}" if len(years) == 1 else f"{t:%b}\n{t:%Y}" for t in table.index]
+    else:
+        labels = [f"{t:%b %d}" if len(years) == 1 else f"{t:%Y-%m-%d}" for t in table.index]
     divisor, unit = 1.0, "$"
     peak = float(table.abs().sum(axis=1).max()) if len(table) else 0.0
     if peak >= 1e6:
@@ -344,7 +348,9 @@ def plot_monthly_profit(result: "Result", *, freq: str = "MS", width: float = 7.
                 ha="center", va="bottom", fontsize=7,
             )
         ax.axhline(0, color="#888888", linewidth=0.6)
-        ax.set_xticks(x, labels, rotation=0 if len(x) <= 12 else 90)
+        ax.set_xticks(x, labels, rotation=0 if len(x) <= 14 else 90)
+        if len(years) == 1:
+            ax.set_xlabel(str(years[0]))
         ax.grid(axis="x", visible=False)
         ax.set_axisbelow(True)
         ax.set_ylabel(f"profit, {unit}")

@@ -62,12 +62,21 @@ def use_colour(stream: IO[str] | None = None) -> bool:
     return bool(isatty and isatty())
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def _facts(result: "Result") -> list[tuple[str, str, str]]:
     """(label, text, style) lines above the table."""
     a = result.dataset.attrs
     sizes = result.dataset.sizes
     lines = [
-        ("scenario", f"{a.get('name') or '-'}: {sizes['fleet']} fleets x {sizes['time']} steps of {float(a['step_hours']):g} h", ""),
+        (
+            "scenario",
+            f"{a.get('name') or '-'}: {_count(sizes['fleet'], 'fleet')} x {_count(sizes['time'], 'step')} "
+            f"of {float(a['step_hours']):g} h",
+            "",
+        ),
         ("solver", f"{a['solver']} ({a['solver_choice']}), {float(a['solve_seconds']):.2f} s", ""),
         (
             "status",
