@@ -334,7 +334,15 @@ class LinopyBackend(SolverBackend):
             )
         gap = relative_gap(objective, bound)
         within = math.isfinite(gap) and gap <= options.mip_gap * (1 + 1e-9) + 1e-12
-        status = "optimal" if within else "time_limit"
+        message = ""
+        if within:
+            status = "optimal"
+        elif termination == "optimal":
+            # The solver proved optimality within its own tolerances, not within the requested gap.
+            status = "optimal"
+            message = f"{solver} reports optimal at gap {gap:.1e}, above the requested {options.mip_gap:.1e}"
+        else:
+            status = "time_limit"
         return SolveOutcome(
             status=status,
             objective=objective,
@@ -343,11 +351,13 @@ class LinopyBackend(SolverBackend):
             solver=f"{solver} {version}".strip(),
             solve_seconds=seconds,
             termination=termination,
+            message=message,
         )
 
 
 def _has_binaries(model) -> bool:
-    return len(model.binaries) > 0
+    """Whether the model has at least one binary that is not masked out."""
+    return any(bool((model.variables[name].labels >= 0).any()) for name in model.binaries)
 
 
 def _solver_version(solver: str) -> str:
