@@ -239,13 +239,14 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
     rows = plugins.listing()
     width = max(len(r.name) for r in rows) + 2
-    kind = None
-    for row in rows:
-        if row.kind != kind:
-            kind = row.kind
-            print(f"{kind.replace('_', ' ')}:")
-        state = "" if row.available else " (not installed)"
-        print(f"  {row.name:<{width}} {row.distribution:<24} {row.description}{state}")
+    for kind in (*plugins.iter_kinds(), "model_extensions"):
+        print(f"{kind.replace('_', ' ')}:")
+        found = [row for row in rows if row.kind == kind]
+        if not found:
+            print("  (none installed)")
+        for row in found:
+            state = "" if row.available else " (not installed)"
+            print(f"  {row.name:<{width}} {row.distribution:<24} {row.description}{state}")
     return EXIT_OK
 
 

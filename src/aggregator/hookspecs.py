@@ -63,8 +63,11 @@ def aggregator_extend_model(model: "linopy.Model", inputs: "xr.Dataset") -> None
     Called once per build, after the core has defined its variables,
     constraints and objective.  ``inputs.attrs["extensions"]`` holds the
     scenario's ``[extensions]`` table (a dict of name -> options); an
-    implementation should act only when its own name is there.  A model that
-    an extension changed is solved by a general MILP backend, not by the
+    implementation should act only when its own name is there.  Name it and
+    declare its options with :func:`aggregator.plugins.model_extension`, so
+    that ``aggregator plugins`` lists it and a scenario's misspelled
+    ``[extensions.<name>]`` table or key is an error.  A model that an
+    extension changed is solved by a general MILP backend, not by the
     structure-aware one.
 
     Parameters

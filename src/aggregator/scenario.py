@@ -108,6 +108,7 @@ _FLEET = {
     "availability": (dict, int, float),
     "power_availability": (dict, int, float),
 }
+_ANY = (object, bool)  # a backend-specific [solver] key: any TOML value, the backend checks it
 _FLEET_REQUIRED = ("name", "vehicles", "battery_kwh", "charger_kw", "availability")
 _TYPE_WORDS = {str: "a string", bool: "true or false", int: "an integer", float: "a number", dict: "a table"}
 
@@ -323,10 +324,10 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     if solver_name == "auto":
         extra_keys: dict[str, Any] = {}
         for cls, _ in plugins.registry("solver_backends").values():
-            extra_keys.update({k: object for k in cls.options})
+            extra_keys.update({k: _ANY for k in cls.options})
     else:
         cls = plugins.lookup("solver_backends", solver_name, where="[solver] name")
-        extra_keys = {k: object for k in cls.options}
+        extra_keys = {k: _ANY for k in cls.options}
     solver = _check_table(solver, {**_SOLVER, **extra_keys}, "[solver]")
     gap = solver.get("mip_gap", 1e-4)
     if not 0 <= gap < 1:

@@ -214,7 +214,7 @@ class Tariff:
             month_season[list(months)] = i
         season = month_season[time.month.to_numpy()]
         hour = (time.hour + time.minute / 60.0 + time.second / 3600.0).to_numpy()
-        weekday = time.dayofweek.to_numpy().copy()
+        weekday = time.day_of_week.to_numpy().copy()
         if self.holidays:
             weekday[np.isin(time.normalize().date, list(self.holidays))] = 6
         season_label = np.asarray(season_names, dtype=object)[season]
@@ -361,7 +361,10 @@ def _rule(raw: dict[str, Any], i: int, seasons: Mapping[str, Any], where: str, d
 def _rates(raw: Any, seasons: Mapping[str, Any], where: str, scale: float, default: bool) -> dict[str, dict[str, float]]:
     if not isinstance(raw, dict) or not raw:
         raise InputError(f"{where} rates = {raw!r}: expected a table such as {{ peak = 550, off_peak = 300 }}")
-    if all(_is_number(v) for v in raw.values()):  # one set of rates for every season
+    if not any(isinstance(v, dict) for v in raw.values()):  # one set of rates for every season
+        for period, rate in raw.items():
+            if not _is_number(rate):
+                raise InputError(f"{where} rates.{period} = {rate!r}: expected a number")
         raw = {season: raw for season in seasons}
     rates: dict[str, dict[str, float]] = {}
     for season, table in raw.items():

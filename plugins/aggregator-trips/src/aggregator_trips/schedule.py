@@ -291,7 +291,7 @@ def availability_from_trips(
         counts = np.zeros(n + 1)
         for day in range(-lead, horizon_days):
             date = midnight + pd.Timedelta(days=day)
-            if date.dayofweek not in trip.days:
+            if date.day_of_week not in trip.days:
                 continue
             rng = np.random.default_rng([seed, index, date.toordinal()])
             depart, length = trip.intervals(rng, size)
