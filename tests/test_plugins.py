@@ -9,8 +9,11 @@ running ``python -m aggregator`` in a subprocess.  Broken, duplicate and
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import importlib.metadata
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -545,3 +548,18 @@ def test_an_outside_package_adds_one_plugin_of_each_kind(tmp_path):
     p = run_cli("plugins", env=env)
     for name in ("twoprice", "half", "outside", "discharge_cap"):
         assert any(line.split()[:2] == [name, "outside-plugin"] for line in p.stdout.splitlines()), name
+
+
+def test_the_core_imports_nothing_from_plugins():
+    core = Path(plugins.__file__).parent
+    packages = [name.replace("-", "_") for name in PLUGIN_DISTRIBUTIONS]
+    for path in core.rglob("*.py"):
+        text = path.read_text()
+        for package in packages:
+            assert not re.search(rf"^\s*(from|import)\s+{package}\b", text, re.MULTILINE), (path, package)
+
+
+@pytest.mark.parametrize("module", ["aggregator_tou.tariff", "aggregator_trips.schedule", "aggregator_gridlimit"])
+def test_plugin_docstring_examples(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -176,10 +176,11 @@ def get_plugin_manager() -> pluggy.PluginManager:
     -------
     pluggy.PluginManager
 
-    Raises
-    ------
-    pluggy.PluginValidationError
-        If a plugin implements a hook that does not exist (a misspelled name).
+    Notes
+    -----
+    A plugin that cannot be imported, or that implements a hook that does not
+    exist (a misspelled name, found by ``check_pending``), is skipped with a
+    :class:`PluginWarning` naming its distribution; the others keep working.
     """
     global _manager
     if _manager is None:
@@ -317,6 +318,11 @@ def registry(kind: str) -> dict[str, tuple[type, str]]:
     -------
     dict
         name -> (class, distribution).
+
+    Raises
+    ------
+    InputError
+        If two distributions register one name (the message names both).
     """
     global _registries
     if _registries is None:

@@ -90,7 +90,22 @@ def grid_limit_options(options: Mapping[str, Any], fleet_names: list[str]) -> tu
 @aggregator.hookimpl
 @model_extension(NAME, options=OPTIONS)
 def aggregator_extend_model(model: linopy.Model, inputs: xr.Dataset) -> None:
-    """A grid-connection limit on the fleets' net import and export (``[extensions.grid_limit]``)."""
+    """A grid-connection limit on the fleets' net import and export (``[extensions.grid_limit]``).
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The model; gets the constraints ``grid_limit_import`` and
+        ``grid_limit_export`` over time when the scenario has the table.
+    inputs : xarray.Dataset
+        The validated inputs; ``inputs.attrs["extensions"]["grid_limit"]``
+        holds the options.
+
+    Raises
+    ------
+    InputError
+        Naming the ``[extensions.grid_limit]`` key at fault.
+    """
     options = inputs.attrs.get("extensions", {}).get(NAME)
     if options is None:  # not asked for: leave the model untouched
         return

@@ -180,5 +180,11 @@ def _solution(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarray) -> xr.D
 
 @aggregator.hookimpl
 def aggregator_register_solver_backends() -> list[type[SolverBackend]]:
-    """Register the ``scipy`` solver backend."""
+    """Register the ``scipy`` solver backend.
+
+    Returns
+    -------
+    list of type
+        ``[ScipyBackend]``.
+    """
     return [ScipyBackend]

@@ -93,5 +93,11 @@ class TouPriceSource(PriceSource):
 
 @aggregator.hookimpl
 def aggregator_register_price_sources() -> list[type[PriceSource]]:
-    """Register the ``tou`` price source."""
+    """Register the ``tou`` price source.
+
+    Returns
+    -------
+    list of type
+        ``[TouPriceSource]``.
+    """
     return [TouPriceSource]

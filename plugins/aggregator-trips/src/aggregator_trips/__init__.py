@@ -91,5 +91,11 @@ class TripsAvailability(AvailabilityModel):
 
 @aggregator.hookimpl
 def aggregator_register_availability_models() -> list[type[AvailabilityModel]]:
-    """Register the ``trips`` availability model."""
+    """Register the ``trips`` availability model.
+
+    Returns
+    -------
+    list of type
+        ``[TripsAvailability]``.
+    """
     return [TripsAvailability]
