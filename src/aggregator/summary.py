@@ -96,6 +96,19 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
         lines.append(
             ("bound", f"{_fmt(result.bound)} $   gap {gap:.2e}" if math.isfinite(gap) else "not proven by this solver", "")
         )
+    if "rolling_windows" in a:
+        loss = float(a.get("foresight_loss", math.nan))
+        share = float(a.get("foresight_loss_share", math.nan))
+        lines.append(
+            (
+                "rolling",
+                f"{float(a['rolling_window_hours']):g} h windows, first {float(a['rolling_commit_hours']):g} h kept "
+                f"({int(a['rolling_windows'])} solves); perfect foresight {_fmt(float(a.get('perfect_foresight_profit', math.nan)))} $, "
+                f"lost to the short look-ahead {_fmt(loss)} $"
+                + (f" ({share:.2%})" if math.isfinite(share) else ""),
+                "",
+            )
+        )
     return lines
 
 
@@ -127,7 +140,14 @@ def _rows(result: "Result") -> tuple[list[list[str]], list[str], float]:
 
 
 def _slack_note(result: "Result", slack: float) -> str:
-    return f"note: {slack:,.1f} kWh of slack energy used, costing {_fmt(result.penalty)} $ of penalty"
+    forced = result.slack_forced_kwh()
+    rate = float(result.dataset.attrs["slack_penalty"])
+    lines = [
+        f"note: {slack:,.1f} kWh of slack energy used, costing {_fmt(result.penalty)} $ of penalty "
+        f"(the fleets' energy and power bounds force at least {forced:,.1f} kWh)"
+    ]
+    lines += [f"  {need.sentence()}; {_fmt(need.kwh * rate)} $" for need in result.slack_report()]
+    return "\n".join(lines)
 
 
 def plain_summary(result: "Result") -> str:
