@@ -410,12 +410,81 @@ class Aggregator:
         log.info("solver: %s", choice)
         opts = SolverOptions(mip_gap=float(mip_gap), time_limit=time_limit, threads=threads, verbose=verbose, extra=extra)
         start = time.perf_counter()
-        outcome: SolveOutcome = backend.solve(self, opts)
+        try:
+            outcome: SolveOutcome = backend.solve(self, opts)
+        except (InputError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a crashing backend is reported as a status, not raised
+            log.debug("the %s backend failed", backend.name, exc_info=True)
+            outcome = SolveOutcome(
+                status="error",
+                solver=backend.name,
+                solve_seconds=time.perf_counter() - start,
+                termination="error",
+                message=f"the {backend.name} backend failed: {type(exc).__name__}: {exc}",
+            )
+        if outcome.status == "infeasible":
+            outcome.message = "; ".join(filter(None, [outcome.message, self.explain_infeasibility()]))
         inputs = self.inputs
         if outcome.solution is not None and inputs.attrs["exclusive_charging"] and inputs.attrs["binaries"] != "all":
             outcome.solution = formulation.net_out_simultaneous(outcome.solution, inputs)
         wall = time.perf_counter() - start
-        return Result.from_outcome(self.inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=opts.mip_gap, name=self.name)
+        result = Result.from_outcome(
+            self.inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=opts.mip_gap, name=self.name
+        )
+        self._check_solution(result)
+        return result
+
+    def _check_solution(self, result: Result) -> None:
+        """Demote a solution that violates the model's constraints to status ``error``: it is not trusted."""
+        if not result.has_solution or result.status not in ("optimal", "time_limit"):
+            return
+        if {"define_variables", "define_constraints"} & set(self._overridden_steps()):
+            return  # a subclass may change the core constraints on purpose
+        inputs = self.inputs
+        scale = max(1.0, float(inputs["soc_max"].max()), float(inputs["power_max"].max()) * self.step_hours)
+        tolerance = 1e-6 * scale
+        violated = {name: value for name, value in result.violations().items() if not value <= tolerance}
+        if violated:
+            name, value = max(violated.items(), key=lambda item: item[1])
+            result.dataset.attrs["status"] = "error"
+            result.dataset.attrs["message"] = (
+                f"the solution from {result.dataset.attrs['solver']} violates the {name} constraints by {value:.3g} "
+                f"(tolerance {tolerance:.3g}); it is not trusted"
+            )
+
+    def explain_infeasibility(self) -> str:
+        """Why this problem can be infeasible, for the message of an ``infeasible`` result.
+
+        The documented model is always feasible (slack absorbs what the bounds
+        cannot); an infeasible problem comes from a subclass step or a model
+        extension.  The sentence names the fleets and steps whose energy
+        bounds cannot be met without slack (see
+        :func:`aggregator.diagnostics.slack_floor`), or says that they all can,
+        and names the subclass steps and extensions that changed the model.
+
+        Returns
+        -------
+        str
+        """
+        from .diagnostics import slack_floor, slack_needs
+
+        floor = slack_floor(self.inputs)
+        needs = slack_needs(floor["slack_up"], floor["slack_down"])
+        changes = [f"{type(self).__name__}.{step}" for step in self._overridden_steps()]
+        changes += [f"extension {name!r}" for name in self.extensions]
+        by = f" (the model is changed by {', '.join(changes)})" if changes else ""
+        if needs:
+            return (
+                "without slack these fleets cannot stay within their energy bounds: "
+                + "; ".join(need.sentence() for need in needs)
+                + f"; slack energy (as in the documented model, penalised at {self.slack_penalty:g} $/kWh) would "
+                f"resolve it{by}"
+            )
+        return (
+            "every fleet can stay within its energy bounds without slack, so a constraint added to the "
+            f"documented model cannot be met{by}"
+        )
 
 
 def _model_signature(model: linopy.Model) -> tuple:

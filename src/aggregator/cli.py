@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -195,30 +196,61 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with _progress(task, quiet=args.quiet or args.verbose > 1):
         result = aggregator.solve(args.solver, mip_gap=args.mip_gap, time_limit=args.time_limit, verbose=verbose)
     result.dataset.attrs["scenario_hash"] = getattr(args, "scenario_hash", "")
-    if out is not None and result.has_solution:
+    write_error = None
+    if out is not None and result.has_solution and result.status in ("optimal", "time_limit"):
         suffix = out.suffix.lower()
-        if suffix == ".nc":
-            result.to_netcdf(out)
-        elif suffix == ".parquet":
-            result.to_parquet(out)
-        else:
-            result.to_csv(out)
-        log.info("wrote %s", out)
+        try:
+            if suffix == ".nc":
+                result.to_netcdf(out)
+            elif suffix == ".parquet":
+                result.to_parquet(out)
+            else:
+                result.to_csv(out)
+            log.info("wrote %s", out)
+        except OSError as exc:  # the file appears whole or not at all (atomic_path): nothing half-written
+            write_error = f"--out {out}: cannot write the result ({exc.strerror or exc}); any previous file is unchanged"
+    elif out is not None:
+        log.warning("no result written to %s (status %s); any previous file is unchanged", out, result.status)
     if args.json:
         print(json.dumps(result.summary()))
     else:
         _print_summary(result)
+    if write_error:
+        print(f"aggregator: error: {write_error}", file=sys.stderr)
+        return EXIT_USAGE
     if result.status == "optimal":
         return EXIT_OK
-    reason = {
-        "time_limit": f"stopped at the time limit with gap {result.gap:.2e} above the requested {result.dataset.attrs['mip_gap']:.1e}",
-        "infeasible": "the problem is infeasible",
-        "no_solution": "the solver stopped without a solution",
-        "error": "the solver failed",
-    }.get(result.status, result.status)
-    message = result.dataset.attrs.get("message")
-    print(f"aggregator: {reason}" + (f" ({message})" if message else ""), file=sys.stderr)
+    print(f"aggregator: {_failure_reason(result, args)}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _failure_reason(result, args: argparse.Namespace) -> str:
+    """One line on why a run did not solve: the status, the facts, and what to change."""
+    def _fmt(x: float) -> str:
+        return "n/a" if not math.isfinite(x) else f"{x:,.2f}"
+
+    a = result.dataset.attrs
+    message = a.get("message") or ""
+    requested = float(a.get("mip_gap", math.nan))
+    seconds = f"{float(a.get('solve_seconds', math.nan)):.1f} s"
+    if result.status == "time_limit":
+        stopped = "stopped at the time limit" if a.get("termination") == "time_limit" else "stopped"
+        return (
+            f"{stopped} after {seconds} with a solution outside the requested gap: profit "
+            f"{_fmt(result.profit)} $, objective {_fmt(result.objective)} $, proven bound {_fmt(result.bound)} $, "
+            f"gap {result.gap:.2e} > requested {requested:.1e}; raise --time-limit or --mip-gap"
+            + (f" ({message})" if message else "")
+        )
+    if result.status == "no_solution":
+        return (
+            f"the solver stopped after {seconds} ({a.get('termination') or 'no reason given'}) without a feasible "
+            "solution; raise --time-limit" + (f" ({message})" if message else "")
+        )
+    if result.status == "infeasible":
+        return "the problem is infeasible" + (f": {message}" if message else "")
+    if result.status == "error":
+        return "the solver failed" + (f": {message}" if message else "")
+    return f"status {result.status}" + (f": {message}" if message else "")
 
 
 def _cmd_solvers(args: argparse.Namespace) -> int:
@@ -279,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except InputError as exc:
-        print(f"aggregator: error: {exc}", file=sys.stderr)
+        # One line whatever the input held (a file name with a line break, a quoted cell, ...).
+        print(f"aggregator: error: {' / '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)

@@ -67,6 +67,8 @@ def read_csv_table(path: str | Path) -> pd.DataFrame:
             raise InputError(f"{path}: not a text file ({exc.reason})") from None
     if "\x00" in text:
         raise InputError(f"{path}: looks like a binary file, expected comma-separated text")
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty, expected a header line and rows of numbers")
     lines = [line for line in text.splitlines()]
     while lines and not lines[-1].strip():
         lines.pop()
@@ -101,7 +103,13 @@ def read_csv_table(path: str | Path) -> pd.DataFrame:
             ) from None
         raise InputError(f"{path}: cannot be parsed as CSV ({reason})") from None
     frame.index = pd.RangeIndex(2 + first, 2 + first + len(frame))
-    frame.columns = [str(c).strip() for c in frame.columns]
+    names: list[str] = []
+    for c in frame.columns:  # stripping may make two names equal: keep them apart as pandas does
+        name, k = str(c).strip(), 0
+        while (name if k == 0 else f"{name}.{k}") in names:
+            k += 1
+        names.append(name if k == 0 else f"{name}.{k}")
+    frame.columns = names
     frame.attrs["header"] = [c.strip().strip('"') for c in next(csv.reader([header]), [])]
     return frame
 

@@ -31,6 +31,19 @@ def _share(name: str, fleet: str, value: Any, *, low_open: bool) -> float:
     return float(value)
 
 
+#: The smallest efficiency accepted: anything lower is a typing error, and 1/efficiency must stay finite.
+MIN_EFFICIENCY = 1e-3
+#: The largest fleet energy or power accepted (kWh, kW): solvers treat bounds near 1e20 as infinite.
+MAX_FLEET_SIZE = 1e12
+
+
+def _efficiency(name: str, fleet: str, value: Any) -> float:
+    value = _share(name, fleet, value, low_open=True)
+    if value < MIN_EFFICIENCY:
+        raise InputError(f"fleet {fleet!r}: {name} = {value!r}; expected a number in (0, 1] of at least {MIN_EFFICIENCY:g}")
+    return value
+
+
 def _profile(name: str, fleet: str, value: Any) -> np.ndarray:
     array = np.asarray(value, dtype=float)
     if array.ndim == 0:
@@ -122,12 +135,16 @@ class Fleet:
         set_(self, "vehicles", _positive("vehicles", name, self.vehicles))
         set_(self, "battery_kwh", _positive("battery_kwh", name, self.battery_kwh))
         set_(self, "charger_kw", _positive("charger_kw", name, self.charger_kw))
-        set_(self, "charge_efficiency", _share("charge_efficiency", name, self.charge_efficiency, low_open=True))
-        set_(
-            self,
-            "discharge_efficiency",
-            _share("discharge_efficiency", name, self.discharge_efficiency, low_open=True),
-        )
+        set_(self, "charge_efficiency", _efficiency("charge_efficiency", name, self.charge_efficiency))
+        set_(self, "discharge_efficiency", _efficiency("discharge_efficiency", name, self.discharge_efficiency))
+        for what, size, unit, fields in (
+            ("energy", self.vehicles * self.battery_kwh, "kWh", "vehicles x battery_kwh"),
+            ("power", self.vehicles * self.charger_kw, "kW", "vehicles x charger_kw"),
+        ):
+            if not size <= MAX_FLEET_SIZE:
+                raise InputError(
+                    f"fleet {name!r}: {fields} = {size:.3g} {unit}; expected a fleet {what} of at most {MAX_FLEET_SIZE:g} {unit}"
+                )
         set_(self, "contract_limit", _share("contract_limit", name, self.contract_limit, low_open=False))
         set_(self, "initial_soc", _share("initial_soc", name, self.initial_soc, low_open=False))
         if self.availability is None:

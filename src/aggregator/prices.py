@@ -39,6 +39,8 @@ PRICE_RANGE = (-1000.0, 20000.0)
 
 #: The longest series a scenario may ask for, in steps (a larger one is surely a typing error).
 MAX_STEPS = 10_000_000
+#: The shortest step, in hours: one second.
+MIN_STEP_HOURS = 1 / 3600
 
 
 def _time_index(start: pd.Timestamp | str, steps: int, step_hours: float) -> pd.DatetimeIndex:
@@ -109,8 +111,8 @@ class PriceSignal:
         if not np.isfinite(values).all():
             step = int(np.flatnonzero(~np.isfinite(values))[0])
             raise InputError(f"prices ({self.source}): step {step} is {values[step]!r}; expected a finite number")
-        if isinstance(self.step_hours, bool) or not np.isfinite(self.step_hours) or self.step_hours <= 0:
-            raise InputError(f"step_hours = {self.step_hours!r}; expected a number of hours > 0")
+        if isinstance(self.step_hours, bool) or not np.isfinite(self.step_hours) or self.step_hours < MIN_STEP_HOURS:
+            raise InputError(f"step_hours = {self.step_hours!r}; expected a number of hours of at least 1 second (1/3600)")
         time = self.time
         if time is None:
             time = _time_index(DEFAULT_START, values.size, float(self.step_hours))

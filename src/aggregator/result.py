@@ -220,7 +220,12 @@ class Result:
         dict
             ``status``, ``profit``, ``objective``, ``penalty``, ``bound``, ``gap``,
             ``solve_seconds``, ``fleets`` (name -> profit, charged_kwh,
-            discharged_kwh), ``slack_kwh``, ``solver``.
+            discharged_kwh), ``slack_kwh``, ``solver``; ``message`` when there is
+            one; ``mip_gap`` (the requested gap), ``termination`` (the solver's
+            word), ``slack`` (fleet -> kwh, penalty, steps, direction,
+            first_step, first_time, worst_step, worst_time, worst_kwh, for each
+            fleet that uses slack) and ``slack_forced_kwh`` (the least slack the
+            bounds force, see :meth:`slack_forced_kwh`).
         """
 
         def number(x: Any) -> float | None:
@@ -246,7 +251,63 @@ class Result:
         out["solver"] = self.dataset.attrs.get("solver", "")
         if self.dataset.attrs.get("message"):
             out["message"] = self.dataset.attrs["message"]
+        out["mip_gap"] = number(self.dataset.attrs.get("mip_gap", math.nan))
+        out["termination"] = str(self.dataset.attrs.get("termination", ""))
+        if self.has_solution:
+            rate = float(self.dataset.attrs["slack_penalty"])
+            out["slack"] = {
+                need.fleet: {
+                    "kwh": need.kwh,
+                    "penalty": need.kwh * rate,
+                    "steps": need.steps,
+                    "direction": need.direction,
+                    "first_step": need.first_step,
+                    "first_time": str(need.first_time),
+                    "worst_step": need.worst_step,
+                    "worst_time": str(need.worst_time),
+                    "worst_kwh": need.worst_kwh,
+                }
+                for need in self.slack_report()
+            }
+            out["slack_forced_kwh"] = number(self.slack_forced_kwh())
+        else:
+            out["slack"] = None
+            out["slack_forced_kwh"] = None
         return out
+
+    def _slack_tolerance(self) -> float:
+        return 1e-6 + 1e-9 * max(1.0, float(np.nanmax(self.dataset["soc_max"].to_numpy(), initial=0.0)))
+
+    def slack_report(self) -> list:
+        """Where the solution uses slack energy: one entry per fleet that uses any.
+
+        Returns
+        -------
+        list of aggregator.diagnostics.SlackNeed
+            Total kWh, number of steps, first and worst step (index and time),
+            and whether energy appears (``up``), vanishes (``down``) or both;
+            empty without slack or without a solution.
+        """
+        from .diagnostics import slack_needs
+
+        if not self.has_solution:
+            return []
+        return slack_needs(self.dataset["slack_up"], self.dataset["slack_down"], self._slack_tolerance())
+
+    def slack_forced_kwh(self) -> float:
+        """The least slack energy any solution must use, in kWh: what the fleets' bounds force.
+
+        Slack beyond it means the penalty is low enough for slack to pay (see
+        :func:`aggregator.diagnostics.slack_floor`).
+
+        Returns
+        -------
+        float
+        """
+        from .diagnostics import slack_floor
+
+        floor = slack_floor(self.dataset)
+        return float((floor["slack_up"] + floor["slack_down"]).sum())
 
     # -------------------------------------------------------------- checking
     def violations(self) -> dict[str, float]:

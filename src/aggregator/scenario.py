@@ -22,7 +22,7 @@ from . import plugins
 from .aggregator import Aggregator
 from .errors import InputError, InputWarning
 from .fleet import Fleet
-from .prices import MAX_STEPS, PRICE_RANGE
+from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE
 
 __all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
 
@@ -306,8 +306,8 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         raise InputError(f"[solver]: expected a table, found {solver!r}")
     model = _check_table(data.get("model", {}), _MODEL, "[model]")
     step_hours = float(horizon.get("step_hours", 1.0))
-    if not (math.isfinite(step_hours) and step_hours > 0):
-        raise InputError(f"[horizon] step_hours = {step_hours!r}: expected a number of hours > 0")
+    if not (math.isfinite(step_hours) and step_hours >= MIN_STEP_HOURS):
+        raise InputError(f"[horizon] step_hours = {step_hours!r}: expected a number of hours of at least 1 second (1/3600)")
     hours = horizon.get("hours")
     if hours is not None and not (math.isfinite(hours) and hours > 0):
         raise InputError(f"[horizon] hours = {hours!r}: expected a number of hours > 0")
