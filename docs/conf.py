@@ -93,5 +93,5 @@ html_theme_options = {"navigation_with_keys": True}
 if os.environ.get("AGGREGATOR_DOCS_MATHJAX"):
     mathjax_path = os.environ["AGGREGATOR_DOCS_MATHJAX"]
 
-pygments_style = "sphinx"
-pygments_dark_style = "monokai"
+# Keep "--option" as two hyphens (the command line reference is full of them).
+smartquotes = False

@@ -36,20 +36,24 @@ class DailyProfilePrices(PriceSource):
     """A typical day of 24 hourly prices, repeated (``source = "daily_profile"``)."""
 
     name = "daily_profile"
-    options = {"values": "24 prices in $/MWh, hour 0 to 23", "weekend_factor": "multiplier on weekends (default 1)",
-               "start": "first day (default 2024-01-01)"}
+    options = {
+        "values": "24 prices in $/MWh, hour 0 to 23",
+        "weekend_factor": "multiplier on Saturdays and Sundays (default 1)",
+        "start": "first day (default 2024-01-01)",
+    }
 
     def load(self, options, *, base_dir, steps, step_hours):
         values = np.asarray(options.get("values", []), dtype=float)
         if values.shape != (24,):
             raise InputError(f"[prices] values: expected 24 hourly prices, found {values.size}")
-        time = pd.date_range(options.get("start", "2024-01-01"), periods=steps or 8760, freq=pd.Timedelta(hours=step_hours))
-        price = values[time.hour] * np.where(time.day_of_week >= 5, options.get("weekend_factor", 1.0), 1.0)
-        return PriceSignal(price, step_hours, time, source="daily_profile")
+        time = pd.date_range(options.get("start", "2024-01-01"), periods=steps or 8760,
+                             freq=pd.Timedelta(hours=step_hours))
+        weekend = np.where(time.day_of_week >= 5, options.get("weekend_factor", 1.0), 1.0)
+        return PriceSignal(values[time.hour] * weekend, step_hours, time, source="daily_profile")
 
 
 class Plugin:
-    """The hook implementation that registers the source (any object with @hookimpl methods will do)."""
+    """Registers the source (any object with ``@hookimpl`` methods is a plugin)."""
 
     @aggregator.hookimpl
     def aggregator_register_price_sources(self):
@@ -60,14 +64,16 @@ SCENARIO = {
     "name": "typical-day",
     "prices": {
         "source": "daily_profile",
-        # Night 30s, a solar dip to -5 at noon, an evening peak of 95 at 19:00.
-        "values": [34, 32, 31, 30, 31, 36, 45, 48, 40, 25, 10, 0, -5, -2, 8, 22, 45, 78, 92, 95, 80, 60, 45, 38],
+        # Night in the 30s, a solar dip to -5 at noon, an evening peak of 95 at 19:00.
+        "values": [34, 32, 31, 30, 31, 36, 45, 48, 40, 25, 10, 0,
+                   -5, -2, 8, 22, 45, 78, 92, 95, 80, 60, 45, 38],
         "weekend_factor": 0.85,
     },
     "horizon": {"hours": 336},
     "fleets": [
-        {"name": "homes", "vehicles": 500, "battery_kwh": 60, "charger_kw": 7.2, "charge_efficiency": 0.9,
-         "discharge_efficiency": 0.9, "contract_limit": 0.5, "initial_soc": 0.6,
+        {"name": "homes", "vehicles": 500, "battery_kwh": 60, "charger_kw": 7.2,
+         "charge_efficiency": 0.9, "discharge_efficiency": 0.9,
+         "contract_limit": 0.5, "initial_soc": 0.6,
          "availability": {"model": "synthetic", "pattern": "residential"}},
     ],
 }
@@ -75,7 +81,8 @@ SCENARIO = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=os.environ.get("AGGREGATOR_EXAMPLE_HOURS"),
+    parser.add_argument("--hours", type=float,
+                        default=os.environ.get("AGGREGATOR_EXAMPLE_HOURS"),
                         help="horizon in hours (default: two weeks)")
     args = parser.parse_args(argv)
 

@@ -27,7 +27,7 @@ from aggregator.scenario import DEFAULT_SCENARIO, scenario_from_dict
 
 
 class GridLimitedAggregator(Aggregator):
-    """An aggregator whose fleets share one grid connection of ``limit_kw`` kW (import and export)."""
+    """Fleets behind one grid connection rated ``limit_kw`` kW, import and export."""
 
     def __init__(self, *args, limit_kw: float, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,16 +35,19 @@ class GridLimitedAggregator(Aggregator):
 
     def define_constraints(self, model, inputs):
         super().define_constraints(model, inputs)  # the documented model first
-        net = (model["charge"] - model["discharge"]).sum("fleet")  # kW drawn through the connection, per step
+        # kW drawn through the connection in each step, all fleets together
+        net = (model["charge"] - model["discharge"]).sum("fleet")
         model.add_constraints(net <= self.limit_kw, name="grid_import_limit")
         model.add_constraints(-net <= self.limit_kw, name="grid_export_limit")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=os.environ.get("AGGREGATOR_EXAMPLE_HOURS"),
+    parser.add_argument("--hours", type=float,
+                        default=os.environ.get("AGGREGATOR_EXAMPLE_HOURS"),
                         help="horizon in hours (default: the default scenario's week)")
-    parser.add_argument("--limit-kw", type=float, default=10_000, help="rating of the shared connection in kW")
+    parser.add_argument("--limit-kw", type=float, default=10_000,
+                        help="rating of the shared connection in kW")
     args = parser.parse_args(argv)
 
     scenario = tomllib.loads(DEFAULT_SCENARIO)
@@ -52,20 +55,20 @@ def main(argv: list[str] | None = None) -> None:
         scenario["horizon"]["hours"] = float(args.hours)
     free = scenario_from_dict(scenario, source="default scenario")
 
-    limited = GridLimitedAggregator(
-        free.fleets, free.prices, limit_kw=args.limit_kw, slack_penalty=free.slack_penalty, name="grid-limited"
-    )
+    limited = GridLimitedAggregator(free.fleets, free.prices, limit_kw=args.limit_kw,
+                                    slack_penalty=free.slack_penalty, name="grid-limited")
     print(f"solver for the limited model: {limited.backend()[1]}")
 
     results = {"no limit": free.solve(), f"limit {args.limit_kw:,.0f} kW": limited.solve()}
-    print(f"\n{'':<20}{'status':>9}{'profit $':>14}{'peak import kW':>16}{'peak export kW':>16}{'gap':>10}")
+    header = ("", "status", "profit $", "peak import kW", "peak export kW", "gap")
+    print("\n{:<18}{:>9}{:>13}{:>16}{:>16}{:>9}".format(*header))
     for label, result in results.items():
         net = (result.dataset["charge"] - result.dataset["discharge"]).sum("fleet")
-        print(f"{label:<20}{result.status:>9}{result.profit:>14,.2f}{float(net.max()):>16,.0f}{float(-net.min()):>16,.0f}"
-              f"{result.gap:>10.1e}")
+        print(f"{label:<18}{result.status:>9}{result.profit:>13,.2f}"
+              f"{float(net.max()):>16,.0f}{float(-net.min()):>16,.0f}{result.gap:>9.1e}")
     first, second = results.values()
-    print(f"\nthe connection limit costs {first.profit - second.profit:,.2f} $ "
-          f"({(first.profit - second.profit) / first.profit:.1%} of the profit)")
+    cost = first.profit - second.profit
+    print(f"\nthe connection limit costs {cost:,.2f} $ ({cost / first.profit:.1%} of the profit)")
 
 
 if __name__ == "__main__":

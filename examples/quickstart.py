@@ -25,9 +25,11 @@ from aggregator.summary import print_summary
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=os.environ.get("AGGREGATOR_EXAMPLE_HOURS"),
+    parser.add_argument("--hours", type=float,
+                        default=os.environ.get("AGGREGATOR_EXAMPLE_HOURS"),
                         help="solve only the first N hours (default: the whole week)")
-    parser.add_argument("--out", type=Path, default=Path("quickstart-output"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("quickstart-output"),
+                        help="output folder")
     args = parser.parse_args(argv)
 
     # The scenario as a dict: the same as `aggregator scenario > default.toml`, parsed.
@@ -43,13 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     result.to_netcdf(args.out / "result.nc")
     result.to_parquet(args.out / "result.parquet")
     result.plot("dispatch").savefig(args.out / "dispatch.png")
-    result.plot("monthly", freq="D").savefig(args.out / "daily_profit.png")  # one bar per day for a week
-    print(f"\nwrote result.nc, result.parquet, dispatch.png and daily_profit.png to {args.out}/")
+    # The profit chart, with one bar per day instead of per month for a week.
+    result.plot("monthly", freq="D").savefig(args.out / "daily_profit.png")
+    print(f"\nwrote result.nc, result.parquet, dispatch.png, daily_profit.png to {args.out}/")
 
     # Everything is in one xarray.Dataset over (time, fleet), with units:
     ds = result.dataset
-    print(f"peak charging of the residential fleet: {float(ds['charge'].sel(fleet='residential').max()):,.0f} "
-          f"{ds['charge'].attrs['units']}")
+    peak = float(ds["charge"].sel(fleet="residential").max())
+    print(f"peak charging of the residential fleet: {peak:,.0f} {ds['charge'].attrs['units']}")
 
 
 if __name__ == "__main__":

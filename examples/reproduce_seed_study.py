@@ -49,17 +49,26 @@ PUBLISHED_CASE0_08_TOTAL = 4_964_510.58
 
 def scenario(seed: Path, case: str, limit: float, hours: float) -> dict:
     """The study's multi-fleet scenario for one price case and contract limit, as a dict."""
-    fleet = {"vehicles": 1000, "battery_kwh": 30, "charger_kw": 7.2, "charge_efficiency": 0.85,
-             "discharge_efficiency": 0.78, "contract_limit": limit, "initial_soc": 1.0}
+    prices = seed / f"CA_Weighted_Price_{case}.csv"
+    plugged = seed / "car_profile_multiple.csv"
+    fleet = {
+        "vehicles": 1000,
+        "battery_kwh": 30,
+        "charger_kw": 7.2,
+        "charge_efficiency": 0.85,
+        "discharge_efficiency": 0.78,
+        "contract_limit": limit,
+        "initial_soc": 1.0,
+    }
     return {
         "name": f"{case} limit {limit}",
-        "prices": {"source": "csv", "path": str(seed / f"CA_Weighted_Price_{case}.csv"), "column": "Weighted_Avg_Price"},
+        "prices": {"source": "csv", "path": str(prices), "column": "Weighted_Avg_Price"},
         "horizon": {"hours": hours},
         "solver": {"name": "auto", "mip_gap": 1e-4},
         "model": {"slack_penalty": 1000.0, "exclusive_charging": True},
         "fleets": [
-            dict(fleet, name=name, availability={"model": "csv", "path": str(seed / "car_profile_multiple.csv"),
-                                                 "column": name})
+            dict(fleet, name=name,
+                 availability={"model": "csv", "path": str(plugged), "column": name})
             for name in FLEETS
         ],
     }

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser(
         "plot",
         help="draw a result file: price, charge/discharge and state of charge, or profit per month",
-        description="Draw a result written by `aggregator run --out` (.nc or .parquet) as a PNG, SVG or PDF.",
+        description="Draw a result file written by aggregator run --out (.nc or .parquet) as a PNG, SVG or PDF image.",
     )
     plot.add_argument("result", metavar="RESULT", help="result file (.nc or .parquet)")
     plot.add_argument(

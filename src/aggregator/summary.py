@@ -194,6 +194,7 @@ def print_summary(result: "Result", stream: IO[str] | None = None, *, colour: bo
     if not (use_colour(stream) if colour is None else colour):
         stream.write(plain_summary(result))
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -204,7 +205,8 @@ def print_summary(result: "Result", stream: IO[str] | None = None, *, colour: bo
     if not result.has_solution:
         return
     rows, totals, slack = _rows(result)
-    table = Table(show_footer=True, header_style="bold", footer_style="bold", box=None, pad_edge=False)
+    table = Table(show_footer=True, header_style="bold", footer_style="bold", box=box.SIMPLE, pad_edge=False,
+                  show_edge=False)
     for (name, unit, _), footer in zip(_COLUMNS, totals):
         heading = f"{name}\n[dim]{unit}[/dim]" if unit else name
         table.add_column(heading, footer=footer, justify="left" if name == "fleet" else "right")
