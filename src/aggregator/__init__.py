@@ -4,6 +4,7 @@ The public API:
 
 - :class:`Fleet`, :class:`PriceSignal`, :class:`Aggregator`, :class:`Result`
 - :func:`load_scenario`
+- :func:`sweep` (scenario grids and many fleets on Dask) and :func:`solve_rolling`
 - plugin base classes :class:`PriceSource`, :class:`AvailabilityModel`,
   :class:`SolverBackend` and the marker :data:`hookimpl`
 """
@@ -15,8 +16,10 @@ from .fleet import Fleet
 from .plugins import hookimpl
 from .prices import PriceSignal, PriceSource
 from .result import Result
+from .rolling import solve_rolling
 from .scenario import load_scenario
 from .solvers import SolveOutcome, SolverBackend, SolverOptions
+from .sweep import sweep  # aggregator.sweep is this function; `from aggregator.sweep import ...` reaches the module
 
 __all__ = [
     "Aggregator",
@@ -33,6 +36,8 @@ __all__ = [
     "SolverOptions",
     "hookimpl",
     "load_scenario",
+    "solve_rolling",
+    "sweep",
 ]
 
 try:

@@ -19,6 +19,7 @@ from .errors import InputError, InputWarning
 from .fleet import Fleet
 from .prices import PriceSignal
 from .result import Result
+from .rolling import RollingSpec
 from .solvers import SolveOutcome, SolverBackend, SolverOptions
 
 __all__ = ["Aggregator"]
@@ -64,6 +65,12 @@ class Aggregator:
         Default ``mip_gap``, ``time_limit``, ``threads`` and backend-specific options.
     name : str
         A label for the scenario, kept in the result's attributes.
+    rolling : mapping or RollingSpec, optional
+        Rolling-horizon operation (``{"window_hours": 48, "commit_hours": 24}``):
+        :meth:`solve` then solves window by window, carrying the state of charge
+        forward, and reports the loss against perfect foresight (see
+        :func:`aggregator.rolling.solve_rolling`).  Default: one solve of the
+        whole horizon.
 
     Examples
     --------
@@ -90,6 +97,7 @@ class Aggregator:
         solver: str = "auto",
         solver_options: Mapping[str, Any] | None = None,
         name: str = "",
+        rolling: Mapping[str, Any] | RollingSpec | None = None,
     ) -> None:
         fleets = list(fleets)
         if not fleets:
@@ -133,6 +141,9 @@ class Aggregator:
         self.solver = solver
         self.solver_options: dict[str, Any] = dict(solver_options or {})
         self.name = name
+        self.rolling: RollingSpec | None = None if rolling is None else RollingSpec.from_mapping(rolling)
+        if self.rolling is not None:
+            self.rolling.steps(step)
         self._inputs: xr.Dataset | None = None
         self._model_changed_by_extensions: bool | None = None
         self._warn_about_inputs()
@@ -400,6 +411,12 @@ class Aggregator:
         Result
             Whatever the outcome; check :attr:`Result.status`.
         """
+        if getattr(self, "rolling", None) is not None:
+            from .rolling import solve_rolling
+
+            return solve_rolling(
+                self, solver, mip_gap=mip_gap, time_limit=time_limit, threads=threads, verbose=verbose, **options
+            )
         defaults = dict(self.solver_options)
         mip_gap = defaults.pop("mip_gap", 1e-4) if mip_gap is None else mip_gap
         time_limit = defaults.pop("time_limit", None) if time_limit is None else time_limit

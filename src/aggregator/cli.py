@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hours", type=float, metavar="N", help="solve only the first N hours")
     run.add_argument("--time-limit", type=float, metavar="SECONDS", help="solver time limit")
     run.add_argument("--mip-gap", type=float, metavar="GAP", help="requested relative optimality gap")
+    run.add_argument(
+        "--workers", type=int, metavar="N", help="solve the fleets as parallel tasks on a local Dask cluster of N processes"
+    )
+    run.add_argument("--scheduler", metavar="ADDRESS", help="solve the fleets as tasks on this Dask cluster")
 
     plot = sub.add_parser(
         "plot",
@@ -79,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--fleet", action="append", metavar="NAME", help="show only this fleet (repeat for several)")
     plot.add_argument("--mkdir", action="store_true", help="create the folder of --out if it is missing")
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="solve every scenario of a sweep file on Dask, resumably",
+        description="Solve the grid of a sweep file (a base scenario and [axes] to vary) on a Dask cluster. "
+        "Results go to DIR/results/ (one netCDF file per scenario, named by its content hash), "
+        "DIR/summary.csv and DIR/summary.parquet; re-running skips the scenarios already done. "
+        "Exit codes: 0 every scenario solved to optimality, 1 some failed (listed), 2 bad input.",
+    )
+    sweep.add_argument("sweep", metavar="SWEEP", help="sweep file (.toml): base = \"scenario.toml\" and [axes]")
+    sweep.add_argument("--out", metavar="DIR", help="output folder (default: SWEEP's name + -results, here)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786 or a scheduler file)")
+    sweep.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one per core; 0: no Dask)"
+    )
     sub.add_parser("solvers", help="list solver backends and whether they are installed")
     sub.add_parser("plugins", help="list every registered plugin with its distribution")
     sub.add_parser("scenario", help="print the embedded default scenario (a template to edit)")
@@ -120,6 +138,7 @@ def _restrict_hours(aggregator, hours: float):
         solver=aggregator.solver,
         solver_options=aggregator.solver_options,
         name=aggregator.name,
+        rolling=aggregator.rolling,
     )
 
 
@@ -194,7 +213,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     verbose = args.verbose > 1 and not args.json
     task = f"solving {aggregator.steps} steps x {len(aggregator.fleets)} fleets"
     with _progress(task, quiet=args.quiet or args.verbose > 1):
-        result = aggregator.solve(args.solver, mip_gap=args.mip_gap, time_limit=args.time_limit, verbose=verbose)
+        if args.workers is not None or args.scheduler:
+            from .sweep import solve_fleets
+
+            result = solve_fleets(
+                aggregator,
+                scheduler=args.scheduler,
+                workers=args.workers,
+                solver=args.solver,
+                mip_gap=args.mip_gap,
+                time_limit=args.time_limit,
+            )
+        else:
+            result = aggregator.solve(args.solver, mip_gap=args.mip_gap, time_limit=args.time_limit, verbose=verbose)
     result.dataset.attrs["scenario_hash"] = getattr(args, "scenario_hash", "")
     write_error = None
     if out is not None and result.has_solution and result.status in ("optimal", "time_limit"):
@@ -307,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "solvers": _cmd_solvers,
         "plugins": _cmd_plugins,
         "scenario": _cmd_scenario,
+        "sweep": _cmd_sweep,
     }
     try:
         return commands[args.command](args)
@@ -324,6 +356,12 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
 
     sys.stdout.write(DEFAULT_SCENARIO)
     return EXIT_OK
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import sweep_command
+
+    return sweep_command(args.sweep, out=args.out, scheduler=args.scheduler, workers=args.workers, quiet=args.quiet)
 
 
 if __name__ == "__main__":  # pragma: no cover

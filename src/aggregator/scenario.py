@@ -87,13 +87,13 @@ _TOP = {
     "name": "a label for the scenario",
     "description": "free text",
     "prices": "table: price source",
-    "horizon": "table: hours, step_hours",
+    "horizon": "table: hours, step_hours, rolling",
     "solver": "table: name, mip_gap, time_limit, threads",
     "model": "table: slack_penalty, exclusive_charging",
     "fleets": "array of tables, one per fleet",
     "extensions": "table of model extension options by name",
 }
-_HORIZON = {"hours": (int, float), "step_hours": (int, float)}
+_HORIZON = {"hours": (int, float), "step_hours": (int, float), "rolling": dict}
 _SOLVER = {"name": str, "mip_gap": (int, float), "time_limit": (int, float), "threads": int, "verbose": bool}
 _MODEL = {"slack_penalty": (int, float), "exclusive_charging": bool}
 _FLEET = {
@@ -420,6 +420,7 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         solver=solver_name,
         solver_options=solver_options,
         name=str(data.get("name", "")),
+        rolling=horizon.get("rolling"),
     )
 
 
