@@ -152,3 +152,15 @@ def test_nan_free_summary_for_result_without_solution():
     assert "infeasible" in plain_summary(broken)
     with pytest.raises(InputError, match="no solution"):
         broken.plot()
+
+
+def test_quiet_means_errors_only(tmp_path):
+    from aggregator.scenario import DEFAULT_SCENARIO
+
+    scenario = tmp_path / "warns.toml"  # the workplace fleet starts fuller than its first step allows
+    scenario.write_text(DEFAULT_SCENARIO.replace("initial_soc = 0.1", "initial_soc = 1.0"))
+    loud = run_cli("run", str(scenario), "--hours", "24")
+    quiet = run_cli("-q", "run", str(scenario), "--hours", "24")
+    assert loud.returncode == quiet.returncode == 0
+    assert "warning:" in loud.stderr and quiet.stderr == ""
+    assert "profit" in quiet.stdout  # the summary is output, not logging: -q keeps it
