@@ -7,7 +7,7 @@ import pytest
 
 from conftest import make_fleet, solve
 
-BACKENDS = ["highs"]
+BACKENDS = ["highs", "dp"]
 
 
 def assert_feasible(result, tol=1e-6):

@@ -15,7 +15,7 @@ import xarray as xr
 
 from . import formulation, plugins
 from .diagnostics import profitable_slack_price
-from .errors import InputError, InputWarning
+from .errors import InputError, InputWarning, SolveError
 from .fleet import Fleet
 from .prices import PriceSignal
 from .result import Result
@@ -285,12 +285,33 @@ class Aggregator:
     def extend_model(self, model: linopy.Model, inputs: xr.Dataset) -> None:
         """Let plugins add to the model (the ``aggregator_extend_model`` hook).
 
+        Each implementation is called on its own, so that a failure names its
+        distribution: an extension the scenario asked for (``[extensions.<name>]``)
+        that fails is an error; one it did not ask for is skipped with a warning.
+
         Parameters
         ----------
         model : linopy.Model
         inputs : xarray.Dataset
+
+        Raises
+        ------
+        InputError
+            Re-raised from an extension that rejects its options.
+        SolveError
+            An extension the scenario asked for failed.
         """
-        plugins.get_plugin_manager().hook.aggregator_extend_model(model=model, inputs=inputs)
+        requested = set(inputs.attrs.get("extensions") or {})
+        for name, (function, dist, _) in plugins.model_extensions().items():
+            try:
+                function(model=model, inputs=inputs)
+            except InputError:
+                raise
+            except Exception as exc:
+                what = f"model extension {name!r} from distribution {dist!r} failed: {type(exc).__name__}: {exc}"
+                if name in requested:
+                    raise SolveError(what) from exc
+                warnings.warn(what + "; skipped", plugins.PluginWarning, stacklevel=2)
 
     def build_model(self) -> linopy.Model:
         """Build the labeled :class:`linopy.Model` over (time, fleet).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .availability import ConstantAvailability, CsvAvailability, SyntheticAvailability
+from .dp_backend import DPBackend
 from .plugins import hookimpl
 from .prices import ConstantPriceSource, CsvPriceSource, SyntheticPriceSource
 from .solvers import HighsBackend, LinopyBackend
@@ -22,5 +23,5 @@ def aggregator_register_availability_models():
 
 @hookimpl
 def aggregator_register_solver_backends():
-    """Builtin solver backends: highs, linopy."""
-    return [HighsBackend, LinopyBackend]
+    """Builtin solver backends: dp (structure-aware, preferred by auto), highs, linopy."""
+    return [DPBackend, HighsBackend, LinopyBackend]

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .errors import InputError
+from .errors import InputError, SolveError
 
 __all__ = ["main", "build_parser"]
 
@@ -348,6 +348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line whatever the input held (a file name with a line break, a quoted cell, ...).
         print(f"aggregator: error: {' / '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_USAGE
+    except SolveError as exc:
+        print(f"aggregator: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader went away (`aggregator plugins | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
         return 130

@@ -47,8 +47,8 @@ def synthetic_prices(index: pd.DatetimeIndex, seed: int = 2024) -> np.ndarray:
     """
     rng = np.random.default_rng(seed)
     hour = _hours(index)
-    doy = index.dayofyear.to_numpy()
-    weekend = index.dayofweek.to_numpy() >= 5
+    doy = index.day_of_year.to_numpy()
+    weekend = index.day_of_week.to_numpy() >= 5
     # Seasonal level: higher in late summer (cooling load), lower in spring.
     season = 42 + 10 * np.cos(2 * np.pi * (doy - 230) / 366)
     # Solar dip: strongest in April/May, shaped by daylight hours.
@@ -105,7 +105,7 @@ def synthetic_availability(
         )
     rng = np.random.default_rng(seed)
     hour = _hours(index)
-    weekday = index.dayofweek.to_numpy() < 5
+    weekday = index.day_of_week.to_numpy() < 5
     # Smooth departure around 7-8 h and return around 17-18 h.
     away = 1 / (1 + np.exp(-(hour - 7.5) * 0.9)) * 1 / (1 + np.exp((hour - 17.5) * 0.9))
     if pattern == "residential":
