@@ -281,7 +281,7 @@ def plot_dispatch(
         bottom = axes[-1]
         span_days = (edges[-1] - edges[0]) / pd.Timedelta(days=1)
         if span_days <= 3:
-            locator = mdates.HourLocator(byhour=range(0, 24, 6))
+            locator = mdates.HourLocator(byhour=range(0, 24, 6 if span_days <= 1.5 else 12))
             bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d\n%H:%M"))
         elif span_days <= 31:
             locator = mdates.DayLocator(interval=max(1, int(math.ceil(span_days / 10))))
