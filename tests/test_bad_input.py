@@ -135,7 +135,7 @@ def source_case(id: str, prices_table: str, *words: str) -> Case:
 
 CASES: list[Case] = [
     # ---------------------------------------------------------------- price files
-    Case("prices-missing", F(prices_csv=None), words=("prices.csv", "not found"), real=True),
+    Case("prices-missing", F(prices_csv=None), words=("prices.csv", "not found")),
     Case("prices-empty", F(prices_csv=""), words=("prices.csv", "empty")),
     Case("prices-blank-lines", F(prices_csv="\n \n\n"), words=("prices.csv", "empty")),
     Case("prices-header-only", F(prices_csv="time,price\n"), words=("prices.csv", "header", "no data rows")),
@@ -143,7 +143,6 @@ CASES: list[Case] = [
         "prices-missing-column",
         F(s_toml=toml(('column = "price"', 'column = "cost"'))),
         words=("prices.csv", "'cost'", "'time'", "'price'"),
-        real=True,
     ),
     Case(
         "prices-non-numeric-cell",
@@ -182,7 +181,6 @@ CASES: list[Case] = [
         "prices-shorter-than-horizon",
         F(prices_csv=price_csv(12)),
         words=("prices.csv", "12", "24", "horizon"),
-        real=True,
     ),
     Case(
         "prices-semicolon-delimiter",
@@ -231,7 +229,6 @@ CASES: list[Case] = [
         "avail-missing-column",
         F(s_toml=toml(('column = "car_a"', 'column = "car_c"'))),
         words=("avail.csv", "'car_c'", "'car_a'", "'car_b'"),
-        real=True,
     ),
     Case(
         "avail-non-numeric-cell",
@@ -317,7 +314,7 @@ CASES: list[Case] = [
         words=("s.toml", "fleets", "array"),
     ),
     # ---------------------------------------------------------------- scenario files
-    Case("scenario-missing", args=("run", "nope.toml"), words=("nope.toml", "not found"), real=True),
+    Case("scenario-missing", args=("run", "nope.toml"), words=("nope.toml", "not found")),
     Case("scenario-folder", args=("run", "."), words=("folder", "toml")),
     Case("scenario-binary", F(s_toml=BINARY), words=("s.toml", "utf-8")),
     Case(
@@ -374,7 +371,7 @@ CASES: list[Case] = [
         words=("s.toml", "[extensions.no_such_extension]", "extension", "installed"),
     ),
     # ------------------------------------------------------------- command line
-    Case("cli-unknown-solver", args=("run", "s.toml", "--solver", "cplex"), words=("'cplex'", "highs"), real=True),
+    Case("cli-unknown-solver", args=("run", "s.toml", "--solver", "cplex"), words=("'cplex'", "highs")),
     Case("cli-linopy-solver-missing", F(s_toml=toml(('name = "highs"', 'name = "linopy"\nsolver = "no_such_mip"'))), words=("'no_such_mip'", "installed", "highs")),
     Case("cli-hours-negative", args=("run", "s.toml", "--hours", "-3"), words=("--hours", "> 0")),
     Case("cli-hours-too-long", args=("run", "s.toml", "--hours", "48"), words=("48", "24")),

@@ -70,6 +70,18 @@ def _availability_corpus() -> list[bytes]:
     return corpus
 
 
+def reorder(lines: list, i: int, rng: random.Random) -> None:
+    """Duplicate line i, drop it, or swap it with another, in place."""
+    j = rng.randrange(len(lines))
+    op = rng.randrange(3)
+    if op == 0:
+        lines.insert(i, lines[j])
+    elif op == 1:
+        del lines[i]
+    else:
+        lines[i], lines[j] = lines[j], lines[i]
+
+
 def mutate(data: bytes, rng: random.Random) -> bytes:
     """One to three random damages to a file."""
     for _ in range(rng.randint(1, 3)):
@@ -100,14 +112,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         elif kind == 7:  # duplicate, drop or swap lines
             lines = data.splitlines(keepends=True)
             if len(lines) > 2:
-                i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
-                op = rng.randrange(3)
-                if op == 0:
-                    lines.insert(i, lines[j])
-                elif op == 1:
-                    del lines[i]
-                else:
-                    lines[i], lines[j] = lines[j], lines[i]
+                reorder(lines, rng.randrange(len(lines)), rng)
                 data = b"".join(lines)
         elif kind == 8:  # change the line endings
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", rng.choice([b"\r", b"\n", b"\r\n", b"\n\n"]))
@@ -227,14 +232,7 @@ def mutate_toml(text: str, rng: random.Random) -> str:
             new = rng.choice([key[:-1], key + "s", key.upper(), rng.choice(KEYS), key.replace("_", "")]) or "k"
             lines[i] = f"{new} ={value}"
         elif kind == 4:  # duplicate, drop or swap a line
-            j = rng.randrange(len(lines))
-            op = rng.randrange(3)
-            if op == 0:
-                lines.insert(i, lines[j])
-            elif op == 1:
-                del lines[i]
-            else:
-                lines[i], lines[j] = lines[j], lines[i]
+            reorder(lines, i, rng)
         elif kind == 5:  # a new key somewhere
             lines.insert(i, f"{rng.choice(KEYS)} = {rng.choice(HOSTILE_VALUES)}")
         elif kind == 6:  # a table header damaged or moved
