@@ -529,3 +529,47 @@ def test_seed_price_files_keep_loading(seed):
         prices = PriceSignal.from_csv(seed / f"CA_Weighted_Price_Case{case}.csv")
         assert len(prices) == 8784
         assert prices.time.is_monotonic_increasing and prices.time.is_unique
+
+
+# ------------------------------------------------------- plugins that fail on their options
+
+class _Fragile:
+    """A price source that trips over its options (ValueError) or over itself (RuntimeError)."""
+
+    from aggregator import PriceSource as _Base
+
+    class Source(_Base):
+        name = "fragile"
+        options = {"mode": "what to fail with"}
+
+        def load(self, options, *, base_dir, steps, step_hours):
+            if options.get("mode") == "bug":
+                raise RuntimeError("the plugin's own bug")
+            return float("x")  # ValueError: could not convert string to float
+
+    from aggregator import hookimpl as _hookimpl
+
+    @_hookimpl
+    def aggregator_register_price_sources(self):
+        return [self.Source]
+
+
+@pytest.mark.parametrize("mode, code, words", [
+    ("options", 2, ("[prices]", "price source 'fragile'", "'test-plugin'", "ValueError", "could not convert")),
+    ("bug", 1, ("internal error", "RuntimeError", "the plugin's own bug", "-vv")),
+])
+def test_plugin_failure_is_one_line_naming_the_plugin(tmp_path, capsys, mode, code, words):
+    from aggregator import plugins
+    from aggregator.cli import main
+
+    plugin = _Fragile()
+    plugins.register(plugin, name="test:fragile", distribution="test-plugin")
+    try:
+        scenario = tmp_path / "s.toml"
+        scenario.write_text(toml(('source = "csv"\npath = "prices.csv"\ncolumn = "price"', f'source = "fragile"\nmode = "{mode}"')))
+        assert main(["run", str(scenario)]) == code
+    finally:
+        plugins.unregister(plugin)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert all(w in err for w in words), err

@@ -359,6 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, ours or a plugin's: one line; the traceback with -vv
+        log.debug("internal error", exc_info=True)
+        text = " / ".join(f"{type(exc).__name__}: {exc}".splitlines())
+        print(f"aggregator: internal error: {text} (a bug, not a mistake in the input; -vv shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:

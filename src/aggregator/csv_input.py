@@ -48,7 +48,10 @@ def read_csv_table(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a CSV file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not raw.strip():
         raise InputError(f"{path}: the file is empty, expected a header line and rows of numbers")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark ("Unicode text")

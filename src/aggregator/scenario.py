@@ -22,7 +22,7 @@ from . import plugins
 from .aggregator import Aggregator
 from .errors import InputError, InputWarning
 from .fleet import Fleet
-from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE
+from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
 
 __all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
 
@@ -198,7 +198,10 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: scenario file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a folder; expected a scenario file (.toml)")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -243,6 +246,18 @@ def _price_range(table: Mapping[str, Any]) -> tuple[float, float]:
     return bounds[0], bounds[1]
 
 
+#: What a price source or availability model may raise on options it cannot use (besides InputError).
+_PLUGIN_FAILURES = (ValueError, TypeError, KeyError, IndexError, ArithmeticError, OSError)
+
+
+def _plugin_failed(kind: str, name: str, where: str, exc: Exception) -> InputError:
+    dist = plugins.registry(kind).get(name, (None, "?"))[1]
+    word = {"price_sources": "price source", "availability_models": "availability model"}[kind]
+    return InputError(
+        f"{where}: the {word} {name!r} (from {dist!r}) failed on these options: {type(exc).__name__}: {exc}"
+    )
+
+
 def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float):
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         spec = {"model": "constant", "value": spec}
@@ -257,6 +272,8 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
         profile = cls().profile(options, base_dir=base_dir, time=time, step_hours=step_hours)
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
+    except _PLUGIN_FAILURES as exc:
+        raise _plugin_failed("availability_models", model_name, where, exc) from None
     try:
         return np.asarray(profile, dtype=float).reshape(-1)
     except (TypeError, ValueError) as exc:
@@ -349,7 +366,14 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     options = _plugin_options(
         {k: v for k, v in prices_table.items() if k not in _PRICE_RANGE_KEYS}, source_cls, "[prices]", "source"
     )
-    prices = source_cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
+    try:
+        prices = source_cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
+    except _PLUGIN_FAILURES as exc:
+        raise _plugin_failed("price_sources", source_name, "[prices]", exc) from None
+    if not isinstance(prices, PriceSignal):
+        raise InputError(
+            f"[prices] source = {source_name!r} returned {type(prices).__name__}; expected a PriceSignal (a bug in the source)"
+        )
     if abs(prices.step_hours - step_hours) > 1e-12:
         raise InputError(
             f"[prices] source {source_name!r} gave {prices.step_hours}-hour steps but [horizon] step_hours = {step_hours}"
