@@ -332,6 +332,8 @@ CASES: list[Case] = [
     Case("scenario-hours-string", F(s_toml=toml(("hours = 24", 'hours = "24"'))), words=("s.toml", "hours", "'24'", "number")),
     Case("scenario-exclusive-string", F(s_toml=toml(("exclusive_charging = true", 'exclusive_charging = "yes"'))), words=("s.toml", "exclusive_charging", "true or false")),
     Case("scenario-threads-float", F(s_toml=toml(("mip_gap = 1e-4", "mip_gap = 1e-4\nthreads = 1.5"))), words=("s.toml", "threads", "integer")),
+    Case("scenario-threads-huge", F(s_toml=toml(("mip_gap = 1e-4", "mip_gap = 1e-4\nthreads = 100000"))), words=("s.toml", "threads", "100000", "1024")),
+    Case("scenario-threads-negative", F(s_toml=toml(("mip_gap = 1e-4", "mip_gap = 1e-4\nthreads = -2"))), words=("s.toml", "threads", "-2", "0")),
     Case("scenario-name-number", F(s_toml=toml(('name = "bad-input"', "name = 5"))), words=("s.toml", "name", "string")),
     Case(
         "scenario-horizon-not-table",

@@ -20,7 +20,7 @@ from .fleet import Fleet
 from .prices import PriceSignal
 from .result import Result
 from .rolling import RollingSpec
-from .solvers import SolveOutcome, SolverBackend, SolverOptions
+from .solvers import SolveOutcome, SolverBackend, SolverOptions, check_threads
 
 __all__ = ["Aggregator"]
 
@@ -441,7 +441,7 @@ class Aggregator:
         defaults = dict(self.solver_options)
         mip_gap = defaults.pop("mip_gap", 1e-4) if mip_gap is None else mip_gap
         time_limit = defaults.pop("time_limit", None) if time_limit is None else time_limit
-        threads = defaults.pop("threads", None) if threads is None else threads
+        threads = check_threads(defaults.pop("threads", None) if threads is None else threads)
         defaults.pop("mip_gap", None), defaults.pop("time_limit", None), defaults.pop("threads", None)
         extra = defaults | options
         backend, choice = self.backend(solver)

@@ -23,6 +23,7 @@ from .aggregator import Aggregator
 from .errors import InputError, InputWarning
 from .fleet import Fleet
 from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
+from .solvers import check_threads
 
 __all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
 
@@ -351,6 +352,7 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         raise InputError(f"[solver] mip_gap = {gap!r}: expected a relative gap in [0, 1)")
     if "time_limit" in solver and not solver["time_limit"] > 0:
         raise InputError(f"[solver] time_limit = {solver['time_limit']!r}: expected seconds > 0")
+    check_threads(solver.get("threads"), "[solver] threads")
 
     # Prices.
     prices_table = data.get("prices")

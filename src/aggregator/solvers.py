@@ -37,6 +37,34 @@ __all__ = ["SolveOutcome", "SolverOptions", "SolverBackend", "HighsBackend", "Li
 #: Statuses a backend may report.
 STATUSES = ("optimal", "time_limit", "infeasible", "no_solution", "error")
 
+#: The most solver threads accepted: HiGHS creates every thread it is given (100,000 take minutes).
+MAX_THREADS = 1024
+
+
+def check_threads(threads: Any, where: str = "threads") -> int | None:
+    """A thread count, checked: None (the solver's default), or an integer from 0 (also the default) to 1024.
+
+    Parameters
+    ----------
+    threads : int or None
+    where : str
+        The field's name, for the message.
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    InputError
+        Not an integer, negative, or above :data:`MAX_THREADS`.
+    """
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 0 <= threads <= MAX_THREADS:
+        raise InputError(f"{where} = {threads!r}; expected an integer from 0 (the solver's default) to {MAX_THREADS}")
+    return int(threads)
+
 
 def relative_gap(objective: float, bound: float) -> float:
     """Certified relative gap ``(bound - objective) / |bound|`` (0 when both are 0).
