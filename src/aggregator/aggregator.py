@@ -343,19 +343,32 @@ class Aggregator:
         """Whether the problem is exactly the documented model (no subclass step, no extension).
 
         Structure-aware backends solve only standard problems; others fall back
-        to a general MILP backend.
+        to a general MILP backend.  A problem with configured ``extensions`` is
+        never standard; installed extensions that are not configured are
+        checked, on a two-step probe, to leave the model alone.
 
         Returns
         -------
         bool
         """
-        if self._overridden_steps():
+        if self._overridden_steps() or self.extensions:
             return False
-        if plugins.extension_hooks():
-            if self._model_changed_by_extensions is None:
-                self.build_model()
-            return not self._model_changed_by_extensions
-        return True
+        if not plugins.extension_hooks():
+            return True
+        if self._model_changed_by_extensions is None:
+            # Extensions must act only when the scenario names them; check that the
+            # installed ones keep to it on a two-step probe instead of building the whole model.
+            probe = Aggregator(
+                [f.with_options(availability=f.availability[:2], power_availability=None
+                                if f.power_availability is None else f.power_availability[:2])
+                 for f in self.fleets[:1]],
+                self.prices.head(min(2, self.steps)),
+                slack_penalty=self.slack_penalty,
+                exclusive_charging=self.exclusive_charging,
+            )
+            probe.build_model()
+            self._model_changed_by_extensions = probe._model_changed_by_extensions
+        return not self._model_changed_by_extensions
 
     # ------------------------------------------------------------------- solve
     def backend(self, name: str | None = None) -> tuple[SolverBackend, str]:

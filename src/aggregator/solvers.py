@@ -87,13 +87,20 @@ def relative_gap(objective: float, bound: float) -> float:
     0.01
     >>> relative_gap(0.0, 0.0)
     0.0
+    >>> relative_gap(0.0, 1e-12)  # a difference below a micro-dollar is no gap
+    0.0
     """
     if not (math.isfinite(objective) and math.isfinite(bound)):
         return math.nan
     diff = bound - objective
-    if diff == 0:
+    if diff <= ABSOLUTE_GAP:
         return 0.0
-    return max(diff, 0.0) / max(abs(bound), 1e-9)
+    return diff / max(abs(bound), 1e-9)
+
+
+#: Differences between bound and objective up to this many $ count as no gap
+#: (a relative gap means nothing when the optimum is about 0).
+ABSOLUTE_GAP = 1e-6
 
 
 @dataclass(frozen=True)
