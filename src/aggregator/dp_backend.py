@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DPBackend", "fleet_problems", "solve_fleet_problem"]
 
+#: Certified gaps at or below this count as optimal whatever gap was requested:
+#: they are the a-priori allowance for floating-point rounding, not a search gap.
+NUMERICAL_GAP = 1e-8
+
 #: Below this many (fleet x step) cells the fleets are solved in this process.
 PARALLEL_MIN_CELLS = 10_000
 
@@ -160,7 +164,9 @@ def combine_fleet_solutions(
     bound = math.fsum(s.bound for s in solutions)
     gap = relative_gap(objective, bound)
     exact = all(s.exact for s in solutions)
-    status = "optimal" if math.isfinite(gap) and gap <= mip_gap else "time_limit"
+    # The DP is exact; its certified gap is the rounding allowance (about 1e-10), which
+    # meets any request down to NUMERICAL_GAP, including mip_gap = 0.
+    status = "optimal" if math.isfinite(gap) and gap <= max(mip_gap, NUMERICAL_GAP) else "time_limit"
     message = "" if exact else "the DP's value function was capped; the bound is valid but not tight"
     return SolveOutcome(
         status=status,

@@ -331,9 +331,7 @@ class LinopyBackend(SolverBackend):
         kwargs = self._solver_options(solver, options)
         try:
             with quiet_stdout(not options.verbose):
-                status, termination = model.solve(
-                    solver_name=solver, io_api="direct" if solver == "highs" else None, progress=False, **kwargs
-                )
+                termination = self._run(model, solver, kwargs, aggregator, options)
         except Exception as exc:  # a solver crash is reported, not raised
             return SolveOutcome(
                 status="error",
@@ -344,6 +342,13 @@ class LinopyBackend(SolverBackend):
             )
         seconds = time.perf_counter() - start
         return self._outcome(model, solver, str(termination), seconds, options)
+
+    def _run(self, model, solver: str, kwargs: dict[str, Any], aggregator: "Aggregator", options: SolverOptions) -> str:
+        """Run the solver on the built model; return its termination condition."""
+        _, termination = model.solve(
+            solver_name=solver, io_api="direct" if solver == "highs" else None, progress=False, **kwargs
+        )
+        return str(termination)
 
     def _bound(self, model, solver: str, objective: float, termination: str, options: SolverOptions) -> float:
         """A proven bound from what the solver reports (conservative when it reports less)."""
@@ -413,10 +418,28 @@ class HighsBackend(LinopyBackend):
     """The MILP through linopy and HiGHS, with the bound HiGHS proves."""
 
     name = "highs"
-    description = "the exact MILP with HiGHS (highspy) through linopy"
+    description = "the exact MILP with HiGHS (highspy) through linopy, warm-started from the dp backend"
     priority = 10
-    options = {}
+    options = {"warm_start": "start from the dp backend's solution of the documented model (default true)"}
     solver_name = "highs"
+
+    def _run(self, model, solver, kwargs, aggregator, options):  # noqa: D102
+        warm = options.extra.get("warm_start", True)
+        kwargs = {k: v for k, v in kwargs.items() if k != "warm_start"}
+        if not warm or not _has_binaries(model):
+            return super()._run(model, solver, kwargs, aggregator, options)
+        import linopy.solvers as linopy_solvers
+
+        if not hasattr(linopy_solvers.Solver, "from_name"):  # older linopy: no hook between build and run
+            return super()._run(model, solver, kwargs, aggregator, options)
+        engine = linopy_solvers.Solver.from_name("highs", model=model, io_api="direct", options=kwargs)
+        index, values = warm_start_vector(model, aggregator)
+        if index.size:
+            engine.solver_model.setSolution(int(index.size), index, values)
+        result = engine.solve()
+        model.assign_result(result)
+        model.solver = engine
+        return str(result.status.termination_condition.value)
 
     @classmethod
     def is_available(cls) -> bool:  # noqa: D102
@@ -436,6 +459,47 @@ class HighsBackend(LinopyBackend):
             return math.nan
         # HiGHS reports the bound of its internal (minimisation) problem in the model's sense.
         return max(bound, objective) if termination == "optimal" else bound
+
+
+def warm_start_vector(model, aggregator: "Aggregator") -> tuple[np.ndarray, np.ndarray]:
+    """A MIP start for the model: the dp backend's solution of the documented model.
+
+    Only the core variables (and the binary ``mode`` where it exists) get a
+    value; columns an extension added are left for the solver to complete.  A
+    start that violates an extension's constraints is simply rejected by the
+    solver, so this never changes the optimum, only how soon a good incumbent
+    is known.
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The built model.
+    aggregator : Aggregator
+        Its problem.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Column positions (int32) and values for ``Highs.setSolution``.
+    """
+    from .dp_backend import fleet_problems, solve_fleet_problem
+
+    inputs = aggregator.inputs
+    solutions = [solve_fleet_problem(p) for p in fleet_problems(inputs)]
+    start = {name: np.stack([getattr(s, name) for s in solutions], axis=1) for name in VARIABLES}
+    charging = (start["charge"] > 0) | (start["discharge"] <= 0)
+    start["mode"] = charging.astype(float)
+    vlabels = np.asarray(model.matrices.vlabels)
+    by_label = np.full(int(vlabels.max(initial=-1)) + 1, np.nan)
+    for name, values in start.items():
+        if name not in model.variables:
+            continue
+        labels = model.variables[name].labels.transpose("time", "fleet").to_numpy()
+        present = labels >= 0
+        by_label[labels[present]] = values[present]
+    column_values = by_label[vlabels]
+    index = np.flatnonzero(np.isfinite(column_values)).astype(np.int32)
+    return index, column_values[index].astype(float)
 
 
 def solution_arrays(solution: xr.Dataset) -> dict[str, np.ndarray]:
