@@ -15,8 +15,9 @@ Instances (the seed study's, from ../shared/data/seed):
   Case0, contract 0.8, 8750 h.
 
 Backends: ``auto`` (what ``aggregator run`` uses), ``highs`` (the exact MILP
-with the tightened formulation), ``highs-plain`` (the original study's MILP:
-a binary in every step, no convex-hull inequality), plus any registered backend
+with the tightened formulation, warm-started from the dp solution),
+``highs-plain`` (plain HiGHS on the original study's MILP: a binary in every
+step, no convex-hull inequality, no warm start), plus any registered backend
 name.  Every (instance, backend) runs in a fresh subprocess, so the peak
 memory (max RSS) is that run's alone.  The speed ratio compares wall time with
 ``highs-plain`` under the same time limit (when that run hit its limit, the
@@ -101,7 +102,8 @@ def run_one(name: str, backend: str, hours: float | None, time_limit: float, mip
     start = time.perf_counter()
     aggregator = build(name, hours, plain)
     solver = "highs" if plain else backend
-    result = aggregator.solve(solver, mip_gap=mip_gap, time_limit=time_limit)
+    extra = {"warm_start": False} if plain else {}
+    result = aggregator.solve(solver, mip_gap=mip_gap, time_limit=time_limit, **extra)
     wall = time.perf_counter() - start
     return {
         "status": result.status,

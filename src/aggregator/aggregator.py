@@ -396,7 +396,7 @@ class Aggregator:
             reason = backend.supports(self)
             if reason:
                 raise InputError(f"[solver] name = {name!r} cannot solve this problem: {reason}")
-            return backend, f"{name} (requested)"
+            return backend, "requested"
         candidates = sorted(
             ((cls, dist) for cls, dist in plugins.registry("solver_backends").values() if cls.is_available()),
             key=lambda item: -item[0].priority,
@@ -456,6 +456,7 @@ class Aggregator:
         time_limit = defaults.pop("time_limit", None) if time_limit is None else time_limit
         threads = check_threads(defaults.pop("threads", None) if threads is None else threads)
         defaults.pop("mip_gap", None), defaults.pop("time_limit", None), defaults.pop("threads", None)
+        verbose = bool(defaults.pop("verbose", False)) or verbose
         extra = defaults | options
         backend, choice = self.backend(solver)
         log.info("solver: %s", choice)

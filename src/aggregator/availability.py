@@ -128,8 +128,10 @@ class ConstantAvailability(AvailabilityModel):
 
 
 class SyntheticAvailability(AvailabilityModel):
-    """A commuting pattern (``model = "synthetic"``); see
-    :func:`aggregator.synthetic.synthetic_availability`."""
+    """A synthetic commuting pattern (``model = "synthetic"``).
+
+    See :func:`aggregator.synthetic.synthetic_availability`.
+    """
 
     name = "synthetic"
     options = {"pattern": f"one of {', '.join(AVAILABILITY_PATTERNS)}", "seed": "random seed (int)"}
