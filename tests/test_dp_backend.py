@@ -94,3 +94,14 @@ def test_auto_falls_back_to_milp_for_a_subclass_and_says_so():
     result = agg.solve()
     assert result.profit == pytest.approx(0.36, abs=1e-9)
     assert "dp skipped" in result.dataset.attrs["solver_choice"]
+
+
+def test_highs_warm_start_knows_the_dp_optimum_at_once(seed):
+    # Spring: about 2000 hours with hundreds of negative prices; cold HiGHS needs far more than a second.
+    agg = seed_aggregator(seed, 0, 0.8, 1400, 2000, columns=("car_aval1", "car_aval2"))
+    dp = agg.solve("dp")
+    warm = agg.solve("highs", time_limit=1.0, mip_gap=1e-12)
+    assert warm.has_solution
+    assert warm.objective >= dp.objective - 1e-6 * abs(dp.objective)
+    # The start never changes the optimum: the bound stays above it.
+    assert warm.bound >= dp.objective - 1e-6 * abs(dp.objective)

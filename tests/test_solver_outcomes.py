@@ -82,8 +82,13 @@ def test_optimal_and_within_gap(tmp_path, capsys):
 
 
 def _big(tmp_path):
-    """2000 hours of spring prices (hundreds of negative hours), three fleets: HiGHS needs seconds for 1e-9."""
-    return scenario_file(tmp_path, hours=2000, start="2024-03-01")
+    """2000 hours of spring prices (hundreds of negative hours), three fleets: HiGHS needs seconds for 1e-9.
+
+    Without the warm start, so that HiGHS starts with no solution at all.
+    """
+    path = scenario_file(tmp_path, hours=2000, start="2024-03-01")
+    path.write_text(path.read_text().replace('name = "highs"', 'name = "highs"\nwarm_start = false', 1))
+    return path
 
 
 def test_time_limit_without_a_solution(tmp_path, capsys):
