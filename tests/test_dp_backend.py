@@ -61,8 +61,9 @@ def test_dp_equals_milp_on_a_week_with_negative_prices(seed, case, limit):
 
 def test_dp_equals_milp_when_slack_is_forced(seed):
     # The commercial profile drops to 5 % availability: starting full forces slack.
-    agg = seed_aggregator(seed, 0, 0.8, 0, 48, profile="car_profile_commercial.csv", columns=("car_aval1",))
-    dp, milp = compare(agg)
+    with pytest.warns(UserWarning, match="slack will cover"):  # the user is told before solving
+        agg = seed_aggregator(seed, 0, 0.8, 0, 48, profile="car_profile_commercial.csv", columns=("car_aval1",))
+        dp, milp = compare(agg)
     assert dp.penalty > 0 and dp.penalty == pytest.approx(milp.penalty, rel=1e-6)
 
 
