@@ -500,17 +500,3 @@ def warm_start_vector(model, aggregator: "Aggregator") -> tuple[np.ndarray, np.n
     column_values = by_label[vlabels]
     index = np.flatnonzero(np.isfinite(column_values)).astype(np.int32)
     return index, column_values[index].astype(float)
-
-
-def solution_arrays(solution: xr.Dataset) -> dict[str, np.ndarray]:
-    """The solution variables as plain arrays (time, fleet), for checks.
-
-    Parameters
-    ----------
-    solution : xarray.Dataset
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-    """
-    return {name: solution[name].transpose("time", "fleet").to_numpy() for name in VARIABLES}
