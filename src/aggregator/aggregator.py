@@ -16,6 +16,7 @@ import xarray as xr
 from . import formulation, plugins
 from .diagnostics import profitable_slack_price
 from .errors import InputError, InputWarning, SolveError
+from .coupling import PowerCoupling
 from .fleet import Fleet
 from .prices import PriceSignal
 from .result import Result
@@ -146,6 +147,7 @@ class Aggregator:
             self.rolling.steps(step)
         self._inputs: xr.Dataset | None = None
         self._model_changed_by_extensions: bool | None = None
+        self._extension_delta: tuple[tuple[str, ...], tuple[str, ...], bool] | None = None
         self._warn_about_inputs()
 
     def _warn_about_inputs(self) -> None:
@@ -327,7 +329,9 @@ class Aggregator:
         self.define_objective(model, inputs)
         before = _model_signature(model)
         self.extend_model(model, inputs)
-        self._model_changed_by_extensions = _model_signature(model) != before
+        after = _model_signature(model)
+        self._model_changed_by_extensions = after != before
+        self._extension_delta = _signature_delta(before, after)
         if self._model_changed_by_extensions and inputs.attrs["binaries"] != "all":
             # An extension changed the model: the reduced binaries may no longer be exact.
             inputs.attrs["binaries"] = "all"
@@ -369,6 +373,47 @@ class Aggregator:
             probe.build_model()
             self._model_changed_by_extensions = probe._model_changed_by_extensions
         return not self._model_changed_by_extensions
+
+    # --------------------------------------------------------------- couplings
+    def declared_couplings(self) -> list["PowerCoupling"]:
+        """The coupling rows that model extensions declare (see :mod:`aggregator.coupling`).
+
+        The default declares none.  Extensions that limit the fleets' summed
+        power declare their rows here so that the structure-aware
+        decomposition backend can solve the problem; the rows must also be in
+        the model (:func:`aggregator.coupling.add_coupling_rows`).
+
+        Returns
+        -------
+        list of PowerCoupling
+        """
+        return []
+
+    def couplings(self) -> list["PowerCoupling"] | None:
+        """The couplings, if the problem is the documented model plus exactly the declared coupling rows.
+
+        Returns
+        -------
+        list of PowerCoupling or None
+            ``[]`` for the standard model; the declared couplings when the
+            built model differs from the standard one only by their
+            constraints (no new variable, no objective term, no other row, no
+            overridden ``define_*`` step); ``None`` otherwise.
+        """
+        declared = self.declared_couplings()
+        if not declared:
+            return [] if self.is_standard() else None
+        if {"define_variables", "define_constraints", "define_objective", "build_model"} & set(
+            self._overridden_steps()
+        ):
+            return None
+        if self._extension_delta is None:
+            self.build_model()
+        added_variables, added_constraints, objective_changed = self._extension_delta
+        expected = {name for coupling in declared for name in coupling.constraint_names}
+        if added_variables or objective_changed or set(added_constraints) != expected:
+            return None
+        return declared
 
     # ------------------------------------------------------------------- solve
     def backend(self, name: str | None = None) -> tuple[SolverBackend, str]:
@@ -537,6 +582,13 @@ class Aggregator:
             "every fleet can stay within its energy bounds without slack, so a constraint added to the "
             f"documented model cannot be met{by}"
         )
+
+
+def _signature_delta(before: tuple, after: tuple) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """What an extension step added: (new variables, new constraints, whether the objective changed)."""
+    added_variables = tuple(v for v in after[0] if v not in before[0])
+    added_constraints = tuple(c for c in after[1] if c not in before[1])
+    return added_variables, added_constraints, after[2:] != before[2:]
 
 
 def _model_signature(model: linopy.Model) -> tuple:
