@@ -367,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:
-    from .scenario import DEFAULT_SCENARIO
+    from .default_scenario import DEFAULT_SCENARIO
 
     sys.stdout.write(DEFAULT_SCENARIO)
     return EXIT_OK
