@@ -41,6 +41,7 @@ from .sweep_store import (
     RESULTS_FOLDER,
     SUMMARY_COLUMNS,
     as_sweep_dims,
+    input_key,
     load_complete,
     open_sweep,
     output_folder,
@@ -48,6 +49,7 @@ from .sweep_store import (
     summary_rows,
     with_provenance,
     write_manifest,
+    write_result,
     write_summary,
 )
 
@@ -177,16 +179,22 @@ def sweep(
     report = SweepReport(out=out, points=points, summary=pd.DataFrame())
     ledger = _Ledger(spec, report)
     with output_folder(out):
-        todo = []
+        todo, distrusted = [], []
+        digests: dict[str, str] = {}
         for point in points:
             file = Path(RESULTS_FOLDER) / f"{point.short}.nc"
-            done = load_complete(out / file, point)
+            ledger.keys[point.hash] = input_key(point, digests)
+            done, reason = load_complete(out / file, point, ledger.keys[point.hash])
             if done is None:
                 todo.append(point)
+                if reason:
+                    distrusted.append(f"{file} ({point.label}) is not reused: {reason}; solving it again")
             else:
                 ledger.done(point, done, file, resumed=True)
         n_fleets = len(spec.base.get("fleets", []))
         reporter = ledger.reporter = SweepProgress(len(todo), len(todo) * n_fleets, enabled=progress is not False, stream=stream)
+        for line in distrusted:
+            reporter.note(line)
         if report.skipped:
             reporter.note(f"{len(report.skipped)} of {len(points)} scenarios already done in {out}; {len(todo)} to solve")
         try:
@@ -223,6 +231,7 @@ class _Ledger:
     report: SweepReport
     reporter: SweepProgress | None = None
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def done(self, point: SweepPoint, result: Result, file: Path, *, resumed: bool = False) -> None:
@@ -296,12 +305,12 @@ def _finish(job: _Job, ledger: _Ledger) -> None:
     point = job.point
     try:
         result = assemble_result(job.aggregator, job.results, time.perf_counter() - job.start, job.split)
-        result = with_provenance(result, point, ledger.spec)
+        result = with_provenance(result, point, ledger.spec, ledger.keys[point.hash])
         if not result.has_solution:
             ledger.fail(point, f"{result.status}: {result.dataset.attrs.get('message') or result.status}")
             return
         file = Path(RESULTS_FOLDER) / f"{point.short}.nc"
-        result.to_netcdf(ledger.report.out / file)
+        write_result(result, ledger.report.out / file)
     except Exception as exc:  # assembling or writing failed: this scenario only
         ledger.fail(point, _message(exc))
     else:

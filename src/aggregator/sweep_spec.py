@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 from .errors import InputError
 from .scenario import read_scenario, scenario_hash, unknown_key, validate_scenario
 
-__all__ = ["Axis", "SweepPoint", "SweepSpec", "read_sweep", "sweep_from_dict", "short_value", "HASH_DIGITS"]
+__all__ = ["Axis", "SweepPoint", "SweepSpec", "read_sweep", "sweep_from_dict", "short_value", "is_path_key", "HASH_DIGITS"]
 
 _SWEEP_KEYS = {
     "base": "the base scenario file, relative to the sweep file",
@@ -342,17 +342,27 @@ def _set(table: dict[str, Any], parts: Sequence[str], value: Any, where: str) ->
     table[parts[-1]] = value
 
 
-def _is_path_key(key: str) -> bool:
+def is_path_key(key: str) -> bool:
+    """Whether a scenario key holds a file path (``path`` or ``*_path``), relative to its file.
+
+    Parameters
+    ----------
+    key : str
+
+    Returns
+    -------
+    bool
+    """
     return key == "path" or key.endswith("_path")
 
 
 def _resolve_value(key: str, value: Any, folder: Path) -> Any:
     """Make a path-valued axis value absolute (relative to the sweep file)."""
     last = key.split(".")[-1]
-    if _is_path_key(last) and isinstance(value, str):
+    if is_path_key(last) and isinstance(value, str):
         return str((folder / value).resolve())
     if isinstance(value, dict):
-        return {k: (str((folder / v).resolve()) if _is_path_key(k) and isinstance(v, str) else v) for k, v in value.items()}
+        return {k: (str((folder / v).resolve()) if is_path_key(k) and isinstance(v, str) else v) for k, v in value.items()}
     return value
 
 
@@ -366,6 +376,6 @@ def _absolute_paths(scenario: dict[str, Any], folder: Path) -> dict[str, Any]:
     for table in tables:
         if isinstance(table, dict):
             for key, value in table.items():
-                if _is_path_key(key) and isinstance(value, str):
+                if is_path_key(key) and isinstance(value, str):
                     table[key] = str((folder / value).resolve())
     return scenario

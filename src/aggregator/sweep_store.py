@@ -12,29 +12,41 @@ The output folder ``DIR`` holds:
 - ``DIR/summary.csv`` and ``DIR/summary.parquet``: one row per scenario and fleet.
 - ``DIR/sweep.json``: the axes and the scenarios with their files and status.
 
-A result file is trusted on resume (:func:`load_complete`) when it exists,
-opens, holds a solution and carries the matching hash.
+- ``DIR/results/<hash>.nc.sha256``: the SHA-256 of the result file, written
+  (atomically) after it.
+
+A result file is trusted on resume (:func:`load_complete`) only when its bytes
+match its checksum, it carries the scenario's current :func:`input_key` (the
+scenario, the content of every file it names, the versions of the packages
+and plugins that compute it), and the figures it reports agree with its
+dispatch (:func:`check_figures`); otherwise the scenario is solved again, with
+a note saying why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
+
+import numpy as np
 
 import pandas as pd
 import xarray as xr
 
 from .atomic import atomic_path
 from .errors import InputError
+from .formats import package_versions
 from .formulation import VARIABLES
 from .result import Result
 from .rolling import ROLLING_ATTRS
-from .sweep_spec import SweepPoint, SweepSpec
+from .sweep_spec import SweepPoint, SweepSpec, is_path_key
 
 __all__ = [
     "RESULTS_FOLDER",
@@ -42,6 +54,11 @@ __all__ = [
     "versions",
     "with_provenance",
     "load_complete",
+    "input_key",
+    "file_digest",
+    "checksum_path",
+    "write_result",
+    "check_figures",
     "summary_rows",
     "summary_frame",
     "write_summary",
@@ -91,7 +108,7 @@ def versions() -> str:
     return json.dumps(out, sort_keys=True)
 
 
-def with_provenance(result: Result, point: SweepPoint, spec: SweepSpec) -> Result:
+def with_provenance(result: Result, point: SweepPoint, spec: SweepSpec, key: str) -> Result:
     """The result with the scenario, its hash, the swept values and the versions as attributes, and one coordinate per axis.
 
     Parameters
@@ -99,6 +116,8 @@ def with_provenance(result: Result, point: SweepPoint, spec: SweepSpec) -> Resul
     result : Result
     point : SweepPoint
     spec : SweepSpec
+    key : str
+        The scenario's :func:`input_key` (recorded as ``input_key``).
 
     Returns
     -------
@@ -116,25 +135,226 @@ def with_provenance(result: Result, point: SweepPoint, spec: SweepSpec) -> Resul
         sweep_values=json.dumps(point.values, sort_keys=True, default=str),
         sweep_axes=json.dumps([[axis.key, axis.dim] for axis in spec.axes]),
         sweep_base=str(spec.base_path),
+        input_key=key,
         versions=versions(),
     )
     return Result(ds)
 
 
-def load_complete(path: Path, point: SweepPoint) -> Result | None:
-    """The result file of a point if it is whole and belongs to it, else None."""
+def file_digest(path: str | Path, cache: dict[str, str] | None = None) -> str:
+    """SHA-256 of a file's bytes (``"missing"`` when it cannot be read), remembered in ``cache``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    cache : dict, optional
+        Path to digest, for files that many scenarios share.
+
+    Returns
+    -------
+    str
+    """
+    key = str(path)
+    if cache is not None and key in cache:
+        return cache[key]
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        value = digest.hexdigest()
+    except OSError:
+        value = "missing"
+    if cache is not None:
+        cache[key] = value
+    return value
+
+
+def _input_files(value: Any) -> list[str]:
+    """Every path-valued entry of a scenario (``path`` or ``*_path`` keys, at any depth)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if is_path_key(str(key)) and isinstance(inner, str):
+                found.append(inner)
+            else:
+                found += _input_files(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found += _input_files(inner)
+    return found
+
+
+def _plugin_versions(scenario: Mapping[str, Any]) -> dict[str, str]:
+    """Versions of the distributions whose plugins a scenario uses (any backend when the solver is ``auto``)."""
+    from . import plugins
+
+    used: set[tuple[str, str]] = set()
+    prices = scenario.get("prices", {})
+    used.add(("price_sources", str(prices.get("source", "csv")) if isinstance(prices, dict) else ""))
+    for fleet in scenario.get("fleets", []):
+        for key in ("availability", "power_availability"):
+            spec = fleet.get(key) if isinstance(fleet, dict) else None
+            if isinstance(spec, dict):
+                used.add(("availability_models", str(spec.get("model"))))
+    solver = scenario.get("solver", {})
+    name = str(solver.get("name", "auto")) if isinstance(solver, dict) else "auto"
+    backends = plugins.registry("solver_backends")
+    used |= {("solver_backends", n) for n in (backends if name == "auto" else [name])}
+    distributions = {dist for kind, n in used for (cls, dist) in [plugins.registry(kind).get(n, (None, ""))] if dist}
+    extensions = plugins.model_extensions()
+    distributions |= {extensions[n][1] for n in scenario.get("extensions", {}) or {} if n in extensions}
+    out = {}
+    for dist in sorted(distributions):
+        try:
+            out[dist] = version(dist)
+        except (PackageNotFoundError, ValueError):  # registered at run time: no version to compare
+            out[dist] = "unversioned"
+    return out
+
+
+def input_key(point: SweepPoint, cache: dict[str, str] | None = None) -> str:
+    """The resume key of a scenario: what its answer depends on.
+
+    The hash of the expanded scenario (every option, plugin options included),
+    the SHA-256 of every file it names, and the versions of the packages and
+    plugin distributions that compute the answer.  A result file is reused
+    only when its key is the current one: editing ``prices.csv`` or upgrading
+    a solver re-solves the scenarios that depend on it.
+
+    Parameters
+    ----------
+    point : SweepPoint
+    cache : dict, optional
+        File digests already computed (see :func:`file_digest`).
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
+    """
+    packages = {k: v for k, v in package_versions().items() if k != "python"}
+    payload = {
+        "scenario": point.hash,
+        "files": {path: file_digest(path, cache) for path in sorted(set(_input_files(point.scenario)))},
+        "versions": {**packages, **_plugin_versions(point.scenario)},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def checksum_path(path: Path) -> Path:
+    """The file beside a result file that holds its SHA-256 (``<name>.sha256``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return path.with_name(path.name + ".sha256")
+
+
+def write_result(result: Result, path: Path) -> None:
+    """Write a result file atomically, then its checksum beside it (atomically too).
+
+    A result without its checksum (a run killed between the two) is not
+    trusted on resume and is solved again.
+
+    Parameters
+    ----------
+    result : Result
+    path : pathlib.Path
+    """
+    checksum_path(path).unlink(missing_ok=True)  # never a new file with an old checksum
+    result.to_netcdf(path)
+    with atomic_path(checksum_path(path)) as tmp:
+        tmp.write_text(f"{file_digest(path)}  {path.name}\n")
+
+
+def load_complete(path: Path, point: SweepPoint, key: str) -> tuple[Result | None, str]:
+    """The result file of a point if it can be trusted, else why not.
+
+    Trusted means: the file exists, its bytes match the checksum written with
+    it, it opens, it is the result of this scenario with these inputs (its
+    ``input_key``, see :func:`input_key`), it holds a solution, and the
+    figures it reports agree with its dispatch (:func:`check_figures`).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The result file.
+    point : SweepPoint
+    key : str
+        The scenario's current :func:`input_key`.
+
+    Returns
+    -------
+    tuple of (Result or None, str)
+        The result and ``""``, or None and the reason (``""`` when there is no file).
+    """
     if not path.is_file():
-        return None
+        return None, ""
+    try:
+        recorded = checksum_path(path).read_text().split()[0]
+    except (OSError, IndexError):
+        return None, "no checksum beside it (written by an older version, or the run stopped before it)"
+    if recorded != file_digest(path):
+        return None, "its bytes do not match the checksum written with it (the file changed or is damaged)"
     try:
         with xr.open_dataset(path) as ds:
-            if ds.attrs.get("scenario_hash") != point.hash or "status" not in ds.attrs:
-                return None
+            attrs = ds.attrs
+            if attrs.get("scenario_hash") != point.hash or "status" not in attrs:
+                return None, "it belongs to another scenario"
+            if attrs.get("input_key") != key:
+                return None, "its input files, plugin options or package versions changed since it was written"
             result = Result(ds.load())
-    except Exception:  # unreadable, truncated or not netCDF: not trusted, solved again
-        return None
+    except Exception as exc:  # unreadable, truncated or not netCDF: not trusted, solved again
+        return None, f"it cannot be read ({type(exc).__name__})"
     if not all(v in result.dataset for v in VARIABLES) or not result.has_solution:
-        return None
-    return result
+        return None, "it holds no solution"
+    problem = check_figures(result)
+    if problem:
+        return None, problem
+    return result, ""
+
+
+def check_figures(result: Result, rtol: float = 1e-6) -> str:
+    """Recompute a stored result's figures from its dispatch; say what disagrees.
+
+    Parameters
+    ----------
+    result : Result
+        A result with a solution.
+    rtol : float
+        Relative tolerance (of the larger magnitude, at least 1 $).
+
+    Returns
+    -------
+    str
+        ``""`` when the prices and the dispatch are finite, the fleets' profits
+        sum to the profit, the penalty is the slack times its rate, and the
+        objective is the profit less the penalty; else what is wrong.
+    """
+    ds = result.dataset
+    for name in ("price", *VARIABLES):
+        if name in ds and not np.isfinite(ds[name].to_numpy()).all():
+            bad = int((~np.isfinite(ds[name].to_numpy())).sum())
+            return f"{bad} values of {name!r} are not finite"
+
+    def differ(a: float, b: float) -> bool:
+        return not abs(a - b) <= rtol * max(1.0, abs(a), abs(b))
+
+    profit = float(result.fleet_profit.sum())
+    if differ(profit, result.profit):
+        return f"the fleets' profits sum to {profit:,.6g} $, not the recorded profit {result.profit:,.6g} $"
+    penalty = float(ds.attrs["slack_penalty"]) * float(result.slack_kwh.sum())
+    if differ(penalty, result.penalty):
+        return f"the slack costs {penalty:,.6g} $, not the recorded penalty {result.penalty:,.6g} $"
+    if differ(result.profit - result.penalty, result.objective):
+        return f"profit less penalty is {result.profit - result.penalty:,.6g} $, not the recorded objective {result.objective:,.6g} $"
+    return ""
 
 
 def summary_rows(point: SweepPoint, spec: SweepSpec, result: Result | None, error: str, file: str) -> list[dict[str, Any]]:
