@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import run_cli
 
 psutil = pytest.importorskip("psutil", reason="process checks use psutil (pip install -e '.[test]')")
 
@@ -77,3 +80,111 @@ def test_dp_pool_workers_die_with_a_killed_run(tmp_path, sig):
         assert proc.returncode == 128 + signal.SIGTERM
         stderr = proc.stderr.read().decode()
         assert stderr.strip().splitlines() == ["aggregator: terminated (SIGTERM)"], stderr
+
+
+# ------------------------------------------------------------- full or read-only disk
+def _mount_tmpfs(folder: Path, size: str) -> None:
+    folder.mkdir()
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("a small tmpfs needs mount(8) as root (Linux); not available to this user")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 256 KiB tmpfs (a file system that fills up, and can be remounted read-only)."""
+    folder = tmp_path / "disk"
+    _mount_tmpfs(folder, "256k")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _fill(folder: Path) -> None:
+    """Fill the file system of ``folder`` to the last byte."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def _one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("aggregator: error")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".csv", ".parquet"])
+def test_full_disk_is_one_line_and_keeps_the_previous_file(small_disk, suffix):
+    target = small_disk / f"result{suffix}"
+    target.write_bytes(b"the previous result")
+    _fill(small_disk)
+    p = run_cli("run", "--hours", "48", "--out", str(target))
+    assert p.returncode == 2, p.stderr
+    line = _one_error_line(p.stderr)
+    assert str(target) in line and "no space left on the device" in line and "previous file is unchanged" in line, line
+    assert target.read_bytes() == b"the previous result"
+    assert not list(small_disk.glob(".*.part"))
+
+
+def _small_sweep(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "base.toml").write_text(
+        '[prices]\nsource = "synthetic"\nseed = 1\n[horizon]\nhours = 24\n'
+        '[[fleets]]\nname = "a"\nvehicles = 10\nbattery_kwh = 40\ncharger_kw = 7\navailability = 0.8\n'
+    )
+    path = folder / "sweep.toml"
+    path.write_text('base = "base.toml"\n[axes]\n"fleets.a.vehicles" = [10, 20]\n')
+    return path
+
+
+def test_read_only_sweep_folder_with_results_is_one_line(small_disk, tmp_path):
+    path = _small_sweep(tmp_path / "s")
+    out = small_disk / "out"
+    assert run_cli("sweep", str(path), "--out", str(out), "--workers", "0").returncode == 0
+    before = {f: f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    p = run_cli("sweep", str(path), "--out", str(out), "--workers", "0")
+    assert p.returncode == 2, p.stderr
+    line = _one_error_line(p.stderr)
+    assert str(out) in line and "read-only file system" in line and "unchanged" in line, line
+    assert {f: f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
+
+
+def test_sweep_on_a_full_disk_is_one_line(small_disk, tmp_path):
+    path = _small_sweep(tmp_path / "s")
+    out = small_disk / "out"
+    (out / "results").mkdir(parents=True)
+    (out / ".sweep.lock").write_text("")
+    _fill(small_disk)
+    p = run_cli("sweep", str(path), "--out", str(out), "--workers", "0")
+    assert p.returncode == 2, p.stderr
+    line = _one_error_line(p.stderr)
+    assert "no space left on the device" in line and str(out) in line, line
+    assert not list(out.rglob(".*.part"))
+
+
+# -------------------------------------------------------------------- small holes
+def test_out_empty_is_an_input_error(tmp_path):
+    for args in (["run", "--hours", "24", "--out", ""], ["sweep", str(_small_sweep(tmp_path / "s")), "--out", "", "--workers", "0"]):
+        p = run_cli(*args, cwd=tmp_path)
+        assert p.returncode == 2, (args, p.stderr)
+        assert "--out '': empty" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "summary.csv").exists()
+
+
+def test_control_characters_in_fleet_names_are_refused():
+    from aggregator import Fleet, InputError
+
+    for name in ("a\x00b", "a\x00c", "tab\there", "bell\x07"):
+        with pytest.raises(InputError, match="control character"):
+            Fleet(name, vehicles=1, battery_kwh=10, charger_kw=5, availability=[1.0])
+    Fleet("Dépôt Nord – 2", vehicles=1, battery_kwh=10, charger_kw=5, availability=[1.0])  # printable unicode is fine

@@ -425,3 +425,30 @@ def test_resume_recomputes_the_figures_of_a_stored_result(tmp_path):
     text = stream.getvalue()
     assert "12 values of 'price' are not finite" in text and "not the recorded profit" in text
     assert_same_summary(again.summary, first.summary)
+
+
+def test_equal_numbers_are_one_axis_value(tmp_path):
+    path = write_sweep(tmp_path, 'base = "base.toml"\n[axes]\n"fleets.homes.vehicles" = [100, 100.0]\n')
+    with pytest.raises(InputError, match="appears twice"):
+        read_sweep(path)
+    # The base says 100; an axis value of 100.0 is the same scenario (one hash, one result file).
+    path.write_text('base = "base.toml"\n[axes]\n"fleets.homes.vehicles" = [100.0]\n')
+    base = read_sweep(path)
+    path.write_text('base = "base.toml"\n[axes]\n"fleets.homes.vehicles" = [100]\n')
+    assert read_sweep(path).points()[0].hash == base.points()[0].hash
+
+
+def test_a_failed_scenario_shows_no_profit(tmp_path):
+    (tmp_path / "good.csv").write_text("hour,price\n" + "".join(f"{h},{30 + 40 * (h % 24 > 16)}\n" for h in range(24)))
+    (tmp_path / "bad.csv").write_text("hour,price\n1,30\n2,abc\n")
+    (tmp_path / "base.toml").write_text(
+        '[prices]\nsource = "csv"\npath = "good.csv"\n[horizon]\nhours = 24\n'
+        '[[fleets]]\nname = "a"\nvehicles = 10\nbattery_kwh = 40\ncharger_kw = 7\navailability = 0.8\n'
+    )
+    path = tmp_path / "sweep.toml"
+    path.write_text('base = "base.toml"\n[axes]\n"prices.path" = ["good.csv", "bad.csv"]\n')
+    p = run_cli("sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "0")
+    assert p.returncode == 1, p.stderr
+    failed = [line for line in p.stdout.splitlines() if "bad.csv" in line]
+    assert len(failed) == 1 and "failed" in failed[0]
+    assert "0.0" not in failed[0].split("failed", 1)[1], failed[0]  # no profit, not zero

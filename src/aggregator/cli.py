@@ -208,10 +208,10 @@ def _non_empty_out(value: str, expected: str) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .atomic import StorageError, check_output_folder
+
     out = None
     if args.out is not None:
-        from .atomic import check_output_folder
-
         out = Path(_non_empty_out(args.out, "a result file such as result.nc"))
         if out.suffix.lower() not in _OUT_SUFFIXES:
             raise InputError(f"--out {out}: unknown format {out.suffix!r}; expected one of {', '.join(_OUT_SUFFIXES)}")
@@ -252,7 +252,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             else:
                 result.to_csv(out)
             log.info("wrote %s", out)
-        except OSError as exc:  # the file appears whole or not at all (atomic_path): nothing half-written
+        except StorageError as exc:  # the file appears whole or not at all (atomic_path): nothing half-written
+            write_error = f"--out {exc}"
+        except OSError as exc:
             write_error = f"--out {out}: cannot write the result ({exc.strerror or exc}); any previous file is unchanged"
     elif out is not None:
         log.warning("no result written to %s (status %s); any previous file is unchanged", out, result.status)

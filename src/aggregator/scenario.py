@@ -232,10 +232,22 @@ def scenario_hash(data: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        Hex SHA-256 of the canonical JSON of ``data``.
+        Hex SHA-256 of the canonical JSON of ``data``; numbers compare by
+        value (``100`` and ``100.0`` hash alike).
     """
-    canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    canonical = json.dumps(_same_numbers(data), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _same_numbers(value: Any) -> Any:
+    """``value`` with whole floats as integers (``100.0`` is ``100``), so that equal numbers hash equally."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _same_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_same_numbers(v) for v in value]
+    return value
 
 
 def unknown_key(key: str, known: Mapping[str, Any] | set[str], where: str) -> InputError:

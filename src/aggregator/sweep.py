@@ -30,6 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from .aggregator import Aggregator
+from .atomic import StorageError
 from .errors import InputError
 from .executors import open_executor
 from .fleet_tasks import assemble_result, combine_fleet_results, solve_fleets, submit_problem, task_outcome
@@ -197,18 +198,26 @@ def sweep(
             reporter.note(line)
         if report.skipped:
             reporter.note(f"{len(report.skipped)} of {len(points)} scenarios already done in {out}; {len(todo)} to solve")
+        failure: BaseException | None = None
         try:
             if todo:
                 with open_executor(
                     client=client, scheduler=scheduler, workers=workers, threads_per_worker=threads_per_worker, note=reporter.note
                 ) as ex:
                     _run(todo, ex, ledger)
+        except BaseException as exc:  # an interrupt or a storage failure: the partial summary is still written
+            failure = exc
+            raise
         finally:
             reporter.close()
             all_rows = [row for p in points for row in ledger.rows.get(p.hash, [])]
             report.summary = summary_frame(all_rows, spec)
-            write_summary(report.summary, out)
-            write_manifest(out, spec, points, ledger.states)
+            try:
+                write_summary(report.summary, out)
+                write_manifest(out, spec, points, ledger.states)
+            except StorageError:
+                if failure is None:
+                    raise  # else the first failure is the one to report
     return report
 
 
@@ -311,6 +320,8 @@ def _finish(job: _Job, ledger: _Ledger) -> None:
             return
         file = Path(RESULTS_FOLDER) / f"{point.short}.nc"
         write_result(result, ledger.report.out / file)
+    except StorageError:  # a full or read-only disk fails every scenario after this one: stop
+        raise
     except Exception as exc:  # assembling or writing failed: this scenario only
         ledger.fail(point, _message(exc))
     else:
@@ -353,13 +364,13 @@ def sweep_command(
     if not frame.empty:
         keys = ["index", "scenario", *(a.key for a in read_axes(report))]
         totals = frame.groupby(keys, sort=True, dropna=False).agg(
-            status=("status", "first"), profit=("profit", "sum"), gap=("gap", "first")
+            status=("status", "first"), profit=("profit", lambda v: v.sum(min_count=1)), gap=("gap", "first")
         )
         with pd.option_context("display.max_rows", 60, "display.width", 200, "display.max_colwidth", 40):
             shown = totals.reset_index().rename(columns=lambda c: c if c not in keys[2:] else c)
             for key in keys[2:]:
                 shown[key] = shown[key].map(short_value)
-            print(shown.to_string(index=False))
+            print(shown.to_string(index=False, na_rep=""))  # a failed scenario has no profit, not 0
     print(
         f"{len(report.points)} scenarios: {len(report.solved)} solved now, {len(report.skipped)} already done, "
         f"{len(report.failed)} failed; results in {report.out}"

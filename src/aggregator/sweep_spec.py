@@ -272,9 +272,9 @@ def sweep_from_dict(data: Mapping[str, Any], path: str | Path) -> SweepSpec:
                 validate_scenario(trial)
             except InputError as exc:
                 raise InputError(f"{at} value {value!r}: {exc}") from None
-        canonical = [json.dumps(v, sort_keys=True, default=str) for v in values]
+        canonical = [scenario_hash({"value": v}) for v in values]  # by value: 100 and 100.0 are one value
         if len(set(canonical)) != len(canonical):
-            raise InputError(f"{at} = {values!r}: a value appears twice")
+            raise InputError(f"{at} = {values!r}: a value appears twice (numbers compare by value)")
         axes.append(Axis(key, tuple(values), dims[key]))
     spec = SweepSpec(path, base_path, base, axes, name=str(data.get("name", "")))
     for point in spec.points():  # combinations of axis values must be valid too

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .atomic import atomic_path
+from .atomic import StorageError, atomic_path, storage_cause
 from .errors import InputError
 from .formats import package_versions
 from .formulation import VARIABLES
@@ -482,8 +482,13 @@ def output_folder(out: Path) -> Iterator[Path]:
     try:
         (out / RESULTS_FOLDER).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"--out {out}: cannot create the output folder ({exc.strerror})") from None
-    lock_file = open(out / ".sweep.lock", "w")
+        cause = storage_cause(out if out.is_dir() else out.parent, exc) or exc.strerror
+        raise StorageError(f"--out {out}: cannot create the output folder ({cause})") from None
+    try:
+        lock_file = open(out / ".sweep.lock", "w")
+    except OSError as exc:
+        cause = storage_cause(out, exc) or exc.strerror
+        raise StorageError(f"--out {out}: cannot write into the output folder ({cause}); its files are unchanged") from None
     try:
         try:
             import fcntl
