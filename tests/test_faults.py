@@ -188,3 +188,64 @@ def test_control_characters_in_fleet_names_are_refused():
         with pytest.raises(InputError, match="control character"):
             Fleet(name, vehicles=1, battery_kwh=10, charger_kw=5, availability=[1.0])
     Fleet("Dépôt Nord – 2", vehicles=1, battery_kwh=10, charger_kw=5, availability=[1.0])  # printable unicode is fine
+
+
+# ------------------------------------------------------------------- interrupts
+def _interruptible_sweep(folder: Path, scenarios: int = 10) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "base.toml").write_text(
+        '[prices]\nsource = "synthetic"\nseed = 1\n[horizon]\nhours = 400\n'
+        '[[fleets]]\nname = "a"\nvehicles = 10\nbattery_kwh = 40\ncharger_kw = 7\ninitial_soc = 0.5\n'
+        'availability = { model = "synthetic", pattern = "commercial", seed = 1 }\n'
+    )
+    path = folder / "sweep.toml"
+    path.write_text(f'base = "base.toml"\n[axes]\n"prices.seed" = {list(range(1, scenarios + 1))}\n')
+    return path
+
+
+def _start_and_wait_for_a_result(command: list[str], out: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    deadline = time.monotonic() + 180
+    while not list((out / "results").glob("*.sha256")):
+        assert proc.poll() is None, "the sweep ended before it could be interrupted: " + proc.stderr.read()
+        assert time.monotonic() < deadline, "no scenario finished"
+        time.sleep(0.02)
+    time.sleep(0.5)  # the sweep records it in its summary just after writing it
+    return proc
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupted_sweep_is_one_line_with_a_partial_summary_and_resumes(tmp_path, how):
+    import pandas as pd
+
+    from aggregator.sweep import sweep
+
+    path = _interruptible_sweep(tmp_path / "s")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "aggregator", "sweep", str(path), "--out", str(out), "--workers", "2"]
+    proc = _start_and_wait_for_a_result(command, out)
+    family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    try:
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: to the CLI and its workers
+        else:
+            proc.send_signal(signal.SIGTERM)  # what a scheduler or systemd sends: to the CLI
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == (130 if how == "ctrl-c" else 143), stderr
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    last = [line for line in stderr.splitlines() if line.startswith("aggregator:")]
+    word = "interrupted" if how == "ctrl-c" else "terminated (SIGTERM)"
+    assert len(last) == 1 and last[0].startswith(f"aggregator: {word}; ") and "run the same sweep again" in last[0], stderr
+    assert stderr.rstrip().splitlines()[-1] == last[0]
+    _, alive = psutil.wait_procs(family[1:], timeout=20)
+    assert not alive, f"{len(alive)} worker processes outlived the interrupted sweep"
+    summary = pd.read_csv(out / "summary.csv")
+    done = set(summary.loc[summary["status"] == "optimal", "scenario"])
+    assert 0 < len(done) < 10, summary.to_string()
+    resumed = sweep(path, out, workers=0, progress=False)
+    assert resumed.exit_code == 0 and len(resumed.skipped) >= len(done) and len(resumed.summary) == 10

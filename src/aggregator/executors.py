@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import plugins
 from .errors import InputError
 
-__all__ = ["SerialExecutor", "DaskExecutor", "open_executor", "import_distributed"]
+__all__ = ["SerialExecutor", "DaskExecutor", "open_executor", "import_distributed", "dask_setup"]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +272,7 @@ def _dask_executor(
         processes=True,
         host="127.0.0.1",
         silence_logs=logging.ERROR,
+        preload=[__name__],  # dask_setup below, in every worker process (restarted ones too)
     )
     try:
         local = distributed.Client(cluster)
@@ -281,3 +284,18 @@ def _dask_executor(
             local.close()
     finally:
         cluster.close()
+
+
+def dask_setup(worker: Any) -> None:
+    """Set up a worker process of our local cluster (Dask calls this for a ``preload`` module).
+
+    Ctrl-C in a terminal reaches every process of the group; the sweep in the
+    main process handles it (stops, writes the partial summary, closes the
+    cluster), so the workers ignore it instead of each printing a traceback.
+
+    Parameters
+    ----------
+    worker : distributed.Worker
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -205,7 +205,14 @@ def sweep(
                     client=client, scheduler=scheduler, workers=workers, threads_per_worker=threads_per_worker, note=reporter.note
                 ) as ex:
                     _run(todo, ex, ledger)
-        except BaseException as exc:  # an interrupt or a storage failure: the partial summary is still written
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what is kept and how to go on
+            failure = exc
+            done = len(report.solved) + len(report.skipped)
+            raise type(exc)(
+                f"{done} of {len(points)} scenarios done; partial summary in {out / 'summary.csv'}; "
+                "run the same sweep again to resume"
+            ) from None
+        except BaseException as exc:  # a storage failure, a bug: the partial summary is still written
             failure = exc
             raise
         finally:
