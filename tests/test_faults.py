@@ -206,7 +206,7 @@ def _interruptible_sweep(folder: Path, scenarios: int = 10) -> Path:
 def _start_and_wait_for_a_result(command: list[str], out: Path) -> subprocess.Popen:
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
     deadline = time.monotonic() + 180
-    while not list((out / "results").glob("*.sha256")):
+    while not list((out / "results").glob("*.nc")):
         assert proc.poll() is None, "the sweep ended before it could be interrupted: " + proc.stderr.read()
         assert time.monotonic() < deadline, "no scenario finished"
         time.sleep(0.02)
