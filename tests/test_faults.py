@@ -249,3 +249,46 @@ def test_interrupted_sweep_is_one_line_with_a_partial_summary_and_resumes(tmp_pa
     assert 0 < len(done) < 10, summary.to_string()
     resumed = sweep(path, out, workers=0, progress=False)
     assert resumed.exit_code == 0 and len(resumed.skipped) >= len(done) and len(resumed.summary) == 10
+
+
+# ---------------------------------------------------------------- a lost Dask worker
+def test_a_lost_dask_worker_is_retried_and_the_sweep_completes(tmp_path):
+    """A real local cluster of two worker processes; one is SIGKILLed while the sweep runs."""
+    import threading
+
+    distributed = pytest.importorskip("distributed", reason="sweeps on Dask need dask.distributed")
+    from aggregator.sweep import sweep
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    fleets = "".join(
+        f'[[fleets]]\nname = "f{i}"\nvehicles = 10\nbattery_kwh = 40\ncharger_kw = 7\ninitial_soc = 0.5\n'
+        f'availability = {{ model = "synthetic", pattern = "residential", seed = {i} }}\n'
+        for i in range(2)
+    )
+    (folder / "base.toml").write_text('[prices]\nsource = "synthetic"\nseed = 1\n[horizon]\nhours = 400\n' + fleets)
+    path = folder / "sweep.toml"
+    path.write_text('base = "base.toml"\n[axes]\n"prices.seed" = [1, 2, 3, 4, 5, 6, 7, 8]\n')
+    out = tmp_path / "out"
+    killed: list[int] = []
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+
+        def kill_one_worker() -> None:
+            deadline = time.monotonic() + 120
+            while not list((out / "results").glob("*.nc")) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(pids[0], signal.SIGKILL)  # mid-sweep: its tasks and the data it holds are lost
+            killed.append(pids[0])
+
+        killer = threading.Thread(target=kill_one_worker, daemon=True)
+        killer.start()
+        report = sweep(path, out, client=client, progress=False)
+        killer.join(timeout=10)
+    assert killed, "the worker was not killed during the sweep"
+    assert len(list((out / "results").glob("*.nc"))) < 8 or report.solved  # it was killed before the end
+    assert report.exit_code == 0, report.failed
+    assert len(report.solved) == 8 and not report.failed
+    assert len(report.summary) == 16 and set(report.summary["status"]) == {"optimal"}

@@ -9,6 +9,7 @@ the task's exception.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -113,14 +114,61 @@ class SerialExecutor:
             yield future
 
 
+class _DaskTask:
+    """A task on Dask as the caller sees it: the same object across the retries of its future."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, key: str) -> None:
+        self.fn, self.args, self.key = fn, args, key
+        self.attempts = 0
+        self.future: Any = None
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def result(self) -> Any:
+        """The task's value, or raise its exception.
+
+        Returns
+        -------
+        object
+        """
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def release(self) -> None:
+        """Drop the value (the caller has taken it)."""
+        self._value = None
+
+
 class DaskExecutor:
-    """Submits tasks to a dask.distributed Client."""
+    """Submits tasks to a dask.distributed Client; work lost with a worker is done again elsewhere.
+
+    Each task is submitted with ``retries`` (Dask re-runs a task whose run
+    failed), and a task that is lost rather than failed (its worker died, the
+    data it needed went with it, the connection closed: ``CommClosedError``,
+    ``FutureCancelledError``, ``KilledWorker``) is submitted again, up to
+    :attr:`LOST_ATTEMPTS` times, on the workers that remain.
+    """
+
+    #: Times a task is submitted again after its work was lost.
+    LOST_ATTEMPTS = 3
+    #: Dask's own ``retries`` of a task whose run raised.
+    RETRIES = 2
 
     def __init__(self, client: Any) -> None:
+        import distributed
         from distributed import as_completed
+        from distributed.client import FutureCancelledError
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
 
         self.client = client
         self._completed = as_completed([], with_results=False)
+        self._tasks: dict[str, _DaskTask] = {}
+        self._scattered: dict[str, Any] = {}
+        self._users: dict[str, int] = {}
+        self._future_type = distributed.Future
+        self._lost = (CommClosedError, FutureCancelledError, KilledWorker, asyncio.CancelledError)
 
     @property
     def workers(self) -> int:
@@ -128,7 +176,7 @@ class DaskExecutor:
         return max(1, len(self.client.scheduler_info().get("workers", {})))
 
     def scatter(self, value: Any) -> Any:
-        """A handle of ``value`` that tasks share.
+        """A handle of ``value`` that tasks share (kept here too, to send again if its worker is lost).
 
         Parameters
         ----------
@@ -138,9 +186,11 @@ class DaskExecutor:
         -------
         object
         """
-        return self.client.scatter(value, hash=False)
+        future = self.client.scatter(value, hash=False)
+        self._scattered[future.key] = value
+        return future
 
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> _DaskTask:
         """Submit ``fn(*args)`` as a task named ``key``.
 
         Parameters
@@ -154,19 +204,60 @@ class DaskExecutor:
         Returns
         -------
         future
+            With ``result()`` and ``release()``; the same object whatever retries it takes.
         """
-        future = self.client.submit(fn, *args, key=key, pure=False)
-        self._completed.add(future)
-        return future
+        task = _DaskTask(fn, args, key)
+        for arg in args:
+            if isinstance(arg, self._future_type) and arg.key in self._scattered:
+                self._users[arg.key] = self._users.get(arg.key, 0) + 1
+        self._send(task, args)
+        return task
 
-    def completed(self) -> Iterator[Any]:
-        """The submitted futures as they finish (including those submitted while iterating).
+    def _done_with(self, task: _DaskTask) -> None:
+        """Forget the kept copies of scattered values that no unfinished task needs any more."""
+        for arg in task.args:
+            if isinstance(arg, self._future_type) and arg.key in self._users:
+                self._users[arg.key] -= 1
+                if self._users[arg.key] <= 0:
+                    del self._users[arg.key]
+                    self._scattered.pop(arg.key, None)
+
+    def _send(self, task: _DaskTask, args: tuple) -> None:
+        key = task.key if task.attempts == 0 else f"{task.key}-retry{task.attempts}"
+        task.future = self.client.submit(task.fn, *args, key=key, pure=False, retries=self.RETRIES)
+        self._tasks[task.future.key] = task
+        self._completed.add(task.future)
+
+    def _resend(self, task: _DaskTask) -> None:
+        """Submit a lost task again, its scattered arguments by value (their copy may be lost too)."""
+        task.attempts += 1
+        args = tuple(self._scattered.get(a.key, a) if isinstance(a, self._future_type) else a for a in task.args)
+        log.info("task %s lost with its worker; submitting it again (attempt %d)", task.key, task.attempts + 1)
+        self._send(task, args)
+
+    def completed(self) -> Iterator[_DaskTask]:
+        """The submitted tasks as they finish (including those submitted while iterating).
 
         Yields
         ------
         future
         """
-        yield from self._completed
+        for future in self._completed:
+            task = self._tasks.pop(future.key)
+            try:
+                task._value = future.result()
+            except self._lost as exc:
+                if task.attempts < self.LOST_ATTEMPTS:
+                    self._resend(task)
+                    continue
+                task._error = exc
+            except Exception as exc:  # the task itself failed (after Dask's retries)
+                task._error = exc
+            finally:
+                with contextlib.suppress(Exception):
+                    future.release()
+            self._done_with(task)
+            yield task
 
 
 def _cpu_count() -> int:
