@@ -9,9 +9,10 @@ as soon as its last task is done (:mod:`aggregator.sweep_store`, which also
 holds the resume rules and the combined view :func:`open_sweep`).
 
 Re-running the same sweep into the same folder skips every scenario whose
-result file exists, opens, holds a solution and carries the matching hash, so
-an interrupted sweep (Ctrl-C, a killed worker, a lost machine) finishes where
-it stopped.
+result file can be trusted (its checksum, its input key and its figures
+check out: :func:`aggregator.sweep_store.load_complete`), so an interrupted
+sweep (Ctrl-C, SIGTERM, a killed worker, a lost machine) finishes where it
+stopped; Ctrl-C and SIGTERM still write the partial summary.
 
 This module also re-exports the public names of those modules, so
 ``from aggregator.sweep import open_sweep, solve_fleets, read_sweep`` works.
