@@ -68,7 +68,7 @@ def test_result_writers_raising_midway(result, tmp_path, monkeypatch, method, su
     target = tmp_path / f"result{suffix}"
     target.write_bytes(PREVIOUS)
     monkeypatch.setattr(owner, name, half_then_fail)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match=r"\(no space left on the device\); the previous file is unchanged"):
         getattr(result, method)(target)
     assert target.read_bytes() == PREVIOUS
     assert _leftovers(tmp_path) == []
@@ -136,6 +136,23 @@ def test_sigkill_during_to_netcdf_leaves_the_previous_file(tmp_path):
     assert target.read_bytes() == PREVIOUS
     partial = Path(ready.read_text())
     assert partial.parent == tmp_path and partial.name.startswith(".result.nc.") and partial.name.endswith(".part")
+    assert partial.exists()  # SIGKILL leaves it: nothing could remove it then
+    # The next write of the same file removes what the dead process left, and nothing that a live one writes.
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket, re
+        host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64]
+        busy = tmp_path / f".result.nc.{host}-{live.pid}.abcd1234.part"
+        busy.write_bytes(b"being written")
+        other = tmp_path / ".other.nc.x.part"
+        other.write_bytes(b"not ours")
+        result = Aggregator([make_fleet(availability=[1.0] * 4)], PriceSignal([1.0, 5.0, 2.0, 9.0])).solve("highs")
+        result.to_netcdf(target)
+        assert not partial.exists()
+        assert busy.exists() and other.exists()
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_cli_killed_at_any_moment_leaves_a_whole_file(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -252,7 +253,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
-            if list((out / "results").glob("*.nc")):
+            if list((out / "results").glob("*.nc.sha256")):
                 break
             time.sleep(0.005)
         assert proc.poll() is None, "the sweep ended before it could be interrupted: " + proc.stderr.read().decode()
@@ -262,7 +263,8 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
         except ProcessLookupError:
             pass
         proc.wait(timeout=30)
-    done = [p for p in (out / "results").glob("*.nc")]
+    # A result counts as done once its checksum is written beside it (a file without one is solved again).
+    done = [p for p in (out / "results").glob("*.nc") if p.with_name(p.name + ".sha256").exists()]
     assert 0 < len(done) < 8
     resumed = sweep(path, out, workers=0, progress=False)
     assert resumed.exit_code == 0
@@ -334,3 +336,119 @@ def test_real_cluster_gives_the_local_results(local_run, tmp_path):
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=10)
+
+
+# ------------------------------------------------------- what resume trusts
+def _csv_sweep(folder: Path, hours: int = 48) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prices.csv").write_text("hour,price\n" + "".join(f"{h},{30 + 40 * (h % 24 > 16)}\n" for h in range(hours)))
+    (folder / "base.toml").write_text(
+        f'[prices]\nsource = "csv"\npath = "prices.csv"\n[horizon]\nhours = {hours}\n'
+        '[[fleets]]\nname = "a"\nvehicles = 10\nbattery_kwh = 40\ncharger_kw = 7\navailability = 0.8\n'
+    )
+    path = folder / "sweep.toml"
+    path.write_text('base = "base.toml"\n[axes]\n"fleets.a.vehicles" = [10, 20]\n')
+    return path
+
+
+def test_resume_solves_again_when_an_input_file_changed(tmp_path):
+    path = _csv_sweep(tmp_path / "s")
+    out = tmp_path / "out"
+    first = sweep(path, out, workers=0, progress=False)
+    # The same scenario text, other data: prices doubled.
+    prices = path.parent / "prices.csv"
+    prices.write_text("hour,price\n" + "".join(f"{h},{2 * (30 + 40 * (h % 24 > 16))}\n" for h in range(48)))
+    stream = io.StringIO()
+    again = sweep(path, out, workers=0, progress=True, stream=stream)
+    assert again.skipped == [] and len(again.solved) == 2, "results of the old prices were reused"
+    assert "input files" in stream.getvalue()
+    profits = again.summary.set_index("scenario")["profit"]
+    for scenario, profit in first.summary.set_index("scenario")["profit"].items():
+        assert profits[scenario] == pytest.approx(2 * profit, rel=1e-6)  # linear in the price
+    fresh = sweep(path, tmp_path / "fresh", workers=0, progress=False)
+    assert_same_summary(again.summary, fresh.summary)
+    # Unchanged inputs: everything is reused.
+    assert len(sweep(path, out, workers=0, progress=False).skipped) == 2
+
+
+def _overwrite_prices_in_place(path: Path, count: int = 512) -> None:
+    """Overwrite 4 KiB of the stored price array with NaN, in place (the file still opens)."""
+    with xr.open_dataset(path) as ds:
+        prices = ds["price"].to_numpy()
+    data = bytearray(path.read_bytes())
+    for raw in (prices.astype("<f8").tobytes(), prices.astype(">f8").tobytes()):
+        at = data.find(raw)
+        if at >= 0:
+            nan = np.full(count, np.nan, dtype="<f8" if raw == prices.astype("<f8").tobytes() else ">f8")
+            data[at : at + 8 * count] = nan.tobytes()
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError("the price array is not stored contiguously in the file")
+
+
+def test_resume_does_not_trust_a_file_damaged_in_place(tmp_path):
+    path = _csv_sweep(tmp_path / "s", hours=1200)
+    out = tmp_path / "out"
+    first = sweep(path, out, workers=0, progress=False)
+    damaged = out / "results" / f"{first.points[0].short}.nc"
+    _overwrite_prices_in_place(damaged)
+    with xr.open_dataset(damaged) as ds:  # it opens, with 512 NaN prices, as in the report
+        assert int(ds["price"].isnull().sum()) == 512
+    stream = io.StringIO()
+    again = sweep(path, out, workers=0, progress=True, stream=stream)
+    assert again.solved == [first.points[0].hash] and again.skipped == [first.points[1].hash], stream.getvalue()
+    assert "do not match the checksum" in stream.getvalue()
+    assert_same_summary(again.summary, first.summary)
+
+
+def test_resume_recomputes_the_figures_of_a_stored_result(tmp_path):
+    """A file whose checksum matches but whose figures disagree with its dispatch is solved again."""
+    from aggregator.sweep_store import checksum_path, file_digest
+
+    path = _csv_sweep(tmp_path / "s")
+    out = tmp_path / "out"
+    first = sweep(path, out, workers=0, progress=False)
+    for point, change in zip(first.points, ("nan prices", "profit")):
+        file = out / "results" / f"{point.short}.nc"
+        with xr.open_dataset(file) as ds:
+            ds = ds.load()
+        if change == "nan prices":
+            ds["price"][:12] = np.nan
+        else:
+            ds.attrs["profit"] = ds.attrs["profit"] + 100.0
+        file.unlink()
+        ds.to_netcdf(file)
+        checksum_path(file).write_text(file_digest(file) + "\n")  # as if it had been written so
+    stream = io.StringIO()
+    again = sweep(path, out, workers=0, progress=True, stream=stream)
+    assert len(again.solved) == 2 and again.skipped == []
+    text = stream.getvalue()
+    assert "12 values of 'price' are not finite" in text and "not the recorded profit" in text
+    assert_same_summary(again.summary, first.summary)
+
+
+def test_equal_numbers_are_one_axis_value(tmp_path):
+    path = write_sweep(tmp_path, 'base = "base.toml"\n[axes]\n"fleets.homes.vehicles" = [100, 100.0]\n')
+    with pytest.raises(InputError, match="appears twice"):
+        read_sweep(path)
+    # The base says 100; an axis value of 100.0 is the same scenario (one hash, one result file).
+    path.write_text('base = "base.toml"\n[axes]\n"fleets.homes.vehicles" = [100.0]\n')
+    base = read_sweep(path)
+    path.write_text('base = "base.toml"\n[axes]\n"fleets.homes.vehicles" = [100]\n')
+    assert read_sweep(path).points()[0].hash == base.points()[0].hash
+
+
+def test_a_failed_scenario_shows_no_profit(tmp_path):
+    (tmp_path / "good.csv").write_text("hour,price\n" + "".join(f"{h},{30 + 40 * (h % 24 > 16)}\n" for h in range(24)))
+    (tmp_path / "bad.csv").write_text("hour,price\n1,30\n2,abc\n")
+    (tmp_path / "base.toml").write_text(
+        '[prices]\nsource = "csv"\npath = "good.csv"\n[horizon]\nhours = 24\n'
+        '[[fleets]]\nname = "a"\nvehicles = 10\nbattery_kwh = 40\ncharger_kw = 7\navailability = 0.8\n'
+    )
+    path = tmp_path / "sweep.toml"
+    path.write_text('base = "base.toml"\n[axes]\n"prices.path" = ["good.csv", "bad.csv"]\n')
+    p = run_cli("sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "0")
+    assert p.returncode == 1, p.stderr
+    failed = [line for line in p.stdout.splitlines() if "bad.csv" in line]
+    assert len(failed) == 1 and "failed" in failed[0]
+    assert "0.0" not in failed[0].split("failed", 1)[1], failed[0]  # no profit, not zero

@@ -9,15 +9,17 @@ file, field or row.  A user's mistake never prints a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 from .errors import InputError, SolveError
 
@@ -177,7 +179,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from .result import Result
 
     source = Path(args.result)
-    out = Path(args.out) if args.out else source.with_name(f"{source.stem}-{args.kind}.png")
+    if args.out is not None:
+        out = Path(_non_empty_out(args.out, "an image file such as plot.png"))
+    else:
+        out = source.with_name(f"{source.stem}-{args.kind}.png")
     formats = (".png", ".svg", ".pdf")
     if out.suffix.lower() not in formats:
         raise InputError(f"--out {out}: unknown image format {out.suffix!r}; expected one of {', '.join(formats)}")
@@ -195,12 +200,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    out = None
-    if args.out:
-        from .atomic import check_output_folder
+def _non_empty_out(value: str, expected: str) -> str:
+    """``--out`` as given, or an input error when it is blank (``--out ""`` must not mean "write nothing")."""
+    if not value.strip():
+        raise InputError(f"--out {value!r}: empty; expected {expected}")
+    return value
 
-        out = Path(args.out)
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .atomic import StorageError, check_output_folder
+
+    out = None
+    if args.out is not None:
+        out = Path(_non_empty_out(args.out, "a result file such as result.nc"))
         if out.suffix.lower() not in _OUT_SUFFIXES:
             raise InputError(f"--out {out}: unknown format {out.suffix!r}; expected one of {', '.join(_OUT_SUFFIXES)}")
         check_output_folder(out, create=args.mkdir)
@@ -240,7 +252,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             else:
                 result.to_csv(out)
             log.info("wrote %s", out)
-        except OSError as exc:  # the file appears whole or not at all (atomic_path): nothing half-written
+        except StorageError as exc:  # the file appears whole or not at all (atomic_path): nothing half-written
+            write_error = f"--out {exc}"
+        except OSError as exc:
             write_error = f"--out {out}: cannot write the result ({exc.strerror or exc}); any previous file is unchanged"
     elif out is not None:
         log.warning("no result written to %s (status %s); any previous file is unchanged", out, result.status)
@@ -334,6 +348,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    with _sigterm_as_interrupt():
+        return _dispatch(args)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that work in progress is stopped and recorded the same way."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` while a command runs (in the main thread only)."""
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     commands = {
         "run": _cmd_run,
         "plot": _cmd_plot,
@@ -356,9 +396,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
-    except KeyboardInterrupt:
-        print("aggregator: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (_Terminated): one line, what was kept
+        terminated = isinstance(exc, _Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        detail = f"; {exc}" if str(exc) else ""
+        print(f"aggregator: {what}{detail}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except Exception as exc:  # a bug, ours or a plugin's: one line; the traceback with -vv
         log.debug("internal error", exc_info=True)
         text = " / ".join(f"{type(exc).__name__}: {exc}".splitlines())
@@ -376,7 +419,8 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import sweep_command
 
-    return sweep_command(args.sweep, out=args.out, scheduler=args.scheduler, workers=args.workers, quiet=args.quiet)
+    out = None if args.out is None else _non_empty_out(args.out, "an output folder")
+    return sweep_command(args.sweep, out=out, scheduler=args.scheduler, workers=args.workers, quiet=args.quiet)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,12 +18,12 @@ import math
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
+from .process_pool import worker_pool
 from .solvers import SolveOutcome, SolverBackend, SolverOptions, relative_gap
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,7 +123,7 @@ class DPBackend(SolverBackend):
         start = time.perf_counter()
         workers = _workers(options, len(problems), inputs.sizes["time"] * len(problems))
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with worker_pool(workers) as pool:  # workers end with this process, even when it is killed
                 solutions = list(pool.map(solve_fleet_problem, problems, chunksize=max(1, len(problems) // (4 * workers))))
         else:
             solutions = [solve_fleet_problem(p) for p in problems]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +131,12 @@ class Fleet:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise InputError(f"fleet name {self.name!r}: expected a non-empty string")
+        control = next((c for c in self.name if unicodedata.category(c) == "Cc"), None)
+        if control is not None:  # netCDF ends a label at NUL: two fleets would share a name in the file
+            raise InputError(
+                f"fleet name {self.name!r}: contains the control character {control!r}; "
+                "expected printable characters (letters, digits, spaces, punctuation)"
+            )
         name = self.name
         set_ = object.__setattr__
         set_(self, "vehicles", _positive("vehicles", name, self.vehicles))

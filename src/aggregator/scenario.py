@@ -24,9 +24,18 @@ from .default_scenario import DEFAULT_SCENARIO
 from .errors import InputError, InputWarning
 from .fleet import Fleet
 from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
+from .rolling import RollingSpec
 from .solvers import check_threads
 
-__all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
+__all__ = [
+    "load_scenario",
+    "scenario_from_dict",
+    "read_scenario",
+    "validate_scenario",
+    "unknown_key",
+    "DEFAULT_SCENARIO",
+    "scenario_hash",
+]
 
 _TOP = {
     "name": "a label for the scenario",
@@ -167,10 +176,110 @@ def scenario_hash(data: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        Hex SHA-256 of the canonical JSON of ``data``.
+        Hex SHA-256 of the canonical JSON of ``data``; numbers compare by
+        value (``100`` and ``100.0`` hash alike).
     """
-    canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    canonical = json.dumps(_same_numbers(data), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _same_numbers(value: Any) -> Any:
+    """``value`` with whole floats as integers (``100.0`` is ``100``), so that equal numbers hash equally."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _same_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_same_numbers(v) for v in value]
+    return value
+
+
+def unknown_key(key: str, known: Mapping[str, Any] | set[str], where: str) -> InputError:
+    """The error for an unknown key: where it is, a did-you-mean, and the keys expected there.
+
+    Parameters
+    ----------
+    key : str
+        The key found.
+    known : mapping or set
+        The keys allowed there.
+    where : str
+        Where it was found (``"[solver]"``, ``"top level"``, ...).
+
+    Returns
+    -------
+    InputError
+        To raise.
+    """
+    return _unknown(key, known, where)
+
+
+def validate_scenario(data: Mapping[str, Any]) -> None:
+    """Check a scenario dict's keys, types and fleet parameters without reading any data file.
+
+    Parameters
+    ----------
+    data : mapping
+        A parsed scenario.
+
+    Raises
+    ------
+    InputError
+        Unknown key (with a did-you-mean), wrong type, missing key, unknown
+        plugin name or option, or a fleet parameter out of range.
+    """
+    for key in data:
+        if key not in _TOP:
+            raise _unknown(key, _TOP, "top level")
+    for key in ("name", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise InputError(f"{key} = {data[key]!r}: expected a string")
+    horizon = _check_table(data.get("horizon", {}), _HORIZON, "[horizon]")
+    if "rolling" in horizon:
+        RollingSpec.from_mapping(horizon["rolling"])
+    _check_table(data.get("model", {}), _MODEL, "[model]")
+    solver = data.get("solver", {})
+    if not isinstance(solver, dict):
+        raise InputError(f"[solver]: expected a table, found {solver!r}")
+    name = solver.get("name", "auto")
+    if not isinstance(name, str):
+        raise InputError(f"[solver] name = {name!r}: expected a string")
+    backends = (
+        [cls for cls, _ in plugins.registry("solver_backends").values()]
+        if name == "auto"
+        else [plugins.lookup("solver_backends", name, where="[solver] name")]
+    )
+    _check_table(solver, {**_SOLVER, **{k: object for cls in backends for k in cls.options}}, "[solver]")
+    prices = data.get("prices")
+    if not isinstance(prices, dict):
+        raise InputError("[prices] is missing: expected a table such as [prices] source = \"csv\", path = ...")
+    source = prices.get("source", "csv")
+    if not isinstance(source, str):
+        raise InputError(f"[prices] source = {source!r}: expected a string")
+    _plugin_options(prices, plugins.lookup("price_sources", source, where="[prices] source"), "[prices]", "source")
+    fleets = data.get("fleets")
+    if not isinstance(fleets, list) or not fleets:
+        raise InputError("[[fleets]] is missing: expected at least one [[fleets]] table")
+    names: set[str] = set()
+    for i, table in enumerate(fleets, start=1):
+        where = f"[[fleets]] #{i}"
+        table = _check_table(table, _FLEET, where)
+        for key in _FLEET_REQUIRED:
+            if key not in table:
+                raise InputError(f"{where}: `{key}` is missing")
+        if table["name"] in names:
+            raise InputError(f"{where}: name {table['name']!r} is used twice; expected unique fleet names")
+        names.add(table["name"])
+        for key in ("availability", "power_availability"):
+            spec = table.get(key)
+            if isinstance(spec, dict):
+                model = spec.get("model")
+                if not isinstance(model, str):
+                    raise InputError(f"{where} {key}: needs `model = ...` (a registered availability model)")
+                cls = plugins.lookup("availability_models", model, where=f"{where} {key} model")
+                _plugin_options(spec, cls, f"{where} {key}", "model")
+        params = {k: v for k, v in table.items() if k not in ("availability", "power_availability")}
+        Fleet(**params, availability=[1.0])  # ranges of the parameters
 
 
 #: Keys of ``[prices]`` understood for every price source: the sanity range of prices in $/MWh.

@@ -1,0 +1,276 @@
+"""Many fleets as parallel tasks: one task per fleet of a standard problem, gathered into one Result.
+
+Fleets of a standard problem (:meth:`Aggregator.is_standard`) share only the
+price, so a scenario with several fleets is solved as one task per fleet and
+the solutions are gathered into one Result (:func:`combine_fleet_results`): a
+worker holds one fleet's problem at a time.  :func:`solve_fleets` does this on
+an executor of :mod:`aggregator.executors`; the sweep runner submits its
+scenarios the same way (:func:`submit_problem`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import time
+from typing import Any, Sequence
+
+import xarray as xr
+
+from . import plugins
+from .aggregator import Aggregator
+from .executors import open_executor
+from .fleet import Fleet
+from .formulation import VARIABLES
+from .result import Result
+from .rolling import ROLLING_ATTRS, window_aggregator, worst_status
+from .solvers import SolveOutcome
+
+__all__ = ["solve_fleets", "combine_fleet_results", "submit_problem", "task_outcome", "assemble_result"]
+
+
+def _with_fleets(aggregator: Aggregator, fleets: list[Fleet], standard: bool | None = None) -> Aggregator:
+    """A shallow copy of the problem with other fleets (same prices, options and class).
+
+    ``standard`` carries a known answer of :meth:`Aggregator.is_standard` so
+    that the copy does not build its model again to find it out.
+    """
+    other = copy.copy(aggregator)
+    other.fleets = list(fleets)
+    other._inputs = None
+    other._model_changed_by_extensions = None if standard is None else not standard
+    return other
+
+
+def _is_standard(aggregator: Aggregator, cache: dict[Any, bool] | None = None) -> bool:
+    """:meth:`Aggregator.is_standard`, asked cheaply, and remembered by the aggregator.
+
+    With model extensions installed, ``is_standard`` builds the model to see
+    whether they change it.  That is asked of a short probe (every fleet, the
+    first 24 steps) rather than of the whole horizon, and the answer is
+    remembered in ``cache`` for problems of the same class, extension options
+    and fleet names (the scenarios of one sweep usually share them).
+    """
+    if aggregator._model_changed_by_extensions is not None or not plugins.extension_hooks():
+        return aggregator.is_standard()
+    key = (
+        type(aggregator),
+        json.dumps(aggregator.extensions, sort_keys=True, default=str),
+        tuple(f.name for f in aggregator.fleets),
+    )
+    if cache is None or key not in cache:
+        probe = window_aggregator(aggregator, 0, min(aggregator.steps, 24))
+        probe._model_changed_by_extensions = None
+        standard = probe.is_standard()
+        if cache is not None:
+            cache[key] = standard
+    else:
+        standard = cache[key]
+    aggregator._model_changed_by_extensions = not standard
+    return aggregator.is_standard()
+
+
+def _solve_task(template: Aggregator, fleets: list[Fleet] | None, trim: bool) -> Result:
+    """Run on a worker: solve the template (or a copy of it with ``fleets``)."""
+    problem = template if fleets is None else _with_fleets(template, fleets, standard=template.is_standard())
+    result = problem.solve()
+    if trim:  # the gatherer rebuilds the inputs; ship only the solution and the facts
+        keep = list(VARIABLES) + (["window"] if "window" in result.dataset else [])
+        result = Result(result.dataset[keep])
+    return result
+
+
+def combine_fleet_results(
+    aggregator: Aggregator, results: Sequence[Result | BaseException], *, wall_seconds: float = math.nan
+) -> Result:
+    """Gather the results of independent single-fleet solves into the Result of the whole problem.
+
+    Parameters
+    ----------
+    aggregator : Aggregator
+        The whole (standard) problem; ``results[i]`` solves its fleet ``i``.
+    results : sequence of Result or exception
+        One per fleet, in the order of ``aggregator.fleets``; an exception
+        stands for a fleet whose task failed.
+    wall_seconds : float
+        Wall time of the whole solve.
+
+    Returns
+    -------
+    Result
+        Objective and bound are the sums of the fleets' (a sum of proven
+        bounds is a proven bound), the gap follows from the sums; the status
+        is the worst of the fleets'; rolling-horizon amounts are summed.
+    """
+    fleets = [f.name for f in aggregator.fleets]
+    problems = []
+    for name, result in zip(fleets, results):
+        if isinstance(result, BaseException):
+            problems.append(f"fleet {name!r}: {type(result).__name__}: {result}")
+        elif not result.has_solution:
+            problems.append(f"fleet {name!r}: {result.status} {result.dataset.attrs.get('message', '')}".strip())
+    solved = [r for r in results if isinstance(r, Result)]
+    statuses = [r.status for r in solved] + (["error"] * (len(results) - len(solved)))
+    solvers = sorted({str(r.dataset.attrs.get("solver", "")) for r in solved} - {""})
+    choices = sorted({str(r.dataset.attrs.get("solver_choice", "")) for r in solved} - {""})
+    seconds = sum(float(r.dataset.attrs.get("solve_seconds", 0.0)) for r in solved)
+    common = dict(solver=", ".join(solvers), solve_seconds=seconds, details={"fleet_tasks": len(results)})
+    if problems:
+        outcome = SolveOutcome(
+            status=worst_status(statuses), termination="fleet tasks", message="; ".join(problems), **common
+        )
+    else:
+        solution = xr.concat([r.dataset[list(VARIABLES)] for r in solved], dim="fleet")
+        objective = float(sum(r.objective for r in solved))
+        bound = float(sum(r.bound for r in solved))
+        outcome = SolveOutcome(
+            status=worst_status(statuses),
+            objective=objective,
+            bound=bound,
+            solution=solution,
+            termination="fleet tasks",
+            message="; ".join(m for m in (str(r.dataset.attrs.get("message", "")) for r in solved) if m),
+            **common,
+        )
+    mip_gap = float(aggregator.solver_options.get("mip_gap", 1e-4))
+    choice = f"{len(results)} independent fleet tasks; " + "; ".join(choices)
+    out = Result.from_outcome(
+        aggregator.inputs, outcome, choice=choice, wall_seconds=wall_seconds, mip_gap=mip_gap, name=aggregator.name
+    )
+    if problems or not solved:
+        return out
+    first = solved[0].dataset
+    if "window" in first:
+        out.dataset["window"] = first["window"]
+    attrs = out.dataset.attrs
+    for key in ("rolling_window_hours", "rolling_commit_hours", "rolling_windows"):
+        if key in first.attrs:
+            attrs[key] = first.attrs[key]
+    for key in ROLLING_ATTRS:
+        if all(key in r.dataset.attrs for r in solved):
+            attrs[key] = float(sum(float(r.dataset.attrs[key]) for r in solved))
+    if "foresight_loss" in attrs:
+        pf = attrs["perfect_foresight_objective"]
+        attrs["foresight_loss_share"] = attrs["foresight_loss"] / abs(pf) if pf else 0.0
+    return out
+
+
+def solve_fleets(
+    aggregator: Aggregator,
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads_per_worker: int = 1,
+    solver: str | None = None,
+    mip_gap: float | None = None,
+    time_limit: float | None = None,
+) -> Result:
+    """Solve a problem with one task per fleet on a Dask cluster, gathered into one Result.
+
+    A standard problem (:meth:`Aggregator.is_standard`) separates into one
+    problem per fleet; each is a task (a worker holds one fleet's problem).
+    Other problems are solved as one task.
+
+    Parameters
+    ----------
+    aggregator : Aggregator
+        The problem (with its solver and options; rolling settings apply per fleet).
+    client : distributed.Client, optional
+        Use this client.
+    scheduler : str, optional
+        Address (``tcp://host:8786``) or scheduler file (``.json``) of a running cluster.
+    workers : int, optional
+        Worker processes of the local cluster started otherwise (default: one per
+        core); 0 solves in this process without Dask.
+    threads_per_worker : int
+        Threads per local worker process.
+    solver : str, optional
+        Backend name or ``"auto"`` instead of the aggregator's.
+    mip_gap, time_limit : float, optional
+        Instead of the aggregator's solver options (the time limit applies to each task).
+
+    Returns
+    -------
+    Result
+        See :func:`combine_fleet_results`.
+    """
+    overrides = {k: v for k, v in (("mip_gap", mip_gap), ("time_limit", time_limit)) if v is not None}
+    if solver is not None or overrides:
+        aggregator = copy.copy(aggregator)
+        aggregator.solver = solver or aggregator.solver
+        aggregator.solver_options = {**aggregator.solver_options, **overrides}
+    with open_executor(client=client, scheduler=scheduler, workers=workers, threads_per_worker=threads_per_worker) as ex:
+        start = time.perf_counter()
+        tasks, split = submit_problem(ex, aggregator, f"solve-{id(aggregator):x}")
+        results: list[Any] = [None] * len(tasks)
+        index = {id(f): i for i, f in enumerate(tasks)}
+        for future in ex.completed():
+            results[index[id(future)]] = task_outcome(future)
+        return assemble_result(aggregator, results, time.perf_counter() - start, split)
+
+
+def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, bool] | None = None) -> tuple[list[Any], bool]:
+    """Submit a problem: one task per fleet when the fleets separate, else one task."""
+    standard = _is_standard(aggregator, cache)
+    if standard and len(aggregator.fleets) > 1:
+        template = ex.scatter(_with_fleets(aggregator, aggregator.fleets[:1], standard=True))
+        futures = [
+            ex.submit(_solve_task, template, [fleet], True, key=f"{key}-{i}") for i, fleet in enumerate(aggregator.fleets)
+        ]
+        return futures, True
+    whole = _with_fleets(aggregator, aggregator.fleets, standard=standard)
+    return [ex.submit(_solve_task, whole, None, False, key=f"{key}-all")], False
+
+
+def task_outcome(future: Any) -> Result | BaseException:
+    """A finished task's Result, or the exception it raised (a solver crash, a lost worker, ...).
+
+    Parameters
+    ----------
+    future : future
+        Of :func:`submit_problem`.
+
+    Returns
+    -------
+    Result or BaseException
+    """
+    try:
+        return future.result()
+    except Exception as exc:  # a failed task (solver crash, killed worker, ...) is recorded
+        return exc
+    finally:
+        with contextlib.suppress(Exception):
+            future.release()
+
+
+def assemble_result(aggregator: Aggregator, results: list[Any], wall: float, split: bool) -> Result:
+    """The Result of a whole problem from its tasks' outcomes.
+
+    Parameters
+    ----------
+    aggregator : Aggregator
+        The whole problem.
+    results : list
+        Outcomes (:func:`task_outcome`) in task order.
+    wall : float
+        Wall seconds of the whole solve.
+    split : bool
+        True when the tasks are one per fleet (see :func:`submit_problem`).
+
+    Returns
+    -------
+    Result
+    """
+    if split:
+        return combine_fleet_results(aggregator, results, wall_seconds=wall)
+    if isinstance(results[0], BaseException):
+        return _failed_result(aggregator, results[0], wall)
+    return results[0]
+
+
+def _failed_result(aggregator: Aggregator, error: BaseException, wall: float) -> Result:
+    outcome = SolveOutcome(status="error", termination="task failed", message=f"{type(error).__name__}: {error}")
+    return Result.from_outcome(aggregator.inputs, outcome, choice="", wall_seconds=wall, name=aggregator.name)

@@ -1,0 +1,98 @@
+"""Local process pools whose workers die with the process that started them.
+
+A :class:`concurrent.futures.ProcessPoolExecutor` worker waits on a pipe for
+its next task.  When its parent is killed (``SIGKILL``, or ``SIGTERM`` without
+a handler) nothing closes that pipe cleanly, so the worker would wait forever.
+Workers of :func:`worker_pool` therefore watch their parent:
+
+- on Linux the kernel sends them ``SIGKILL`` when the parent dies
+  (``prctl(PR_SET_PDEATHSIG)``), which also covers a worker busy in a long
+  computation;
+- everywhere, a daemon thread checks every :data:`WATCHDOG_SECONDS` that the
+  parent is still the process that started the pool, and ends the worker when
+  it is not.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+__all__ = ["worker_pool", "die_with_parent", "WATCHDOG_SECONDS"]
+
+#: How often a worker checks that its parent is alive (where the kernel cannot tell it).
+WATCHDOG_SECONDS = 0.5
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when ``parent_pid`` is no longer its parent (a pool worker's initializer).
+
+    Parameters
+    ----------
+    parent_pid : int
+        The process that started the pool (``os.getpid()`` there).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog below still ends the worker
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+class _Pool(ProcessPoolExecutor):
+    """A pool that, left by an exception (an interrupt), stops its workers at once instead of waiting for them."""
+
+    def __init__(self, max_workers: int) -> None:
+        self._before = {child.pid for child in multiprocessing.active_children()}
+        super().__init__(max_workers=max_workers, initializer=die_with_parent, initargs=(os.getpid(),))
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        if exc_type is None:
+            return super().__exit__(exc_type, exc, tb)
+        self.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            if child.pid not in self._before:  # started by this pool
+                child.terminate()
+        for child in multiprocessing.active_children():
+            if child.pid not in self._before:
+                child.join(timeout=5)
+        return None
+
+
+def worker_pool(max_workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers end when this process ends, however it ends.
+
+    Used as a context manager, an exception (``KeyboardInterrupt``, a
+    ``SIGTERM`` turned into one) stops the workers at once rather than after
+    their current tasks.
+
+    Parameters
+    ----------
+    max_workers : int
+        Worker processes.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+    """
+    return _Pool(max_workers)
