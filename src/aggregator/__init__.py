@@ -6,13 +6,16 @@ The public API:
 - :func:`load_scenario`
 - :func:`sweep` (scenario grids and many fleets on Dask) and :func:`solve_rolling`
 - plugin base classes :class:`PriceSource`, :class:`AvailabilityModel`,
-  :class:`SolverBackend` and the marker :data:`hookimpl`
+  :class:`SolverBackend`, :class:`ModelExtension`, their typed options
+  :class:`Option` and the marker :data:`hookimpl`
 """
 
 from .aggregator import Aggregator
 from .availability import AvailabilityModel
 from .errors import AggregatorError, InputError, SolveError
+from .extensions import ModelExtension
 from .fleet import Fleet
+from .options import Option
 from .plugins import hookimpl
 from .prices import PriceSignal, PriceSource
 from .result import Result
@@ -27,6 +30,8 @@ __all__ = [
     "AvailabilityModel",
     "Fleet",
     "InputError",
+    "ModelExtension",
+    "Option",
     "PriceSignal",
     "PriceSource",
     "Result",

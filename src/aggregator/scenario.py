@@ -22,6 +22,7 @@ from . import plugins
 from .aggregator import Aggregator
 from .errors import InputError, InputWarning
 from .fleet import Fleet
+from .options import validate_options
 from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
 from .solvers import check_threads
 
@@ -152,30 +153,15 @@ def _check_table(table: Any, schema: Mapping[str, Any], where: str) -> dict[str,
 
 
 def _plugin_options(table: dict[str, Any], cls: type, where: str, skip: str) -> dict[str, Any]:
-    options = {k: v for k, v in table.items() if k != skip}
-    allowed = dict(cls.options)
-    for key in options:
-        if key not in allowed:
-            raise _unknown(key, set(allowed) | {skip}, where)
-    return options
+    """A plugin's table checked against its declared options (:mod:`aggregator.options`), defaults filled in."""
+    return validate_options(cls.options, table, where, skip=(skip,))
 
 
 def _check_extensions(extensions: Mapping[str, Mapping[str, Any]]) -> None:
-    """Each ``[extensions.<name>]`` names an installed model extension and only keys it declares."""
-    installed = plugins.model_extensions()
+    """Each ``[extensions.<name>]`` names an installed model extension, and its table fits the declared options."""
     for name, table in extensions.items():
-        where = f"[extensions.{name}]"
-        if name not in installed:
-            close = difflib.get_close_matches(name, list(installed), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(
-                f"{where}: no model extension of that name{hint} (installed: {', '.join(sorted(installed)) or 'none'})"
-            )
-        allowed = installed[name][2]
-        if allowed is not None:
-            for key in table:
-                if key not in allowed:
-                    raise _unknown(key, allowed, where)
+        _, _, _, declared = plugins.lookup_extension(name)
+        validate_options(declared, table, f"[extensions.{name}]")
 
 
 def read_scenario(path: str | Path) -> dict[str, Any]:
@@ -284,7 +270,13 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
         ) from None
 
 
-def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, source: str = "scenario") -> Aggregator:
+def scenario_from_dict(
+    data: Mapping[str, Any],
+    base_dir: str | Path = ".",
+    *,
+    source: str = "scenario",
+    cls: type[Aggregator] = Aggregator,
+) -> Aggregator:
     """Turn a parsed scenario into an :class:`~aggregator.Aggregator`.
 
     Parameters
@@ -295,10 +287,15 @@ def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, s
         Folder that relative paths are relative to.
     source : str
         Name of the file, for messages.
+    cls : type, optional
+        The :class:`~aggregator.Aggregator` subclass to build (it gets every
+        setting of the scenario: fleets, prices, model options, extensions,
+        solver settings, rolling horizon).
 
     Returns
     -------
     Aggregator
+        An instance of ``cls``.
 
     Raises
     ------
@@ -306,13 +303,15 @@ def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, s
         Naming the file, the table and the key at fault.
     """
     base_dir = Path(base_dir)
+    if not (isinstance(cls, type) and issubclass(cls, Aggregator)):
+        raise TypeError(f"cls = {cls!r}: expected aggregator.Aggregator or a subclass of it")
     try:
-        return _build(data, base_dir)
+        return _build(data, base_dir, cls)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
 
 
-def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
+def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggregator]) -> Aggregator:
     for key in data:
         if key not in _TOP:
             raise _unknown(key, _TOP, "top level")
@@ -436,7 +435,7 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     _check_extensions(extensions)
 
     solver_options = {k: v for k, v in solver.items() if k != "name"}
-    return Aggregator(
+    aggregator = aggregator_cls(
         fleets,
         prices,
         hours=None,
@@ -448,9 +447,13 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         name=str(data.get("name", "")),
         rolling=horizon.get("rolling"),
     )
+    if extensions:
+        # Options that need the problem (fleet names, profile lengths) are checked now, not at solve time.
+        aggregator.declared_couplings()
+    return aggregator
 
 
-def load_scenario(path: str | Path) -> Aggregator:
+def load_scenario(path: str | Path, cls: type[Aggregator] = Aggregator) -> Aggregator:
     """Read a scenario file and build its :class:`~aggregator.Aggregator`.
 
     Relative paths inside the file are relative to the file's folder.
@@ -459,10 +462,15 @@ def load_scenario(path: str | Path) -> Aggregator:
     ----------
     path : str or pathlib.Path
         A TOML scenario file.
+    cls : type, optional
+        An :class:`~aggregator.Aggregator` subclass to build instead (for
+        subclasses that change a model step): it gets every setting of the
+        scenario, exactly as the base class would.
 
     Returns
     -------
     Aggregator
+        An instance of ``cls``.
 
     Raises
     ------
@@ -480,6 +488,6 @@ def load_scenario(path: str | Path) -> Aggregator:
     """
     path = Path(path)
     data = read_scenario(path)
-    aggregator = scenario_from_dict(data, path.parent, source=str(path))
+    aggregator = scenario_from_dict(data, path.parent, source=str(path), cls=cls)
     aggregator.name = aggregator.name or path.stem
     return aggregator
