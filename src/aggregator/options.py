@@ -45,6 +45,11 @@ __all__ = [
     "describe_option",
     "unknown_key_error",
     "toml_repr",
+    "is_number",
+    "DAY_NAMES",
+    "DAY_GROUPS",
+    "DAYS",
+    "parse_days",
 ]
 
 _JSON_TYPES = {float: "number", int: "integer", str: "string", bool: "boolean", dict: "object", list: "array"}
@@ -500,3 +505,82 @@ def describe_option(option: Any) -> str:
     elif option.default is not None:
         parts.append(f"default {toml_repr(option.default).strip(chr(39))}")
     return "; ".join(parts)
+
+
+# ------------------------------------------------- shared value shapes
+def is_number(value: Any) -> bool:
+    """Whether a TOML value is a finite number (``true``/``false`` is not).
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_number(3), is_number(2.5), is_number(True), is_number(float("nan")), is_number("1")
+    (True, True, False, False, False)
+    """
+    return _is_number(None, value)
+
+
+#: Weekday names accepted in ``days`` (Monday is 0, as in pandas).
+DAY_NAMES: dict[str, int] = {
+    name: i
+    for i, names in enumerate(
+        [("mon", "monday"), ("tue", "tuesday"), ("wed", "wednesday"), ("thu", "thursday"),
+         ("fri", "friday"), ("sat", "saturday"), ("sun", "sunday")]
+    )
+    for name in names
+}
+#: Groups of weekdays accepted in ``days``.
+DAY_GROUPS: dict[str, frozenset[int]] = {
+    "all": frozenset(range(7)),
+    "weekdays": frozenset(range(5)),
+    "weekends": frozenset({5, 6}),
+}
+_DAYS_EXPECTED = '"all", "weekdays", "weekends" or a list of day names such as ["sat", "sun"]'
+#: The option of a ``days`` key: a group of weekdays or a list of day names.
+DAYS = Option(
+    (str, list),
+    "the weekdays it applies to",
+    default="all",
+    expected=_DAYS_EXPECTED,
+    schema={"anyOf": [{"enum": sorted(DAY_GROUPS)},
+                      {"type": "array", "minItems": 1, "items": {"enum": sorted(DAY_NAMES)}}]},
+)
+
+
+def parse_days(raw: Any, key: str) -> frozenset[int]:
+    """The weekdays (Monday is 0) of a ``days`` value (see :data:`DAYS`).
+
+    Parameters
+    ----------
+    raw : object
+        ``"all"``, ``"weekdays"``, ``"weekends"`` or a list of day names
+        (``"mon"`` or ``"monday"``, any case).
+    key : str
+        The key, for the message.
+
+    Returns
+    -------
+    frozenset of int
+
+    Raises
+    ------
+    InputError
+        ``"{key} = {raw}: expected ..."``.
+
+    Examples
+    --------
+    >>> sorted(parse_days("weekends", "days")), sorted(parse_days(["Mon", "friday"], "days"))
+    ([5, 6], [0, 4])
+    """
+    if isinstance(raw, str) and raw in DAY_GROUPS:
+        return DAY_GROUPS[raw]
+    if isinstance(raw, list) and raw and all(isinstance(d, str) and d.lower() in DAY_NAMES for d in raw):
+        return frozenset(DAY_NAMES[d.lower()] for d in raw)
+    raise InputError(f"{key} = {raw!r}: expected {_DAYS_EXPECTED}")
