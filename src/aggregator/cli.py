@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also list each plugin's options: type, unit, range, default and description",
     )
     sub.add_parser("scenario", help="print the embedded default scenario (a template to edit)")
+    sub.add_parser("schema", help="print the JSON Schema of scenario files, with the installed plugins' options")
     return parser
 
 
@@ -352,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "solvers": _cmd_solvers,
         "plugins": _cmd_plugins,
         "scenario": _cmd_scenario,
+        "schema": _cmd_schema,
         "sweep": _cmd_sweep,
     }
     try:
@@ -382,6 +384,15 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     from .scenario import DEFAULT_SCENARIO
 
     sys.stdout.write(DEFAULT_SCENARIO)
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from .scenario_schema import scenario_json_schema
+
+    sys.stdout.write(json.dumps(scenario_json_schema(), indent=2) + "\n")
     return EXIT_OK
 
 

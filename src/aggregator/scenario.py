@@ -22,7 +22,8 @@ from . import plugins
 from .aggregator import Aggregator
 from .errors import InputError, InputWarning
 from .fleet import Fleet
-from .options import validate_options
+from .options import toml_repr, unknown_key_error, validate_options
+from .scenario_schema import FLEET, HORIZON, MODEL, SOLVER, TOP_LEVEL, type_map
 from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
 from .solvers import check_threads
 
@@ -85,33 +86,14 @@ initial_soc = 0.6
 availability = { model = "synthetic", pattern = "mixed", seed = 3 }
 """
 
-_TOP = {
-    "name": "a label for the scenario",
-    "description": "free text",
-    "prices": "table: price source",
-    "horizon": "table: hours, step_hours, rolling",
-    "solver": "table: name, mip_gap, time_limit, threads",
-    "model": "table: slack_penalty, exclusive_charging",
-    "fleets": "array of tables, one per fleet",
-    "extensions": "table of model extension options by name",
-}
-_HORIZON = {"hours": (int, float), "step_hours": (int, float), "rolling": dict}
-_SOLVER = {"name": str, "mip_gap": (int, float), "time_limit": (int, float), "threads": int, "verbose": bool}
-_MODEL = {"slack_penalty": (int, float), "exclusive_charging": bool}
-_FLEET = {
-    "name": str,
-    "vehicles": (int, float),
-    "battery_kwh": (int, float),
-    "charger_kw": (int, float),
-    "charge_efficiency": (int, float),
-    "discharge_efficiency": (int, float),
-    "contract_limit": (int, float),
-    "initial_soc": (int, float),
-    "availability": (dict, int, float),
-    "power_availability": (dict, int, float),
-}
+# The type check of each core table comes from its one declaration in aggregator.scenario_schema.
+_TOP = {key: option.description for key, option in TOP_LEVEL.items()}
+_HORIZON = type_map(HORIZON)
+_SOLVER = type_map(SOLVER)
+_MODEL = type_map(MODEL)
+_FLEET = type_map(FLEET)
 _ANY = (object, bool)  # a backend-specific [solver] key: any TOML value, the backend checks it
-_FLEET_REQUIRED = ("name", "vehicles", "battery_kwh", "charger_kw", "availability")
+_FLEET_REQUIRED = tuple(key for key, option in FLEET.items() if option.required)
 _TYPE_WORDS = {str: "a string", bool: "true or false", int: "an integer", float: "a number", dict: "a table"}
 
 
@@ -121,21 +103,8 @@ def _type_word(types: Any) -> str:
     return " or ".join(words)
 
 
-def _toml_repr(value: Any) -> str:
-    """A value as it would be written in TOML (``true``, not ``True``), for messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
-
-
-def _unknown(key: str, known: Mapping[str, Any] | set[str], where: str) -> InputError:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return InputError(f"{where}: unknown key {key!r}{hint} (expected one of {', '.join(sorted(known))})")
+_toml_repr = toml_repr
+_unknown = unknown_key_error
 
 
 def _check_table(table: Any, schema: Mapping[str, Any], where: str) -> dict[str, Any]:
