@@ -22,7 +22,7 @@ from . import plugins
 from .aggregator import Aggregator
 from .errors import InputError, InputWarning
 from .fleet import Fleet
-from .options import toml_repr, unknown_key_error, validate_options
+from .options import as_option, toml_repr, unknown_key_error, validate_options, validate_value
 from .scenario_schema import FLEET, HORIZON, MODEL, SOLVER, TOP_LEVEL, type_map
 from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
 from .solvers import check_threads
@@ -315,6 +315,10 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
         cls = plugins.lookup("solver_backends", solver_name, where="[solver] name")
         extra_keys = {k: _ANY for k in cls.options}
     solver = _check_table(solver, {**_SOLVER, **extra_keys}, "[solver]")
+    if solver_name != "auto":
+        for key, option in cls.options.items():
+            if key in solver:
+                validate_value(as_option(option), solver[key], f"[solver] {key}")
     gap = solver.get("mip_gap", 1e-4)
     if not 0 <= gap < 1:
         raise InputError(f"[solver] mip_gap = {gap!r}: expected a relative gap in [0, 1)")

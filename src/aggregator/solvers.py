@@ -28,6 +28,7 @@ import xarray as xr
 
 from .errors import InputError
 from .formulation import VARIABLES
+from .options import Option
 
 if TYPE_CHECKING:  # pragma: no cover
     from .aggregator import Aggregator
@@ -187,14 +188,17 @@ class SolverBackend:
         One line for ``aggregator solvers``.
     priority : int
         Preference of ``auto`` among backends that support a problem (higher first).
-    options : dict
-        Backend-specific keys of ``[solver]`` and what they mean.
+    options : dict of str to Option
+        Backend-specific keys of ``[solver]``, typed (see
+        :class:`aggregator.options.Option`); a scenario that names the
+        backend has them checked.  They reach :meth:`solve` in
+        ``SolverOptions.extra``.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     priority: ClassVar[int] = 0
-    options: ClassVar[Mapping[str, str]] = {}
+    options: ClassVar[Mapping[str, "Option | str"]] = {}
 
     @classmethod
     def is_available(cls) -> bool:
@@ -275,7 +279,7 @@ class LinopyBackend(SolverBackend):
     name = "linopy"
     description = "the MILP through linopy with any installed solver (option `solver`)"
     priority = 0
-    options = {"solver": "a solver linopy supports, e.g. glpk, cbc, scip, gurobi, cplex"}
+    options = {"solver": Option(str, "a solver linopy supports, e.g. glpk, cbc, scip, gurobi, cplex")}
     solver_name: ClassVar[str | None] = None
 
     @classmethod
@@ -420,7 +424,7 @@ class HighsBackend(LinopyBackend):
     name = "highs"
     description = "the exact MILP with HiGHS (highspy) through linopy, warm-started from the dp backend"
     priority = 10
-    options = {"warm_start": "start from the dp backend's solution of the documented model (default true)"}
+    options = {"warm_start": Option(bool, "start from the dp backend's solution of the documented model (default true)")}
     solver_name = "highs"
 
     def _run(self, model, solver, kwargs, aggregator, options):  # noqa: D102
