@@ -31,9 +31,19 @@ from .formulation import VARIABLES
 from .options import Option
 
 if TYPE_CHECKING:  # pragma: no cover
+    import linopy
+
     from .aggregator import Aggregator
 
-__all__ = ["SolveOutcome", "SolverOptions", "SolverBackend", "HighsBackend", "LinopyBackend", "relative_gap"]
+__all__ = [
+    "SolveOutcome",
+    "SolverOptions",
+    "SolverBackend",
+    "HighsBackend",
+    "LinopyBackend",
+    "relative_gap",
+    "solution_from_vector",
+]
 
 #: Statuses a backend may report.
 STATUSES = ("optimal", "time_limit", "infeasible", "no_solution", "error")
@@ -267,6 +277,38 @@ def quiet_stdout(enabled: bool = True):
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)
+
+
+def solution_from_vector(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarray) -> xr.Dataset:
+    """The result variables from a solver's solution vector over the model's columns.
+
+    For backends that solve the matrices of the linopy model themselves
+    (``model.matrices``): maps the values back to the variables of
+    :data:`aggregator.formulation.VARIABLES` over ``(time, fleet)``.
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The built model.
+    vlabels : numpy.ndarray
+        The variable label of each column (``model.matrices.vlabels``).
+    x : numpy.ndarray
+        The solution, one value per column.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down`` over
+        (time, fleet); an entry masked out of the model (label ``-1``) is 0.
+    """
+    vlabels = np.asarray(vlabels)
+    size = max(int(vlabels.max(initial=-1)), max(int(model[v].labels.max()) for v in VARIABLES)) + 2
+    values = np.zeros(size)
+    values[vlabels] = np.asarray(x, dtype=float)
+    values[-1] = 0.0  # label -1: a slot masked out of the model
+    return xr.Dataset({
+        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in VARIABLES
+    })
 
 
 def _solution_from_model(model) -> xr.Dataset:
