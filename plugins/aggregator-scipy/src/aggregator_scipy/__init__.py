@@ -163,6 +163,7 @@ class ScipyBackend(SolverBackend):
         return max(bound, objective) if res.status == _OPTIMAL else bound
 
 
+@aggregator.hookimpl
 def aggregator_register_solver_backends() -> list[type[SolverBackend]]:
     """Register the ``scipy`` solver backend.
 
