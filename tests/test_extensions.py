@@ -157,6 +157,7 @@ def test_a_duplicate_name_fails_only_where_it_is_used(tmp_path):
     env = {"PYTHONPATH": str(tmp_path)}
     p = run_cli("plugins", env=env)
     assert p.returncode == 0, p.stderr
+    assert "``" not in p.stdout and ":class:" not in p.stdout  # plain text on a terminal, no reST markup
     prices = p.stdout.split("availability models:")[0]
     conflict = [line.split() for line in prices.splitlines() if line.split()[:1] == ["csv"]]
     assert sorted(line[1] for line in conflict) == ["aggregator", "aggregator-other-csv"]
