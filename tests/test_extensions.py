@@ -385,3 +385,53 @@ def test_no_module_imports_another_modules_private_names():
                 if private and (module, source) not in KNOWN_PRIVATE_IMPORTS:
                     found.append(f"{module} imports {', '.join(private)} from {source}")
     assert not found, found
+
+
+@pytest.mark.parametrize(
+    "table, key, value",
+    [
+        ("horizon", "hours", -1), ("horizon", "step_hours", 0), ("solver", "mip_gap", 1), ("solver", "time_limit", 0),
+        ("solver", "threads", 2000), ("model", "slack_penalty", 0), ("model", "exclusive_charging", 1),
+        ("fleets", "vehicles", 0), ("fleets", "contract_limit", 1.5), ("fleets", "initial_soc", -0.1),
+        ("fleets", "charge_efficiency", 0), ("fleets", "battery_kwh", "big"),
+    ],
+)
+def test_the_schema_and_the_loader_reject_the_same_core_values(tmp_path, table, key, value):
+    from aggregator.scenario import scenario_from_dict
+
+    data = tomllib.loads(DEFAULT_SCENARIO)
+    if table == "fleets":
+        data["fleets"][0][key] = value
+    else:
+        data.setdefault(table, {})[key] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, scenario_json_schema())
+    with pytest.raises(InputError, match=key):
+        scenario_from_dict(data, tmp_path)
+
+
+def test_auto_says_which_backend_name_it_skipped_for_a_conflict():
+    import aggregator
+
+    class OtherHighs(aggregator.SolverBackend):
+        """Not the builtin highs."""
+
+        name = "highs"
+
+    class Module:
+        @staticmethod
+        @aggregator.hookimpl
+        def aggregator_register_solver_backends():
+            return [OtherHighs]
+
+    plugins.register(Module, name="other-highs", distribution="aggregator-other-highs")
+    try:
+        agg = Aggregator([ev()], CHEAP_THEN_DEAR)
+        backend, note = agg.backend("auto")
+        assert backend.name == "dp"
+        assert "highs skipped: registered by 'aggregator' and 'aggregator-other-highs'" in note
+        with pytest.raises(InputError, match="two plugins register the solver backend 'highs'"):
+            agg.backend("highs")
+        assert agg.solve("dp").profit == pytest.approx(0.9, abs=1e-9)
+    finally:
+        plugins.unregister(Module)

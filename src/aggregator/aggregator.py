@@ -508,7 +508,10 @@ class Aggregator:
             ((cls, dist) for cls, dist in plugins.registry("solver_backends").values() if cls.is_available()),
             key=lambda item: -item[0].priority,
         )
-        skipped = []
+        skipped = [
+            f"{name} skipped: registered by {' and '.join(repr(d) for d in dists)}"
+            for name, dists in sorted(plugins.conflicts("solver_backends").items())
+        ]
         for cls, _ in candidates:
             backend = cls()
             reason = backend.supports(self)
