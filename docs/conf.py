@@ -43,7 +43,7 @@ extensions = [
     "sphinxarg.ext",
 ]
 
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store"]  # _generated: included by scenarios.rst
 templates_path: list[str] = []
 root_doc = "index"
 language = "en"
@@ -95,3 +95,29 @@ if os.environ.get("AGGREGATOR_DOCS_MATHJAX"):
 
 # Keep "--option" as two hyphens (the command line reference is full of them).
 smartquotes = False
+
+# --- generated pages: the plugins' option reference and the scenario JSON Schema ---------
+# Both come from the typed option declarations (aggregator.options) of the core and of
+# every plugin installed where the docs are built; they are written anew on each build.
+_GENERATED = DOCS / "_generated"
+_GENERATED.mkdir(exist_ok=True)
+
+
+def _write_generated() -> None:
+    import json
+
+    from aggregator.atomic import atomic_path
+    from aggregator.reference import options_reference
+    from aggregator.scenario_schema import scenario_json_schema
+
+    for name, text in (
+        ("plugin_options.rst", options_reference()),
+        ("scenario.schema.json", json.dumps(scenario_json_schema(), indent=2) + "\n"),
+    ):
+        target = _GENERATED / name
+        if not target.exists() or target.read_text() != text:  # an unchanged file keeps Sphinx's cache valid
+            with atomic_path(target) as tmp:
+                tmp.write_text(text)
+
+
+_write_generated()

@@ -29,9 +29,7 @@ from aggregator.scenario import DEFAULT_SCENARIO, scenario_from_dict
 class GridLimitedAggregator(Aggregator):
     """Fleets behind one grid connection rated ``limit_kw`` kW, import and export."""
 
-    def __init__(self, *args, limit_kw: float, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.limit_kw = float(limit_kw)
+    limit_kw: float = 10_000.0
 
     def define_constraints(self, model, inputs):
         super().define_constraints(model, inputs)  # the documented model first
@@ -55,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         scenario["horizon"]["hours"] = float(args.hours)
     free = scenario_from_dict(scenario, source="default scenario")
 
-    limited = GridLimitedAggregator(free.fleets, free.prices, limit_kw=args.limit_kw,
-                                    slack_penalty=free.slack_penalty, name="grid-limited")
+    # cls= builds the subclass with every setting of the scenario (model options, extensions, solver).
+    limited = scenario_from_dict(scenario, source="default scenario", cls=GridLimitedAggregator)
+    limited.limit_kw, limited.name = float(args.limit_kw), "grid-limited"
     print(f"solver for the limited model: {limited.backend()[1]}")
 
     results = {"no limit": free.solve(), f"limit {args.limit_kw:,.0f} kW": limited.solve()}

@@ -23,6 +23,7 @@ import pytest
 import xarray as xr
 
 from aggregator import InputError, plugins
+from aggregator.options import validate_options
 from conftest import run_cli
 
 PLUGIN_DISTRIBUTIONS = ("aggregator-tou", "aggregator-trips", "aggregator-gridlimit", "aggregator-scipy")
@@ -134,6 +135,7 @@ def tou(**options) -> np.ndarray:
     """Hourly prices of the ``tou`` source found through its entry point."""
     source = plugins.lookup("price_sources", "tou", where="test")
     step_hours = options.pop("step_hours", 1.0)
+    options = validate_options(source.options, options, "[prices]")  # what the core does before load
     signal = source().load(options, base_dir=Path("."), steps=None, step_hours=step_hours)
     return signal.to_series()
 
@@ -213,6 +215,7 @@ def test_tou_unknown_and_bad_keys_exit_2_naming_them(tmp_path):
 # ----------------------------------------------------------------- trips
 def trips_profile(time: pd.DatetimeIndex, step_hours: float = 1.0, **options) -> np.ndarray:
     model = plugins.lookup("availability_models", "trips", where="test")
+    options = validate_options(model.options, options, "availability")  # what the core does before profile
     return model().profile(options, base_dir=Path("."), time=time, step_hours=step_hours)
 
 

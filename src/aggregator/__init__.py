@@ -6,7 +6,8 @@ The public API:
 - :func:`load_scenario`
 - :func:`sweep` (scenario grids and many fleets on Dask) and :func:`solve_rolling`
 - plugin base classes :class:`PriceSource`, :class:`AvailabilityModel`,
-  :class:`SolverBackend` and the marker :data:`hookimpl`
+  :class:`SolverBackend`, :class:`ModelExtension`, their typed options
+  :class:`Option` and the marker :data:`hookimpl`
 
 The names are imported on first use (:pep:`562`), so that ``import aggregator``
 and the command line's fast commands (``--help``, ``scenario``) do not import
@@ -26,7 +27,9 @@ from .errors import AggregatorError, InputError, SolveError
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .aggregator import Aggregator
     from .availability import AvailabilityModel
+    from .extensions import ModelExtension
     from .fleet import Fleet
+    from .options import Option
     from .plugins import hookimpl
     from .prices import PriceSignal, PriceSource
     from .result import Result
@@ -40,6 +43,8 @@ _LAZY: dict[str, str] = {
     "Aggregator": "aggregator",
     "AvailabilityModel": "availability",
     "Fleet": "fleet",
+    "ModelExtension": "extensions",
+    "Option": "options",
     "PriceSignal": "prices",
     "PriceSource": "prices",
     "Result": "result",

@@ -6,7 +6,7 @@ import logging
 import math
 import time
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import linopy
 import numpy as np
@@ -17,7 +17,9 @@ from . import formulation, plugins
 from .diagnostics import profitable_slack_price
 from .errors import InputError, InputWarning, SolveError
 from .coupling import PowerCoupling
+from .extensions import ModelExtension
 from .fleet import Fleet
+from .options import validate_options
 from .prices import PriceSignal
 from .result import Result
 from .rolling import RollingSpec
@@ -284,12 +286,55 @@ class Aggregator:
         """
         formulation.define_objective(model, inputs)
 
-    def extend_model(self, model: linopy.Model, inputs: xr.Dataset) -> None:
-        """Let plugins add to the model (the ``aggregator_extend_model`` hook).
+    def configured_extensions(self) -> list[tuple[str, ModelExtension, dict[str, Any]]]:
+        """The model extension classes this problem names, with their checked options.
 
-        Each implementation is called on its own, so that a failure names its
-        distribution: an extension the scenario asked for (``[extensions.<name>]``)
-        that fails is an error; one it did not ask for is skipped with a warning.
+        Only :class:`~aggregator.ModelExtension` classes are returned; names
+        that belong to a low-level ``aggregator_extend_model`` hook are left
+        to :meth:`extend_model`.
+
+        Returns
+        -------
+        list of tuple
+            ``(name, extension instance, options)`` in the order of
+            :attr:`extensions`; ``options`` is the table checked against the
+            class's declared options, defaults filled in.
+
+        Raises
+        ------
+        InputError
+            An unknown extension name, a name two plugins register, or a bad option.
+        """
+        configured = []
+        for name, table in self.extensions.items():
+            form, found, _, declared = plugins.lookup_extension(name)
+            if form == "class":
+                options = validate_options(declared, table, f"[extensions.{name}]")
+                configured.append((name, found(), options))
+        return configured
+
+    def _run_extension(self, name: str, step: Callable[[], Any]) -> Any:
+        """Run one step of a configured extension; a failure other than bad input names its distribution."""
+        try:
+            return step()
+        except InputError:
+            raise
+        except Exception as exc:
+            dist = plugins.lookup_extension(name)[2]
+            raise SolveError(
+                f"model extension {name!r} from distribution {dist!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def extend_model(self, model: linopy.Model, inputs: xr.Dataset) -> None:
+        """Let the configured model extensions add their rows, then the low-level hooks.
+
+        Each :class:`~aggregator.ModelExtension` the problem names
+        (:meth:`configured_extensions`) adds its rows
+        (:meth:`~aggregator.ModelExtension.add_to_model`).  Then every
+        implementation of the low-level ``aggregator_extend_model`` hook is
+        called on its own, so that a failure names its distribution: one the
+        scenario asked for (``[extensions.<name>]``) that fails is an error;
+        one it did not ask for is skipped with a warning.
 
         Parameters
         ----------
@@ -303,8 +348,10 @@ class Aggregator:
         SolveError
             An extension the scenario asked for failed.
         """
+        for name, extension, options in self.configured_extensions():
+            self._run_extension(name, lambda: extension.add_to_model(model, options, inputs=inputs))
         requested = set(inputs.attrs.get("extensions") or {})
-        for name, (function, dist, _) in plugins.model_extensions().items():
+        for name, (function, dist, _) in plugins.extension_functions().items():
             try:
                 function(model=model, inputs=inputs)
             except InputError:
@@ -348,8 +395,10 @@ class Aggregator:
 
         Structure-aware backends solve only standard problems; others fall back
         to a general MILP backend.  A problem with configured ``extensions`` is
-        never standard; installed extensions that are not configured are
-        checked, on a two-step probe, to leave the model alone.
+        never standard.  :class:`~aggregator.ModelExtension` classes act only
+        when configured; installed low-level ``aggregator_extend_model`` hooks
+        (which are called for every model) are checked, on a two-step probe,
+        to leave an unconfigured model alone.
 
         Returns
         -------
@@ -360,7 +409,7 @@ class Aggregator:
         if not plugins.extension_hooks():
             return True
         if self._model_changed_by_extensions is None:
-            # Extensions must act only when the scenario names them; check that the
+            # Low-level hooks must act only when the scenario names them; check that the
             # installed ones keep to it on a two-step probe instead of building the whole model.
             probe = Aggregator(
                 [f.with_options(availability=f.availability[:2], power_availability=None
@@ -376,18 +425,31 @@ class Aggregator:
 
     # --------------------------------------------------------------- couplings
     def declared_couplings(self) -> list["PowerCoupling"]:
-        """The coupling rows that model extensions declare (see :mod:`aggregator.coupling`).
+        """The coupling rows that the configured model extensions declare (see :mod:`aggregator.coupling`).
 
-        The default declares none.  Extensions that limit the fleets' summed
-        power declare their rows here so that the structure-aware
-        decomposition backend can solve the problem; the rows must also be in
-        the model (:func:`aggregator.coupling.add_coupling_rows`).
+        The couplings of every :class:`~aggregator.ModelExtension` the problem
+        names (:meth:`~aggregator.ModelExtension.couplings`), in the order of
+        :attr:`extensions`; none without extensions.  The structure-aware
+        decomposition backend uses them; the rows are also in the model (the
+        default :meth:`~aggregator.ModelExtension.add_to_model` writes them
+        with :func:`aggregator.coupling.add_coupling_rows`).  A subclass may
+        override this to declare rows its own steps add.
 
         Returns
         -------
         list of PowerCoupling
+
+        Raises
+        ------
+        InputError
+            An extension rejects its options (a fleet it does not know, a
+            profile of the wrong length).
         """
-        return []
+        inputs = self.inputs
+        declared: list[PowerCoupling] = []
+        for name, extension, options in self.configured_extensions():
+            declared.extend(self._run_extension(name, lambda: list(extension.couplings(options, inputs=inputs))))
+        return declared
 
     def couplings(self) -> list["PowerCoupling"] | None:
         """The couplings, if the problem is the documented model plus exactly the declared coupling rows.
@@ -446,7 +508,10 @@ class Aggregator:
             ((cls, dist) for cls, dist in plugins.registry("solver_backends").values() if cls.is_available()),
             key=lambda item: -item[0].priority,
         )
-        skipped = []
+        skipped = [
+            f"{name} skipped: registered by {' and '.join(repr(d) for d in dists)}"
+            for name, dists in sorted(plugins.conflicts("solver_backends").items())
+        ]
         for cls, _ in candidates:
             backend = cls()
             reason = backend.supports(self)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
 from .errors import InputError, InputWarning
+from .options import Option
 from .prices import time_column
 from .synthetic import AVAILABILITY_PATTERNS, synthetic_availability
 
@@ -34,12 +35,14 @@ class AvailabilityModel:
     ----------
     name : str
         The name a scenario uses in ``availability = { model = ... }``.
-    options : dict
-        Allowed keys besides ``model``, with a short description of each.
+    options : dict of str to Option
+        The keys of the table besides ``model``, typed (see
+        :class:`aggregator.options.Option`): the core checks the table against
+        them before :meth:`profile` and fills in their defaults.
     """
 
     name: ClassVar[str] = ""
-    options: ClassVar[Mapping[str, str]] = {}
+    options: ClassVar[Mapping[str, "Option | str"]] = {}
 
     @classmethod
     def is_available(cls) -> bool:
@@ -74,7 +77,10 @@ class CsvAvailability(AvailabilityModel):
     """A column of a CSV file (``model = "csv"``)."""
 
     name = "csv"
-    options = {"path": "CSV file, relative to the scenario", "column": "column name (default: last numeric)"}
+    options = {
+        "path": Option(str, "CSV file, relative to the scenario (required)"),
+        "column": Option(str, "column name (default: the last numeric one)"),
+    }
 
     def profile(self, options, *, base_dir, time, step_hours):  # noqa: D102 - documented in the base class
         if "path" not in options:
@@ -118,7 +124,7 @@ class ConstantAvailability(AvailabilityModel):
     """The same share every step (``model = "constant"``)."""
 
     name = "constant"
-    options = {"value": "share plugged in, in [0, 1]"}
+    options = {"value": Option(float, "share plugged in", minimum=0, maximum=1, default=1.0)}
 
     def profile(self, options, *, base_dir, time, step_hours):  # noqa: D102
         value = options.get("value", 1.0)
@@ -134,7 +140,10 @@ class SyntheticAvailability(AvailabilityModel):
     """
 
     name = "synthetic"
-    options = {"pattern": f"one of {', '.join(AVAILABILITY_PATTERNS)}", "seed": "random seed (int)"}
+    options = {
+        "pattern": Option(str, "commuting pattern", choices=tuple(AVAILABILITY_PATTERNS), default="residential"),
+        "seed": Option(int, "random seed", default=7),
+    }
 
     def profile(self, options, *, base_dir, time, step_hours):  # noqa: D102
         pattern = options.get("pattern", "residential")

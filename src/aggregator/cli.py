@@ -100,8 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one per core; 0: no Dask)"
     )
     sub.add_parser("solvers", help="list solver backends and whether they are installed")
-    sub.add_parser("plugins", help="list every registered plugin with its distribution")
+    plugins_cmd = sub.add_parser("plugins", help="list every registered plugin with its distribution")
+    plugins_cmd.add_argument(
+        "-v", "--verbose", dest="show_options", action="store_true",
+        help="also list each plugin's options: type, unit, range, default and description",
+    )
     sub.add_parser("scenario", help="print the embedded default scenario (a template to edit)")
+    sub.add_parser("schema", help="print the JSON Schema of scenario files, with the installed plugins' options")
     return parser
 
 
@@ -315,17 +320,25 @@ def _cmd_solvers(args: argparse.Namespace) -> int:
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from . import plugins
+    from .options import describe_option
 
     rows = plugins.listing()
     width = max(len(r.name) for r in rows) + 2
-    for kind in (*plugins.iter_kinds(), "model_extensions"):
+    for kind in plugins.iter_kinds():
         print(f"{kind.replace('_', ' ')}:")
         found = [row for row in rows if row.kind == kind]
         if not found:
             print("  (none installed)")
         for row in found:
-            state = "" if row.available else " (not installed)"
-            print(f"  {row.name:<{width}} {row.distribution:<24} {row.description}{state}")
+            state = "" if row.available or row.conflict else " (not installed)"
+            text = f"conflict: {row.conflict}" if row.conflict else row.description
+            print(f"  {row.name:<{width}} {row.distribution:<24} {text}{state}")
+            if getattr(args, "show_options", False) and row.options is not None:
+                keys = max((len(k) for k in row.options), default=0) + 2
+                for key, option in row.options.items():
+                    print(f"      {key:<{keys}} {describe_option(option)}")
+                if not row.options:
+                    print("      (no options)")
     return EXIT_OK
 
 
@@ -380,6 +393,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "solvers": _cmd_solvers,
         "plugins": _cmd_plugins,
         "scenario": _cmd_scenario,
+        "schema": _cmd_schema,
         "sweep": _cmd_sweep,
     }
     try:
@@ -413,6 +427,15 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     from .default_scenario import DEFAULT_SCENARIO
 
     sys.stdout.write(DEFAULT_SCENARIO)
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from .scenario_schema import scenario_json_schema
+
+    sys.stdout.write(json.dumps(scenario_json_schema(), indent=2) + "\n")
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from .availability import AvailabilityModel
+    from .extensions import ModelExtension
     from .prices import PriceSource
     from .solvers import SolverBackend
 
@@ -57,18 +58,34 @@ def aggregator_register_solver_backends() -> Iterable[type["SolverBackend"]]:
 
 
 @hookspec
-def aggregator_extend_model(model: "linopy.Model", inputs: "xr.Dataset") -> None:
-    """Add variables, constraints or objective terms to the model before it is solved.
+def aggregator_register_model_extensions() -> Iterable[type["ModelExtension"]]:
+    """Return model extension classes (subclasses of :class:`aggregator.ModelExtension`).
 
-    Called once per build, after the core has defined its variables,
-    constraints and objective.  ``inputs.attrs["extensions"]`` holds the
-    scenario's ``[extensions]`` table (a dict of name -> options); an
-    implementation should act only when its own name is there.  Name it and
-    declare its options with :func:`aggregator.plugins.model_extension`, so
-    that ``aggregator plugins`` lists it and a scenario's misspelled
-    ``[extensions.<name>]`` table or key is an error.  A model that an
-    extension changed is solved by a general MILP backend, not by the
-    structure-aware one.
+    Returns
+    -------
+    iterable of type
+        Each class has a unique ``name``, used as ``[extensions.<name>]``; it
+        is called only for scenarios that name it.
+    """
+
+
+@hookspec
+def aggregator_extend_model(model: "linopy.Model", inputs: "xr.Dataset") -> None:
+    """The low-level escape hatch: change any model before it is solved.
+
+    Prefer :func:`aggregator_register_model_extensions`: a
+    :class:`~aggregator.ModelExtension` class is called only when the
+    scenario names it and gets its options checked.  This hook is called for
+    *every* model, once per build, after the core has defined its variables,
+    constraints and objective (and after the configured extension classes).
+    ``inputs.attrs["extensions"]`` holds the scenario's ``[extensions]``
+    table (a dict of name -> options); an implementation should act only
+    when its own name is there.  Name it and declare its options with
+    :func:`aggregator.plugins.model_extension`, so that ``aggregator
+    plugins`` lists it and a scenario's misspelled ``[extensions.<name>]``
+    table or key is an error.  Because it may act on any model, the core
+    checks on a two-step probe that it leaves unconfigured models alone
+    before letting the structure-aware backend solve them.
 
     Parameters
     ----------

@@ -34,7 +34,9 @@ __all__ = [
     "optional_dependency",
     "PluginWarning",
     "model_extension",
-    "model_extensions",
+    "extension_functions",
+    "conflicts",
+    "lookup_extension",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -46,17 +48,19 @@ _KINDS = {
     "price_sources": "aggregator_register_price_sources",
     "availability_models": "aggregator_register_availability_models",
     "solver_backends": "aggregator_register_solver_backends",
+    "model_extensions": "aggregator_register_model_extensions",
 }
 _KIND_WORDS = {
     "price_sources": "price source",
     "availability_models": "availability model",
     "solver_backends": "solver backend",
+    "model_extensions": "model extension",
 }
 
 _HOOK_NAMES = tuple(sorted(name for name in dir(hookspecs) if name.startswith("aggregator_")))
 
 _manager: pluggy.PluginManager | None = None
-_registries: dict[str, dict[str, tuple[type, str]]] | None = None
+_registries: dict[str, tuple[dict[str, tuple[type, str]], dict[str, tuple[str, ...]]]] | None = None
 
 
 class PluginWarning(UserWarning):
@@ -79,6 +83,11 @@ class PluginInfo:
         Whether its optional dependencies are installed.
     description : str
         First line of its docstring.
+    conflict : str
+        Empty, or why the name cannot be used (two distributions register it).
+    options : dict
+        Its declared options (name -> :class:`aggregator.options.Option`);
+        ``None`` for a legacy extension hook that declares none.
     """
 
     kind: str
@@ -86,6 +95,8 @@ class PluginInfo:
     distribution: str
     available: bool
     description: str
+    conflict: str = ""
+    options: Mapping[str, Any] | None = None
 
 
 def optional_dependency(module: str) -> bool:
@@ -254,6 +265,7 @@ def _distribution(pm: pluggy.PluginManager, impl: pluggy.HookImpl) -> str:
 
 def _base_class(kind: str) -> type:
     from .availability import AvailabilityModel
+    from .extensions import ModelExtension
     from .prices import PriceSource
     from .solvers import SolverBackend
 
@@ -261,13 +273,24 @@ def _base_class(kind: str) -> type:
         "price_sources": PriceSource,
         "availability_models": AvailabilityModel,
         "solver_backends": SolverBackend,
+        "model_extensions": ModelExtension,
     }[kind]
 
 
-def _collect(kind: str) -> dict[str, tuple[type, str]]:
+def _conflict_error(kind: str, name: str, dists: Iterable[str], where: str = "") -> InputError:
+    dists = sorted(set(dists))
+    named = " and ".join(f"distribution {d!r}" for d in dists)
+    return InputError(
+        f"{where + ' = ' + repr(name) + ': ' if where else ''}two plugins register the {_KIND_WORDS[kind]} "
+        f"{name!r}: {named}; uninstall one of them"
+    )
+
+
+def _collect(kind: str) -> tuple[dict[str, tuple[type, str]], dict[str, tuple[str, ...]]]:
     pm = get_plugin_manager()
     hook = getattr(pm.hook, _KINDS[kind])
     found: dict[str, tuple[type, str]] = {}
+    clashes: dict[str, tuple[str, ...]] = {}
     for impl in reversed(hook.get_hookimpls()):  # registration order
         dist = _distribution(pm, impl)
         try:
@@ -298,13 +321,15 @@ def _collect(kind: str) -> dict[str, tuple[type, str]]:
                     stacklevel=3,
                 )
                 continue
+            if name in clashes:
+                clashes[name] = tuple(sorted(set(clashes[name]) | {dist}))
+                continue
             if name in found and found[name][0] is not cls:
-                raise InputError(
-                    f"two plugins register the {_KIND_WORDS[kind]} {name!r}: "
-                    f"distribution {found[name][1]!r} and distribution {dist!r}; uninstall one of them"
-                )
+                # Not an error here: only a scenario that uses the name fails (see lookup).
+                clashes[name] = tuple(sorted({found.pop(name)[1], dist}))
+                continue
             found[name] = (cls, dist)
-    return found
+    return found, clashes
 
 
 def registry(kind: str) -> dict[str, tuple[type, str]]:
@@ -312,24 +337,49 @@ def registry(kind: str) -> dict[str, tuple[type, str]]:
 
     Parameters
     ----------
-    kind : {"price_sources", "availability_models", "solver_backends"}
+    kind : {"price_sources", "availability_models", "solver_backends", "model_extensions"}
 
     Returns
     -------
     dict
-        name -> (class, distribution).
-
-    Raises
-    ------
-    InputError
-        If two distributions register one name (the message names both).
+        name -> (class, distribution).  A name that two distributions
+        register is left out (see :func:`conflicts`): using it is an error
+        naming both, but the other plugins keep working.
     """
+    return _collected(kind)[0]
+
+
+def _collected(kind: str) -> tuple[dict[str, tuple[type, str]], dict[str, tuple[str, ...]]]:
     global _registries
     if _registries is None:
         _registries = {}
     if kind not in _registries:
         _registries[kind] = _collect(kind)
     return _registries[kind]
+
+
+def conflicts(kind: str) -> dict[str, tuple[str, ...]]:
+    """The names of one kind that more than one distribution registers.
+
+    Parameters
+    ----------
+    kind : {"price_sources", "availability_models", "solver_backends", "model_extensions"}
+
+    Returns
+    -------
+    dict
+        name -> the distributions that register it (sorted).
+    """
+    clashes = dict(_collected(kind)[1])
+    if kind == "model_extensions":
+        classes = _collected(kind)[0]
+        functions, function_clashes = _functions()
+        for name, dists in function_clashes.items():
+            clashes[name] = tuple(sorted(set(dists) | set(clashes.get(name, ()))))
+        for name, (_, dist, _) in functions.items():
+            if name in classes:
+                clashes[name] = tuple(sorted({dist, classes[name][1]}))
+    return clashes
 
 
 def lookup(kind: str, name: str, *, where: str) -> type:
@@ -350,9 +400,13 @@ def lookup(kind: str, name: str, *, where: str) -> type:
     Raises
     ------
     InputError
-        Unknown name, or a plugin whose dependencies are not installed.
+        Unknown name, a name two distributions register, or a plugin whose
+        dependencies are not installed.
     """
     reg = registry(kind)
+    clash = conflicts(kind).get(name)
+    if clash:
+        raise _conflict_error(kind, name, clash, where)
     if name not in reg:
         raise InputError(
             f"{where} = {name!r}: no {_KIND_WORDS[kind]} of that name; installed: {', '.join(sorted(reg)) or 'none'}"
@@ -370,6 +424,9 @@ def lookup(kind: str, name: str, *, where: str) -> type:
 def listing() -> list[PluginInfo]:
     """Every registered plugin class and model extension, for ``aggregator plugins``.
 
+    A name that two distributions register is listed once per distribution,
+    with :attr:`PluginInfo.conflict` saying so.
+
     Returns
     -------
     list of PluginInfo
@@ -377,28 +434,68 @@ def listing() -> list[PluginInfo]:
     rows: list[PluginInfo] = []
     for kind in _KINDS:
         for name, (cls, dist) in sorted(registry(kind).items()):
-            doc = (cls.__doc__ or "").strip().splitlines()
-            rows.append(PluginInfo(kind, name, dist, bool(cls.is_available()), doc[0] if doc else ""))
-    for name, (function, dist, _) in sorted(model_extensions().items()):
-        doc = (function.__doc__ or "").strip().splitlines()
-        rows.append(PluginInfo("model_extensions", name, dist, True, doc[0] if doc else ""))
+            rows.append(PluginInfo(kind, name, dist, bool(cls.is_available()), _first_line(cls.__doc__),
+                                   options=dict(cls.options)))
+        if kind == "model_extensions":
+            for name, (function, dist, options) in sorted(_functions()[0].items()):
+                if name not in registry(kind):
+                    rows.append(PluginInfo(kind, name, dist, True, _first_line(function.__doc__), options=options))
+        for name, dists in sorted(conflicts(kind).items()):
+            for dist in dists:
+                others = ", ".join(repr(d) for d in dists if d != dist)
+                rows.append(PluginInfo(kind, name, dist, False, "", conflict=f"also registered by {others}; "
+                                       "not usable until one of them is uninstalled"))
+    rows.sort(key=lambda row: (list(_KINDS).index(row.kind), row.name, row.distribution))
     return rows
 
 
-def model_extension(name: str, options: Mapping[str, str] | None = None) -> Callable[[_F], _F]:
-    """Name an ``aggregator_extend_model`` implementation and declare its options.
+def _first_line(doc: str | None) -> str:
+    """The first line of a docstring, without reST markup (for a terminal)."""
+    lines = (doc or "").strip().splitlines()
+    return plain_text(lines[0]) if lines else ""
 
-    The name is the key of the scenario's ``[extensions.<name>]`` table and what
-    ``aggregator plugins`` lists; with ``options`` given, any other key in that
-    table is an error naming it.  An implementation without this decorator is
-    listed under its entry-point name and its options are not checked.
+
+def plain_text(text: str) -> str:
+    """reST inline markup turned into plain text (``x`` -> x, :class:`~a.B` -> B).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> plain_text("Prices from ``[prices] path`` (see :class:`~aggregator.PriceSignal`).")
+    'Prices from [prices] path (see PriceSignal).'
+    """
+    import re
+
+    text = re.sub(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`", lambda m: m.group(1).rpartition(".")[2]
+                  if m.group(0).count("~") else m.group(1), text)
+    return text.replace("``", "")
+
+
+def model_extension(name: str, options: Mapping[str, Any] | None = None) -> Callable[[_F], _F]:
+    """Name an ``aggregator_extend_model`` implementation (the low-level hook) and declare its options.
+
+    Prefer a :class:`~aggregator.ModelExtension` class: it is called only when
+    the scenario names it.  This decorator is for the low-level hook, which is
+    called for every model.  The name is the key of the scenario's
+    ``[extensions.<name>]`` table and what ``aggregator plugins`` lists; with
+    ``options`` given (descriptions or :class:`~aggregator.options.Option`
+    objects), the table is checked against them.  An implementation without
+    this decorator is listed under its entry-point name and its options are
+    not checked.
 
     Parameters
     ----------
     name : str
         The extension's name (a Python identifier, e.g. ``"grid_limit"``).
-    options : mapping of str to str, optional
-        Allowed keys of ``[extensions.<name>]`` and a short description of each.
+    options : mapping of str to Option or str, optional
+        Allowed keys of ``[extensions.<name>]``: typed options or a short description of each.
 
     Returns
     -------
@@ -426,36 +523,78 @@ def model_extension(name: str, options: Mapping[str, str] | None = None) -> Call
     return mark
 
 
-def model_extensions() -> dict[str, tuple[Callable[..., Any], str, dict[str, str] | None]]:
-    """The installed model extensions, keyed by name.
+def _functions() -> tuple[dict[str, tuple[Callable[..., Any], str, dict[str, Any] | None]], dict[str, tuple[str, ...]]]:
+    pm = get_plugin_manager()
+    found: dict[str, tuple[Callable[..., Any], str, dict[str, Any] | None]] = {}
+    clashes: dict[str, tuple[str, ...]] = {}
+    for impl in reversed(pm.hook.aggregator_extend_model.get_hookimpls()):  # registration order
+        dist = _distribution(pm, impl)
+        name = getattr(impl.function, "extension_name", None) or impl.plugin_name.rpartition(":")[2]
+        if name in clashes or name in found:
+            clashes[name] = tuple(sorted(set(clashes.get(name, ())) | {found.pop(name, (None, dist))[1], dist}))
+            continue
+        found[name] = (impl.function, dist, getattr(impl.function, "extension_options", None))
+    return found, clashes
+
+
+def extension_functions() -> dict[str, tuple[Callable[..., Any], str, dict[str, Any] | None]]:
+    """The installed ``aggregator_extend_model`` implementations (the low-level hook), keyed by name.
 
     Returns
     -------
     dict
-        name -> (hook function, distribution, allowed option keys or None when
-        the extension does not declare them).
+        name -> (hook function, distribution, declared options or None when
+        the implementation declares none).  Names that two plugins use are
+        left out (see :func:`conflicts`).
+    """
+    return _functions()[0]
+
+
+def lookup_extension(name: str) -> tuple[str, Any, str, Mapping[str, Any] | None]:
+    """The model extension of a name: a :class:`~aggregator.ModelExtension` class or a hook function.
+
+    Parameters
+    ----------
+    name : str
+        The ``[extensions.<name>]`` name.
+
+    Returns
+    -------
+    tuple
+        ``(form, object, distribution, options)`` with ``form`` ``"class"``
+        (object is the class) or ``"function"`` (object is the
+        ``aggregator_extend_model`` implementation); ``options`` is the
+        declared option mapping (``None``: not declared).
 
     Raises
     ------
     InputError
-        If two plugins use one extension name (names both distributions).
+        No extension of that name (with a did-you-mean), or two plugins use it.
     """
-    pm = get_plugin_manager()
-    found: dict[str, tuple[Callable[..., Any], str, dict[str, str] | None]] = {}
-    for impl in reversed(pm.hook.aggregator_extend_model.get_hookimpls()):  # registration order
-        dist = _distribution(pm, impl)
-        name = getattr(impl.function, "extension_name", None) or impl.plugin_name.rpartition(":")[2]
-        if name in found:
-            raise InputError(
-                f"two plugins register the model extension {name!r}: distribution {found[name][1]!r} and "
-                f"distribution {dist!r}; uninstall one of them"
-            )
-        found[name] = (impl.function, dist, getattr(impl.function, "extension_options", None))
-    return found
+    where = f"[extensions.{name}]"
+    clash = conflicts("model_extensions").get(name)
+    if clash:
+        raise InputError(f"{where}: {_conflict_error('model_extensions', name, clash)}")
+    classes, functions = registry("model_extensions"), extension_functions()
+    if name in classes:
+        cls, dist = classes[name]
+        if not cls.is_available():
+            raise InputError(f"{where}: the model extension from {dist!r} needs a package that is not installed")
+        return "class", cls, dist, dict(cls.options)
+    if name in functions:
+        function, dist, options = functions[name]
+        return "function", function, dist, options
+    installed = sorted(set(classes) | set(functions))
+    close = difflib.get_close_matches(name, installed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise InputError(f"{where}: no model extension of that name{hint} (installed: {', '.join(installed) or 'none'})")
 
 
 def extension_hooks() -> list[Any]:
     """The hook implementations of ``aggregator_extend_model`` (possibly empty).
+
+    Only these low-level hooks can change a model the scenario did not ask
+    to change, so only they need the probe of :meth:`aggregator.Aggregator.is_standard`.
 
     Returns
     -------

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
 from .errors import InputError
+from .options import Option
 from .synthetic import synthetic_prices
 
 __all__ = [
@@ -336,13 +337,15 @@ class PriceSource:
     ----------
     name : str
         The name a scenario uses in ``[prices] source = ...``.
-    options : dict
-        Allowed keys of the ``[prices]`` table (besides ``source``) and a short
-        description of each; any other key is an error naming it.
+    options : dict of str to Option
+        The keys of the ``[prices]`` table (besides ``source``), typed (see
+        :class:`aggregator.options.Option`): the core checks the table against
+        them before :meth:`load` and fills in their defaults.  A plain string
+        (a description) declares a key whose value the source checks itself.
     """
 
     name: ClassVar[str] = ""
-    options: ClassVar[Mapping[str, str]] = {}
+    options: ClassVar[Mapping[str, "Option | str"]] = {}
 
     @classmethod
     def is_available(cls) -> bool:
@@ -381,7 +384,10 @@ class CsvPriceSource(PriceSource):
     """Prices read from a CSV file (``source = "csv"``)."""
 
     name = "csv"
-    options = {"path": "CSV file, relative to the scenario", "column": "price column (default: last numeric)"}
+    options = {
+        "path": Option(str, "CSV file, relative to the scenario (required)"),
+        "column": Option(str, "price column (default: the last numeric one)"),
+    }
 
     def load(self, options, *, base_dir, steps, step_hours):  # noqa: D102 - documented in the base class
         if "path" not in options:
@@ -397,7 +403,10 @@ class ConstantPriceSource(PriceSource):
     """One price for every step (``source = "constant"``)."""
 
     name = "constant"
-    options = {"price": "$/MWh", "hours": "length of the series in hours (default: the horizon)"}
+    options = {
+        "price": Option(float, "the price of every step (required)", unit="$/MWh"),
+        "hours": Option(float, "length of the series (default: the horizon)", unit="hours", exclusive_minimum=0),
+    }
 
     def load(self, options, *, base_dir, steps, step_hours):  # noqa: D102
         price = options.get("price")
@@ -419,9 +428,9 @@ class SyntheticPriceSource(PriceSource):
 
     name = "synthetic"
     options = {
-        "seed": "random seed (int)",
-        "start": "first time stamp (default 2024-01-01)",
-        "hours": "length in hours (default: the horizon, else 8760)",
+        "seed": Option(int, "random seed (default 2024)", minimum=0),
+        "start": Option(str, "first time stamp, a date such as 2024-04-01 (default 2024-01-01)"),
+        "hours": Option(float, "length (default: the horizon, else 8760)", unit="hours", exclusive_minimum=0),
     }
 
     def load(self, options, *, base_dir, steps, step_hours):  # noqa: D102

@@ -23,6 +23,8 @@ from .aggregator import Aggregator
 from .default_scenario import DEFAULT_SCENARIO
 from .errors import InputError, InputWarning
 from .fleet import Fleet
+from .options import as_option, toml_repr, unknown_key_error, validate_options, validate_value
+from .scenario_schema import FLEET, HORIZON, MODEL, SOLVER, TOP_LEVEL, type_map
 from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
 from .rolling import RollingSpec
 from .solvers import check_threads
@@ -37,33 +39,14 @@ __all__ = [
     "scenario_hash",
 ]
 
-_TOP = {
-    "name": "a label for the scenario",
-    "description": "free text",
-    "prices": "table: price source",
-    "horizon": "table: hours, step_hours, rolling",
-    "solver": "table: name, mip_gap, time_limit, threads",
-    "model": "table: slack_penalty, exclusive_charging",
-    "fleets": "array of tables, one per fleet",
-    "extensions": "table of model extension options by name",
-}
-_HORIZON = {"hours": (int, float), "step_hours": (int, float), "rolling": dict}
-_SOLVER = {"name": str, "mip_gap": (int, float), "time_limit": (int, float), "threads": int, "verbose": bool}
-_MODEL = {"slack_penalty": (int, float), "exclusive_charging": bool}
-_FLEET = {
-    "name": str,
-    "vehicles": (int, float),
-    "battery_kwh": (int, float),
-    "charger_kw": (int, float),
-    "charge_efficiency": (int, float),
-    "discharge_efficiency": (int, float),
-    "contract_limit": (int, float),
-    "initial_soc": (int, float),
-    "availability": (dict, int, float),
-    "power_availability": (dict, int, float),
-}
+# The type check of each core table comes from its one declaration in aggregator.scenario_schema.
+_TOP = {key: option.description for key, option in TOP_LEVEL.items()}
+_HORIZON = type_map(HORIZON)
+_SOLVER = type_map(SOLVER)
+_MODEL = type_map(MODEL)
+_FLEET = type_map(FLEET)
 _ANY = (object, bool)  # a backend-specific [solver] key: any TOML value, the backend checks it
-_FLEET_REQUIRED = ("name", "vehicles", "battery_kwh", "charger_kw", "availability")
+_FLEET_REQUIRED = tuple(key for key, option in FLEET.items() if option.required)
 _TYPE_WORDS = {str: "a string", bool: "true or false", int: "an integer", float: "a number", dict: "a table"}
 
 
@@ -73,21 +56,8 @@ def _type_word(types: Any) -> str:
     return " or ".join(words)
 
 
-def _toml_repr(value: Any) -> str:
-    """A value as it would be written in TOML (``true``, not ``True``), for messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
-
-
-def _unknown(key: str, known: Mapping[str, Any] | set[str], where: str) -> InputError:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return InputError(f"{where}: unknown key {key!r}{hint} (expected one of {', '.join(sorted(known))})")
+_toml_repr = toml_repr
+_unknown = unknown_key_error
 
 
 def _check_table(table: Any, schema: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -105,30 +75,15 @@ def _check_table(table: Any, schema: Mapping[str, Any], where: str) -> dict[str,
 
 
 def _plugin_options(table: dict[str, Any], cls: type, where: str, skip: str) -> dict[str, Any]:
-    options = {k: v for k, v in table.items() if k != skip}
-    allowed = dict(cls.options)
-    for key in options:
-        if key not in allowed:
-            raise _unknown(key, set(allowed) | {skip}, where)
-    return options
+    """A plugin's table checked against its declared options (:mod:`aggregator.options`), defaults filled in."""
+    return validate_options(cls.options, table, where, skip=(skip,))
 
 
 def _check_extensions(extensions: Mapping[str, Mapping[str, Any]]) -> None:
-    """Each ``[extensions.<name>]`` names an installed model extension and only keys it declares."""
-    installed = plugins.model_extensions()
+    """Each ``[extensions.<name>]`` names an installed model extension, and its table fits the declared options."""
     for name, table in extensions.items():
-        where = f"[extensions.{name}]"
-        if name not in installed:
-            close = difflib.get_close_matches(name, list(installed), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(
-                f"{where}: no model extension of that name{hint} (installed: {', '.join(sorted(installed)) or 'none'})"
-            )
-        allowed = installed[name][2]
-        if allowed is not None:
-            for key in table:
-                if key not in allowed:
-                    raise _unknown(key, allowed, where)
+        _, _, _, declared = plugins.lookup_extension(name)
+        validate_options(declared, table, f"[extensions.{name}]")
 
 
 def read_scenario(path: str | Path) -> dict[str, Any]:
@@ -337,7 +292,13 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
         ) from None
 
 
-def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, source: str = "scenario") -> Aggregator:
+def scenario_from_dict(
+    data: Mapping[str, Any],
+    base_dir: str | Path = ".",
+    *,
+    source: str = "scenario",
+    cls: type[Aggregator] = Aggregator,
+) -> Aggregator:
     """Turn a parsed scenario into an :class:`~aggregator.Aggregator`.
 
     Parameters
@@ -348,10 +309,15 @@ def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, s
         Folder that relative paths are relative to.
     source : str
         Name of the file, for messages.
+    cls : type, optional
+        The :class:`~aggregator.Aggregator` subclass to build (it gets every
+        setting of the scenario: fleets, prices, model options, extensions,
+        solver settings, rolling horizon).
 
     Returns
     -------
     Aggregator
+        An instance of ``cls``.
 
     Raises
     ------
@@ -359,13 +325,15 @@ def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, s
         Naming the file, the table and the key at fault.
     """
     base_dir = Path(base_dir)
+    if not (isinstance(cls, type) and issubclass(cls, Aggregator)):
+        raise TypeError(f"cls = {cls!r}: expected aggregator.Aggregator or a subclass of it")
     try:
-        return _build(data, base_dir)
+        return _build(data, base_dir, cls)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
 
 
-def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
+def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggregator]) -> Aggregator:
     for key in data:
         if key not in _TOP:
             raise _unknown(key, _TOP, "top level")
@@ -400,6 +368,10 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         cls = plugins.lookup("solver_backends", solver_name, where="[solver] name")
         extra_keys = {k: _ANY for k in cls.options}
     solver = _check_table(solver, {**_SOLVER, **extra_keys}, "[solver]")
+    if solver_name != "auto":
+        for key, option in cls.options.items():
+            if key in solver:
+                validate_value(as_option(option), solver[key], f"[solver] {key}")
     gap = solver.get("mip_gap", 1e-4)
     if not 0 <= gap < 1:
         raise InputError(f"[solver] mip_gap = {gap!r}: expected a relative gap in [0, 1)")
@@ -489,7 +461,7 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     _check_extensions(extensions)
 
     solver_options = {k: v for k, v in solver.items() if k != "name"}
-    return Aggregator(
+    aggregator = aggregator_cls(
         fleets,
         prices,
         hours=None,
@@ -501,9 +473,13 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         name=str(data.get("name", "")),
         rolling=horizon.get("rolling"),
     )
+    if extensions:
+        # Options that need the problem (fleet names, profile lengths) are checked now, not at solve time.
+        aggregator.declared_couplings()
+    return aggregator
 
 
-def load_scenario(path: str | Path) -> Aggregator:
+def load_scenario(path: str | Path, cls: type[Aggregator] = Aggregator) -> Aggregator:
     """Read a scenario file and build its :class:`~aggregator.Aggregator`.
 
     Relative paths inside the file are relative to the file's folder.
@@ -512,10 +488,15 @@ def load_scenario(path: str | Path) -> Aggregator:
     ----------
     path : str or pathlib.Path
         A TOML scenario file.
+    cls : type, optional
+        An :class:`~aggregator.Aggregator` subclass to build instead (for
+        subclasses that change a model step): it gets every setting of the
+        scenario, exactly as the base class would.
 
     Returns
     -------
     Aggregator
+        An instance of ``cls``.
 
     Raises
     ------
@@ -533,6 +514,6 @@ def load_scenario(path: str | Path) -> Aggregator:
     """
     path = Path(path)
     data = read_scenario(path)
-    aggregator = scenario_from_dict(data, path.parent, source=str(path))
+    aggregator = scenario_from_dict(data, path.parent, source=str(path), cls=cls)
     aggregator.name = aggregator.name or path.stem
     return aggregator

@@ -28,11 +28,22 @@ import xarray as xr
 
 from .errors import InputError
 from .formulation import VARIABLES
+from .options import Option
 
 if TYPE_CHECKING:  # pragma: no cover
+    import linopy
+
     from .aggregator import Aggregator
 
-__all__ = ["SolveOutcome", "SolverOptions", "SolverBackend", "HighsBackend", "LinopyBackend", "relative_gap"]
+__all__ = [
+    "SolveOutcome",
+    "SolverOptions",
+    "SolverBackend",
+    "HighsBackend",
+    "LinopyBackend",
+    "relative_gap",
+    "solution_from_vector",
+]
 
 #: Statuses a backend may report.
 STATUSES = ("optimal", "time_limit", "infeasible", "no_solution", "error")
@@ -187,14 +198,17 @@ class SolverBackend:
         One line for ``aggregator solvers``.
     priority : int
         Preference of ``auto`` among backends that support a problem (higher first).
-    options : dict
-        Backend-specific keys of ``[solver]`` and what they mean.
+    options : dict of str to Option
+        Backend-specific keys of ``[solver]``, typed (see
+        :class:`aggregator.options.Option`); a scenario that names the
+        backend has them checked.  They reach :meth:`solve` in
+        ``SolverOptions.extra``.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     priority: ClassVar[int] = 0
-    options: ClassVar[Mapping[str, str]] = {}
+    options: ClassVar[Mapping[str, "Option | str"]] = {}
 
     @classmethod
     def is_available(cls) -> bool:
@@ -265,6 +279,38 @@ def quiet_stdout(enabled: bool = True):
         os.close(devnull)
 
 
+def solution_from_vector(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarray) -> xr.Dataset:
+    """The result variables from a solver's solution vector over the model's columns.
+
+    For backends that solve the matrices of the linopy model themselves
+    (``model.matrices``): maps the values back to the variables of
+    :data:`aggregator.formulation.VARIABLES` over ``(time, fleet)``.
+
+    Parameters
+    ----------
+    model : linopy.Model
+        The built model.
+    vlabels : numpy.ndarray
+        The variable label of each column (``model.matrices.vlabels``).
+    x : numpy.ndarray
+        The solution, one value per column.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down`` over
+        (time, fleet); an entry masked out of the model (label ``-1``) is 0.
+    """
+    vlabels = np.asarray(vlabels)
+    size = max(int(vlabels.max(initial=-1)), max(int(model[v].labels.max()) for v in VARIABLES)) + 2
+    values = np.zeros(size)
+    values[vlabels] = np.asarray(x, dtype=float)
+    values[-1] = 0.0  # label -1: a slot masked out of the model
+    return xr.Dataset({
+        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in VARIABLES
+    })
+
+
 def _solution_from_model(model) -> xr.Dataset:
     return xr.Dataset({name: model.solution[name] for name in VARIABLES})
 
@@ -275,7 +321,7 @@ class LinopyBackend(SolverBackend):
     name = "linopy"
     description = "the MILP through linopy with any installed solver (option `solver`)"
     priority = 0
-    options = {"solver": "a solver linopy supports, e.g. glpk, cbc, scip, gurobi, cplex"}
+    options = {"solver": Option(str, "a solver linopy supports, e.g. glpk, cbc, scip, gurobi, cplex")}
     solver_name: ClassVar[str | None] = None
 
     @classmethod
@@ -420,7 +466,7 @@ class HighsBackend(LinopyBackend):
     name = "highs"
     description = "the exact MILP with HiGHS (highspy) through linopy, warm-started from the dp backend"
     priority = 10
-    options = {"warm_start": "start from the dp backend's solution of the documented model (default true)"}
+    options = {"warm_start": Option(bool, "start from the dp backend's solution of the documented model (default true)")}
     solver_name = "highs"
 
     def _run(self, model, solver, kwargs, aggregator, options):  # noqa: D102

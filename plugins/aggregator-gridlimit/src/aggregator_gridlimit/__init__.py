@@ -3,113 +3,122 @@
 Active only when the scenario asks for it::
 
     [extensions.grid_limit]
-    kw = 5000            # import limit at the connection, kW
+    kw = 5000            # import limit at the connection, kW (a number or one value per step)
     export_kw = 3000     # optional export limit, kW (default: kw)
     fleets = ["a", "b"]  # optional: the fleets behind the connection (default: all)
 
-It adds two constraints over time to the model, on the *net* power the fleets
-draw through the connection (one fleet may discharge into another)::
+It declares one :class:`aggregator.coupling.PowerCoupling` on the *net* power
+the fleets draw through the connection (one fleet may discharge into
+another)::
 
     sum(charge - discharge) <=  kw          (grid_limit_import)
     sum(discharge - charge) <=  export_kw   (grid_limit_export)
 
-The model is then no longer the standard one, so ``[solver] name = "auto"``
-solves it with a general MILP backend.
+and the core writes those rows into the model.  The model is then the
+documented one plus exactly these coupling rows: ``Aggregator.couplings()``
+returns them, so a decomposition backend can solve it; the other backends
+solve the whole model.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
-import linopy
 import xarray as xr
 
 import aggregator
-from aggregator import InputError
-from aggregator.plugins import model_extension
+from aggregator import InputError, ModelExtension
+from aggregator.coupling import PowerCoupling
+from aggregator.options import Option
 
-__all__ = ["grid_limit_options", "aggregator_extend_model"]
-__version__ = "0.1.0"
+__all__ = ["GridLimit", "grid_limit_coupling"]
+__version__ = "0.2.0"
 
 NAME = "grid_limit"
-OPTIONS = {
-    "kw": "import limit at the grid connection in kW (required)",
-    "export_kw": "export limit in kW (default: kw)",
-    "fleets": "names of the fleets behind the connection (default: all)",
-}
+_LIMIT = dict(type=(float, list), unit="kW", minimum=0)
 
 
-def _limit(options: Mapping[str, Any], key: str) -> float:
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise InputError(f"[extensions.{NAME}] {key} = {value!r}: expected a number of kW >= 0")
-    return float(value)
-
-
-def grid_limit_options(options: Mapping[str, Any], fleet_names: list[str]) -> tuple[float, float, list[str]]:
-    """Check the ``[extensions.grid_limit]`` table.
+def grid_limit_coupling(options: Mapping[str, Any], inputs: xr.Dataset) -> PowerCoupling:
+    """The coupling that a checked ``[extensions.grid_limit]`` table declares.
 
     Parameters
     ----------
     options : mapping
-        The table.
-    fleet_names : list of str
-        The scenario's fleets.
+        The table, checked against :attr:`GridLimit.options`.
+    inputs : xarray.Dataset
+        The problem's inputs (fleet names and number of steps).
 
     Returns
     -------
-    tuple
-        ``(import_kw, export_kw, fleets)``.
+    PowerCoupling
 
     Raises
     ------
     InputError
-        Naming the key at fault.
+        Naming the key at fault: a fleet that is not in the scenario, or a
+        profile whose length is not the horizon's.
 
     Examples
     --------
-    >>> grid_limit_options({"kw": 500}, ["a", "b"])
-    (500.0, 500.0, ['a', 'b'])
+    >>> import pandas as pd
+    >>> inputs = xr.Dataset(coords={"time": pd.date_range("2024-01-01", periods=3, freq="h"), "fleet": ["a", "b"]})
+    >>> c = grid_limit_coupling({"kw": 500, "export_kw": [0, 10, 20]}, inputs)
+    >>> c.fleets, c.import_kw.tolist(), c.export_kw.tolist()
+    (('a', 'b'), [500.0, 500.0, 500.0], [0.0, 10.0, 20.0])
     """
-    if "kw" not in options:
-        raise InputError(f"[extensions.{NAME}] needs `kw = ...` (the import limit in kW)")
-    import_kw = _limit(options, "kw")
-    export_kw = _limit(options, "export_kw") if "export_kw" in options else import_kw
-    fleets = options.get("fleets", fleet_names)
-    if not isinstance(fleets, list) or not fleets or not all(isinstance(f, str) for f in fleets):
-        raise InputError(f"[extensions.{NAME}] fleets = {fleets!r}: expected a list of fleet names")
+    where = f"[extensions.{NAME}]"
+    names = [str(f) for f in inputs.indexes["fleet"]]
+    fleets = options.get("fleets", names)
     for name in fleets:
-        if name not in fleet_names:
+        if name not in names:
+            raise InputError(f"{where} fleets: no fleet named {name!r}; fleets are {', '.join(names)}")
+    steps = int(inputs.sizes["time"])
+    limits = {}
+    for key in ("kw", "export_kw"):
+        value = options.get(key, options["kw"])
+        if isinstance(value, list) and len(value) != steps:
             raise InputError(
-                f"[extensions.{NAME}] fleets: no fleet named {name!r}; fleets are {', '.join(fleet_names)}"
+                f"{where} {key}: a profile of {len(value)} values; expected one value per step ({steps} steps)"
             )
-    return import_kw, export_kw, list(fleets)
+        limits[key] = value
+    return PowerCoupling.create(NAME, fleets, steps, import_kw=limits["kw"], export_kw=limits["export_kw"])
+
+
+class GridLimit(ModelExtension):
+    """A grid-connection limit on the fleets' net import and export (``[extensions.grid_limit]``)."""
+
+    name = NAME
+    options = {
+        "kw": Option(**_LIMIT, required=True, description="import limit at the grid connection, or one per step"),
+        "export_kw": Option(**_LIMIT, description="export limit, or one per step (default: kw)"),
+        "fleets": Option(list, "the fleets behind the connection (default: all)", items=Option(str),
+                         schema={"minItems": 1}),
+    }
+
+    def couplings(self, options: Mapping[str, Any], *, inputs: xr.Dataset) -> list[PowerCoupling]:
+        """The one coupling of the connection (see :func:`grid_limit_coupling`).
+
+        Parameters
+        ----------
+        options : mapping
+            The checked ``[extensions.grid_limit]`` table.
+        inputs : xarray.Dataset
+            The problem's inputs.
+
+        Returns
+        -------
+        list of PowerCoupling
+        """
+        return [grid_limit_coupling(options, inputs)]
 
 
 @aggregator.hookimpl
-@model_extension(NAME, options=OPTIONS)
-def aggregator_extend_model(model: linopy.Model, inputs: xr.Dataset) -> None:
-    """A grid-connection limit on the fleets' net import and export (``[extensions.grid_limit]``).
+def aggregator_register_model_extensions() -> list[type[ModelExtension]]:
+    """Register the ``grid_limit`` model extension.
 
-    Parameters
-    ----------
-    model : linopy.Model
-        The model; gets the constraints ``grid_limit_import`` and
-        ``grid_limit_export`` over time when the scenario has the table.
-    inputs : xarray.Dataset
-        The validated inputs; ``inputs.attrs["extensions"]["grid_limit"]``
-        holds the options.
-
-    Raises
-    ------
-    InputError
-        Naming the ``[extensions.grid_limit]`` key at fault.
+    Returns
+    -------
+    list of type
+        ``[GridLimit]``.
     """
-    options = inputs.attrs.get("extensions", {}).get(NAME)
-    if options is None:  # not asked for: leave the model untouched
-        return
-    import_kw, export_kw, fleets = grid_limit_options(options, [str(f) for f in inputs.indexes["fleet"]])
-    net = (model["charge"] - model["discharge"]).sel(fleet=fleets).sum("fleet")
-    model.add_constraints(net <= import_kw, name="grid_limit_import")
-    model.add_constraints(-net <= export_kw, name="grid_limit_export")
+    return [GridLimit]

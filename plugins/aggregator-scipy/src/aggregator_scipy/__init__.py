@@ -21,18 +21,13 @@ import importlib.util
 import math
 import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import xarray as xr
 
 import aggregator
 from aggregator import InputError, SolveOutcome, SolverBackend, SolverOptions
-from aggregator.formulation import VARIABLES
-from aggregator.solvers import relative_gap
-
-if TYPE_CHECKING:  # pragma: no cover
-    import linopy
+from aggregator.solvers import relative_gap, solution_from_vector
 
 __all__ = ["ScipyBackend"]
 __version__ = "0.1.0"
@@ -149,7 +144,7 @@ class ScipyBackend(SolverBackend):
             status="optimal" if within else "time_limit",
             objective=objective,
             bound=bound,
-            solution=_solution(model, np.asarray(m.vlabels), res.x),
+            solution=solution_from_vector(model, np.asarray(m.vlabels), res.x),
             solver=label,
             solve_seconds=seconds,
             termination=str(res.message),
@@ -166,16 +161,6 @@ class ScipyBackend(SolverBackend):
             return math.nan
         bound = sign * float(dual) + constant
         return max(bound, objective) if res.status == _OPTIMAL else bound
-
-
-def _solution(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarray) -> xr.Dataset:
-    """The values of the reported variables over (time, fleet); variables left out of the model are 0."""
-    values = np.zeros(int(max(vlabels.max(initial=-1), max(int(model[v].labels.max()) for v in VARIABLES))) + 2)
-    values[vlabels] = x
-    values[-1] = 0.0  # label -1: a slot masked out of the model
-    return xr.Dataset({
-        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in VARIABLES
-    })
 
 
 @aggregator.hookimpl

@@ -19,12 +19,12 @@ from typing import Any, Mapping
 import pandas as pd
 
 import aggregator
-from aggregator import InputError, PriceSignal, PriceSource
+from aggregator import InputError, Option, PriceSignal, PriceSource
 
 from .tariff import DEFAULT_PERIOD, DEFAULT_PERIODS, DEFAULT_RATES, DEFAULT_SEASONS, Rule, Tariff
 
 __all__ = ["TouPriceSource", "Tariff", "Rule", "DEFAULT_SEASONS", "DEFAULT_PERIODS", "DEFAULT_PERIOD", "DEFAULT_RATES"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _DEFAULT_START = "2024-01-01"
 
@@ -40,14 +40,15 @@ class TouPriceSource(PriceSource):
 
     name = "tou"
     options = {
-        "start": "first time stamp (default 2024-01-01)",
-        "hours": "length in hours (default: the horizon, else 8760)",
-        "seasons": "table: season name -> list of months 1-12 (default summer = Jun-Sep, winter = the rest)",
-        "periods": "array of rules { name, hours = [start, end], days, seasons }; the first match wins",
-        "default_period": f"period of hours no rule covers (default {DEFAULT_PERIOD!r})",
-        "rates": "table: season -> period -> rate, or period -> rate for every season",
-        "unit": "unit of the rates: \"$/MWh\" (default) or \"$/kWh\"",
-        "holidays": "list of dates priced as Sundays",
+        "start": Option(str, "first time stamp, a date such as 2024-07-01", default=_DEFAULT_START),
+        "hours": Option(float, "length (default: the horizon, else 8760)", unit="hours", exclusive_minimum=0),
+        "seasons": Option(dict, "season name -> list of months 1-12 (default summer = Jun-Sep, winter = the rest)"),
+        "periods": Option(list, "rules { name, hours = [start, end], days, seasons }; the first match wins",
+                          items=Option(dict)),
+        "default_period": Option(str, "period of hours no rule covers", default=DEFAULT_PERIOD),
+        "rates": Option(dict, "season -> period -> rate, or period -> rate for every season"),
+        "unit": Option(str, "unit of the rates", choices=("$/MWh", "$/kWh"), default="$/MWh"),
+        "holidays": Option(list, "dates priced as Sundays"),
     }
 
     def load(
@@ -58,7 +59,8 @@ class TouPriceSource(PriceSource):
         Parameters
         ----------
         options : mapping
-            The ``[prices]`` table without ``source`` (see :attr:`options`).
+            The ``[prices]`` table without ``source``, checked against
+            :attr:`options` (defaults filled in) by the core.
         base_dir : pathlib.Path
             Folder of the scenario file (unused).
         steps : int or None
@@ -78,8 +80,6 @@ class TouPriceSource(PriceSource):
         """
         tariff = Tariff.from_options(options)
         hours = options.get("hours")
-        if hours is not None and (isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0):
-            raise InputError(f"[prices] hours = {hours!r}: expected a number of hours > 0")
         n = steps if hours is None else int(round(hours / step_hours))
         n = int(round(8760 / step_hours)) if n is None else n
         raw_start = options.get("start", _DEFAULT_START)

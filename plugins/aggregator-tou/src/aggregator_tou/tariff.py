@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from aggregator import InputError
+from aggregator.options import DAY_NAMES, is_number, parse_days
 
 __all__ = [
     "Rule",
@@ -54,22 +55,8 @@ DEFAULT_RATES: dict[str, dict[str, float]] = {
     "winter": {"peak": 450.0, "part_peak": 400.0, "off_peak": 290.0, "super_off_peak": 250.0},
 }
 
-#: Weekday names accepted in ``days`` (Monday is 0, as in pandas).
-DAY_NAMES: dict[str, int] = {
-    name: i
-    for i, names in enumerate(
-        [("mon", "monday"), ("tue", "tuesday"), ("wed", "wednesday"), ("thu", "thursday"),
-         ("fri", "friday"), ("sat", "saturday"), ("sun", "sunday")]
-    )
-    for name in names
-}
-_DAY_GROUPS = {"all": frozenset(range(7)), "weekdays": frozenset(range(5)), "weekends": frozenset({5, 6})}
 _UNITS = {"$/MWh": 1.0, "$/kWh": 1000.0}
 _SUBSTEPS_PER_HOUR = 4
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 @dataclass(frozen=True)
@@ -304,7 +291,7 @@ def _seasons(raw: Any, where: str) -> dict[str, tuple[int, ...]]:
 
 
 def _hour(value: Any, key: str) -> float:
-    if not _is_number(value) or not 0 <= value <= 24:
+    if not is_number(value) or not 0 <= value <= 24:
         raise InputError(f"{key} = {value!r}: expected hours of the day in [0, 24], such as [16, 21]")
     return float(value)
 
@@ -322,16 +309,6 @@ def _ranges(raw: Any, key: str) -> tuple[tuple[float, float], ...]:
     return tuple(ranges)
 
 
-def _days(raw: Any, key: str) -> frozenset[int]:
-    if isinstance(raw, str) and raw in _DAY_GROUPS:
-        return _DAY_GROUPS[raw]
-    if isinstance(raw, list) and raw and all(isinstance(d, str) and d.lower() in DAY_NAMES for d in raw):
-        return frozenset(DAY_NAMES[d.lower()] for d in raw)
-    raise InputError(
-        f"{key} = {raw!r}: expected \"all\", \"weekdays\", \"weekends\" or a list of day names such as [\"sat\", \"sun\"]"
-    )
-
-
 _RULE_KEYS = {"name", "hours", "days", "seasons"}
 
 
@@ -346,7 +323,7 @@ def _rule(raw: dict[str, Any], i: int, seasons: Mapping[str, Any], where: str, d
     if "hours" not in raw:
         raise InputError(f"{key} ({name!r}): needs `hours = [start, end]`")
     ranges = _ranges(raw["hours"], f"{key} hours")
-    days = _days(raw.get("days", "all"), f"{key} days")
+    days = parse_days(raw.get("days", "all"), f"{key} days")
     rule_seasons = raw.get("seasons")
     if rule_seasons is not None:
         if not isinstance(rule_seasons, list) or not all(isinstance(s, str) for s in rule_seasons):
@@ -363,7 +340,7 @@ def _rates(raw: Any, seasons: Mapping[str, Any], where: str, scale: float, defau
         raise InputError(f"{where} rates = {raw!r}: expected a table such as {{ peak = 550, off_peak = 300 }}")
     if not any(isinstance(v, dict) for v in raw.values()):  # one set of rates for every season
         for period, rate in raw.items():
-            if not _is_number(rate):
+            if not is_number(rate):
                 raise InputError(f"{where} rates.{period} = {rate!r}: expected a number")
         raw = {season: raw for season in seasons}
     rates: dict[str, dict[str, float]] = {}
@@ -379,7 +356,7 @@ def _rates(raw: Any, seasons: Mapping[str, Any], where: str, scale: float, defau
                 "or give one table of numbers for all seasons"
             )
         for period, rate in table.items():
-            if not _is_number(rate):
+            if not is_number(rate):
                 raise InputError(f"{where} rates.{season}.{period} = {rate!r}: expected a number")
         rates[season] = {period: float(rate) * scale for period, rate in table.items()}
     for season in seasons:

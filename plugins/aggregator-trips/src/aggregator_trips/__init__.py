@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 import aggregator
-from aggregator import AvailabilityModel, InputError
+from aggregator import AvailabilityModel, Option
 
 from .schedule import DEFAULT_TRIPS, Clock, Trip, availability_from_trips, parse_trips
 
 __all__ = ["TripsAvailability", "Clock", "Trip", "availability_from_trips", "parse_trips", "DEFAULT_TRIPS"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 class TripsAvailability(AvailabilityModel):
@@ -42,10 +42,13 @@ class TripsAvailability(AvailabilityModel):
 
     name = "trips"
     options = {
-        "trips": "array of { depart, arrive | duration, days, share }; times \"HH:MM\", hours or { mean, std }",
-        "plugged_in": "share of the vehicles at home that are plugged in (default 1.0)",
-        "sample": "simulated vehicles per day for random times (default 1000)",
-        "seed": "random seed, an integer >= 0 (default 0)",
+        "trips": Option(list, "array of { depart, arrive | duration, days, share }; times \"HH:MM\", hours or "
+                        "{ mean, std } (default: weekday commuters, weekend errands)",
+                        items=Option(dict), schema={"minItems": 1}),
+        "plugged_in": Option(float, "share of the vehicles at home that are plugged in", minimum=0, maximum=1,
+                             default=1.0),
+        "sample": Option(int, "simulated vehicles per day for random times", minimum=1, default=1000),
+        "seed": Option(int, "random seed", minimum=0, default=0),
     }
 
     def profile(
@@ -56,7 +59,8 @@ class TripsAvailability(AvailabilityModel):
         Parameters
         ----------
         options : mapping
-            The ``availability`` table without ``model`` (see :attr:`options`).
+            The ``availability`` table without ``model``, checked against
+            :attr:`options` (defaults filled in) by the core.
         base_dir : pathlib.Path
             Folder of the scenario file (unused).
         time : pandas.DatetimeIndex
@@ -75,17 +79,9 @@ class TripsAvailability(AvailabilityModel):
             Naming the key or trip entry at fault.
         """
         trips = parse_trips(options.get("trips", DEFAULT_TRIPS), "availability")
-        plugged_in = options.get("plugged_in", 1.0)
-        if isinstance(plugged_in, bool) or not isinstance(plugged_in, (int, float)) or not 0 <= plugged_in <= 1:
-            raise InputError(f"availability plugged_in = {plugged_in!r}: expected a share in [0, 1]")
-        sample = options.get("sample", 1000)
-        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
-            raise InputError(f"availability sample = {sample!r}: expected an integer >= 1")
-        seed = options.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise InputError(f"availability seed = {seed!r}: expected an integer >= 0")
         return availability_from_trips(
-            trips, time, step_hours, plugged_in=float(plugged_in), sample=sample, seed=seed
+            trips, time, step_hours, plugged_in=float(options["plugged_in"]), sample=options["sample"],
+            seed=options["seed"],
         )
 
 

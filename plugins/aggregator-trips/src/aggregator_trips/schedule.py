@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from aggregator import InputError
+from aggregator.options import DAY_NAMES, is_number, parse_days
 
 __all__ = ["Clock", "Trip", "availability_from_trips", "parse_trips", "DEFAULT_TRIPS", "DAY_NAMES"]
 
@@ -35,16 +36,6 @@ DEFAULT_TRIPS: list[dict[str, Any]] = [
     {"depart": {"mean": 11.0, "std": 2.0}, "duration": {"mean": 3.0, "std": 1.5}, "days": "weekends", "share": 0.5},
 ]
 
-#: Weekday names accepted in ``days`` (Monday is 0, as in pandas).
-DAY_NAMES: dict[str, int] = {
-    name: i
-    for i, names in enumerate(
-        [("mon", "monday"), ("tue", "tuesday"), ("wed", "wednesday"), ("thu", "thursday"),
-         ("fri", "friday"), ("sat", "saturday"), ("sun", "sunday")]
-    )
-    for name in names
-}
-_DAY_GROUPS = {"all": frozenset(range(7)), "weekdays": frozenset(range(5)), "weekends": frozenset({5, 6})}
 _TRIP_KEYS = {"depart", "arrive", "duration", "days", "share"}
 _EPS = 1e-9
 
@@ -132,10 +123,6 @@ class Trip:
         return depart, length
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _time_of_day(value: Any, key: str) -> float:
     if isinstance(value, str):
         parts = value.strip().split(":")
@@ -143,7 +130,7 @@ def _time_of_day(value: Any, key: str) -> float:
             hours, minutes = int(parts[0]), int(parts[1])
             if 0 <= hours <= 24 and 0 <= minutes < 60 and hours * 60 + minutes <= 24 * 60:
                 return hours + minutes / 60.0
-    elif _number(value) and 0 <= value <= 24:
+    elif is_number(value) and 0 <= value <= 24:
         return float(value)
     raise InputError(f"{key} = {value!r}: expected a time of day such as \"07:30\" or 7.5 (hours, 0-24)")
 
@@ -156,27 +143,17 @@ def _clock(value: Any, key: str, *, time_of_day: bool) -> Clock:
         if "mean" not in value:
             raise InputError(f"{key}: needs `mean = ...`")
         mean = _time_of_day(value["mean"], f"{key} mean") if time_of_day else value["mean"]
-        if not time_of_day and (not _number(mean) or mean < 0):
+        if not time_of_day and (not is_number(mean) or mean < 0):
             raise InputError(f"{key} mean = {mean!r}: expected hours >= 0")
         std = value.get("std", 0.0)
-        if not _number(std) or std < 0:
+        if not is_number(std) or std < 0:
             raise InputError(f"{key} std = {std!r}: expected hours >= 0")
         return Clock(float(mean), float(std))
     if time_of_day:
         return Clock(_time_of_day(value, key))
-    if not _number(value) or value < 0:
+    if not is_number(value) or value < 0:
         raise InputError(f"{key} = {value!r}: expected hours >= 0 or {{ mean = ..., std = ... }}")
     return Clock(float(value))
-
-
-def _days(raw: Any, key: str) -> frozenset[int]:
-    if isinstance(raw, str) and raw in _DAY_GROUPS:
-        return _DAY_GROUPS[raw]
-    if isinstance(raw, list) and raw and all(isinstance(d, str) and d.lower() in DAY_NAMES for d in raw):
-        return frozenset(DAY_NAMES[d.lower()] for d in raw)
-    raise InputError(
-        f"{key} = {raw!r}: expected \"all\", \"weekdays\", \"weekends\" or a list of day names such as [\"sat\", \"sun\"]"
-    )
 
 
 def parse_trips(raw: Any, where: str = "availability") -> list[Trip]:
@@ -220,7 +197,7 @@ def parse_trips(raw: Any, where: str = "availability") -> list[Trip]:
         if ("arrive" in entry) == ("duration" in entry):
             raise InputError(f"{key}: needs exactly one of `arrive = ...` (a time of day) or `duration = ...` (hours)")
         share = entry.get("share", 1.0)
-        if not _number(share) or not 0 < share <= 1:
+        if not is_number(share) or not 0 < share <= 1:
             raise InputError(f"{key} share = {share!r}: expected a share of the fleet in (0, 1]")
         trips.append(
             Trip(
@@ -229,7 +206,7 @@ def parse_trips(raw: Any, where: str = "availability") -> list[Trip]:
                 duration=_clock(entry["duration"], f"{key} duration", time_of_day=False)
                 if "duration" in entry
                 else None,
-                days=_days(entry.get("days", "all"), f"{key} days"),
+                days=parse_days(entry.get("days", "all"), f"{key} days"),
                 share=float(share),
             )
         )
