@@ -11,7 +11,7 @@ The public API:
 
 from .aggregator import Aggregator
 from .availability import AvailabilityModel
-from .errors import AggregatorError, InputError, SolveError
+from .errors import AggregatorError, InputError, PluginError, SolveError
 from .fleet import Fleet
 from .plugins import hookimpl
 from .prices import PriceSignal, PriceSource
@@ -27,6 +27,7 @@ __all__ = [
     "AvailabilityModel",
     "Fleet",
     "InputError",
+    "PluginError",
     "PriceSignal",
     "PriceSource",
     "Result",

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .errors import InputError, SolveError
+from .errors import InputError, PluginError, SolveError
 
 __all__ = ["main", "build_parser"]
 
@@ -350,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SolveError as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except PluginError as exc:  # a plugin's bug, named with its distribution: not the user's input
+        print(f"aggregator: error: {' / '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (`aggregator plugins | head`): not an error of ours.

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
-from .errors import InputError
+from .errors import PLUGIN_OPTION_FAILURES, InputError, PluginError, plugin_failed
 from .synthetic import synthetic_prices
 
 __all__ = [
@@ -27,6 +27,10 @@ __all__ = [
     "ConstantPriceSource",
     "SyntheticPriceSource",
     "DEFAULT_START",
+    "InvalidPriceSignal",
+    "load_prices",
+    "stamp_step_hours",
+    "time_column",
 ]
 
 DEFAULT_START = pd.Timestamp("2024-01-01 00:00")
@@ -74,6 +78,15 @@ def _steps_option(options: Mapping[str, Any], key: str, step_hours: float, defau
     return steps
 
 
+class InvalidPriceSignal(InputError):
+    """Values, step length or time stamps that :class:`PriceSignal` refuses (NaN, a length mismatch, ...).
+
+    An :class:`~aggregator.errors.InputError` when a user builds the signal; when a
+    price source builds it inside :meth:`PriceSource.load`, the core reports a
+    bug in that source (:func:`load_prices`).
+    """
+
+
 @dataclass(frozen=True, eq=False)
 class PriceSignal:
     """Wholesale prices in $/MWh on a time index with a fixed step length.
@@ -105,21 +118,27 @@ class PriceSignal:
     _checked: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        values = np.asarray(self.values, dtype=float).reshape(-1)
+        try:
+            values = np.asarray(self.values, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InvalidPriceSignal(f"prices ({self.source}): the values are not numbers ({exc})") from None
+        if sum(n > 1 for n in values.shape) > 1:
+            raise InvalidPriceSignal(f"prices ({self.source}): values of shape {values.shape}; expected one per step")
+        values = values.reshape(-1)
         if values.size == 0:
-            raise InputError(f"prices ({self.source}): no values")
+            raise InvalidPriceSignal(f"prices ({self.source}): no values")
         if not np.isfinite(values).all():
             step = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise InputError(f"prices ({self.source}): step {step} is {values[step]!r}; expected a finite number")
+            raise InvalidPriceSignal(f"prices ({self.source}): step {step} is {values[step]!r}; expected a finite number")
         if isinstance(self.step_hours, bool) or not np.isfinite(self.step_hours) or self.step_hours < MIN_STEP_HOURS:
-            raise InputError(f"step_hours = {self.step_hours!r}; expected a number of hours of at least 1 second (1/3600)")
+            raise InvalidPriceSignal(f"step_hours = {self.step_hours!r}; expected a number of hours of at least 1 second (1/3600)")
         time = self.time
         if time is None:
             time = _time_index(DEFAULT_START, values.size, float(self.step_hours))
         else:
             time = pd.DatetimeIndex(time)
             if len(time) != values.size:
-                raise InputError(
+                raise InvalidPriceSignal(
                     f"prices ({self.source}): {values.size} values but {len(time)} time stamps; expected the same"
                 )
         values.setflags(write=False)
@@ -200,14 +219,17 @@ class PriceSignal:
         path: str | Path,
         column: str | None = None,
         *,
-        step_hours: float = 1.0,
+        step_hours: float | None = None,
         start: str | pd.Timestamp | None = None,
+        steps: int | None = None,
     ) -> "PriceSignal":
         """Read prices from a CSV file, as the study's files are.
 
         Byte-order marks, bare-CR or CRLF line endings and a quoted row-number
         column are read as they are.  A ``Date``/``time`` column, when present
-        and parseable, gives the time index; it must be sorted and unique.
+        and parseable, gives the time index; it must be sorted and unique, and
+        its stamps give the step length when ``step_hours`` is not given (a
+        file at 15-minute resolution gives ``step_hours = 0.25``).
 
         Parameters
         ----------
@@ -215,11 +237,15 @@ class PriceSignal:
             The CSV file.
         column : str, optional
             The price column; default: the last numeric column.
-        step_hours : float
-            Step length in hours.
+        step_hours : float, optional
+            Step length in hours; default: the step of the time column, or 1
+            without one.  When given, the time column must have this step.
         start : str or pandas.Timestamp, optional
             Time of the first step when the file has no time column
             (default 2024-01-01 00:00).
+        steps : int, optional
+            Read only the first ``steps`` rows (default: all); the rest of the
+            file is not read.
 
         Returns
         -------
@@ -230,14 +256,53 @@ class PriceSignal:
         InputError
             Naming the file and the row or column at fault.
         """
-        frame = read_csv_table(path)
+        frame = read_csv_table(path, rows=steps)
         name, values = numeric_column(frame, path, column, what="price")
         stamps = time_column(frame, path, name, step_hours)
+        if step_hours is None:
+            step_hours = (stamp_step_hours(stamps) if stamps is not None else None) or 1.0
         time = _time_index(stamps[0] if stamps is not None else (start or DEFAULT_START), values.size, step_hours)
         return cls(values, step_hours=step_hours, time=time, source=f"{path}:{name}")
 
 
-def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_hours: float) -> pd.DatetimeIndex | None:
+def stamp_step_hours(stamps: pd.DatetimeIndex) -> float | None:
+    """The step between time stamps, in hours: the most common difference (None for one stamp).
+
+    The most common difference is robust to a daylight-saving artefact (one
+    step of two hours and one of zero in a local-time column).
+
+    Parameters
+    ----------
+    stamps : pandas.DatetimeIndex
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> stamp_step_hours(pd.date_range("2024-01-01", periods=5, freq="15min"))
+    0.25
+    """
+    if len(stamps) < 2:
+        return None
+    seconds = np.diff(stamps.to_numpy().astype("datetime64[s]").astype(np.int64))
+    values, counts = np.unique(seconds, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    return step / 3600.0 if step > 0 else None
+
+
+def _duration(hours: float) -> str:
+    """``0.25 h (15 min)``, ``1 h``, ``0.0833333 h (5 min)``."""
+    minutes = hours * 60
+    if hours < 1 and abs(minutes - round(minutes)) < 1e-9:
+        return f"{hours:g} h ({round(minutes)} min)"
+    return f"{hours:g} h"
+
+
+def time_column(
+    frame: pd.DataFrame, path: str | Path, value_column: str, step_hours: float | None
+) -> pd.DatetimeIndex | None:
     """The checked time stamps of a table's time column (``Date``, ``time``, ...), or None without one.
 
     A column of that name whose cells are mostly not dates is not a time
@@ -253,8 +318,9 @@ def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_h
         The file, for messages.
     value_column : str
         The column holding the values (never taken as the time column).
-    step_hours : float
-        The expected step between stamps.
+    step_hours : float or None
+        The expected step between stamps; None: the stamps' own step
+        (:func:`stamp_step_hours`), which must then be regular.
 
     Returns
     -------
@@ -294,15 +360,26 @@ def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_h
 
 
 def _check_time_column(
-    stamps: pd.DatetimeIndex, lines: pd.Index, path: str | Path, column: str, step_hours: float
+    stamps: pd.DatetimeIndex, lines: pd.Index, path: str | Path, column: str, step_hours: float | None
 ) -> None:
     """Check that time stamps advance by one step; accept a daylight-saving clock shift.
 
     A local-time column skips an hour in spring (a step of two hours followed by
     a repeated stamp, as in the study's price files); that pair is accepted and
-    the regular time axis is used.  Anything else out of step is an error.
+    the regular time axis is used.  Anything else out of step is an error; when
+    the stamps' own step is not the one asked for, the message says which
+    ``step_hours`` the file has.
     """
     hours = np.diff(stamps.to_numpy().astype("datetime64[s]").astype(np.int64)) / 3600.0
+    native = stamp_step_hours(stamps)
+    if step_hours is None:
+        step_hours = native if native is not None else 1.0
+    elif native is not None and not np.isclose(native, step_hours) and np.isclose(hours, native).mean() >= 0.5:
+        raise InputError(
+            f"{path}, column {column!r}: the time stamps are {_duration(native)} apart ({stamps[0]}, {stamps[1]}, ...) "
+            f"but steps of {_duration(step_hours)} were asked for; use step_hours = {native:g} "
+            "(or leave step_hours out: the step is read from the time stamps)"
+        )
     ok = np.isclose(hours, step_hours)
     shift = np.flatnonzero(np.isclose(hours[:-1], 2 * step_hours) & np.isclose(hours[1:], 0.0))
     ok[shift] = ok[shift + 1] = True
@@ -390,7 +467,7 @@ class CsvPriceSource(PriceSource):
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"[prices] column = {column!r}; expected a column name (string)")
-        return PriceSignal.from_csv(path, column, step_hours=step_hours)
+        return PriceSignal.from_csv(path, column, step_hours=step_hours, steps=steps)
 
 
 class ConstantPriceSource(PriceSource):
@@ -437,3 +514,80 @@ class SyntheticPriceSource(PriceSource):
         time = _time_index(start, n, step_hours)
         return PriceSignal(synthetic_prices(time, seed), step_hours, time, source=f"synthetic seed={seed}")
 
+
+
+def load_prices(
+    cls: type[PriceSource],
+    name: str,
+    distribution: str,
+    options: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    steps: int | None,
+    step_hours: float,
+    where: str = "",
+) -> PriceSignal:
+    """Call a price source and check what it returns.
+
+    An :class:`~aggregator.errors.InputError` raised by the source is a mistake
+    in the user's options and passes through; so, reported as one that names the
+    source, is an exception of :data:`~aggregator.errors.PLUGIN_OPTION_FAILURES`.
+    What the source *returns* is checked here, whoever wrote it: anything but a
+    :class:`PriceSignal` of finite prices, sorted unique time stamps and the
+    requested step length is a :class:`~aggregator.errors.PluginError` naming the
+    source and its distribution.
+
+    Parameters
+    ----------
+    cls : type
+        The registered :class:`PriceSource` subclass.
+    name, distribution : str
+        Its registered name and its distribution, for messages.
+    options : mapping
+        The ``[prices]`` table without ``source``.
+    base_dir : pathlib.Path
+        Folder of the scenario file.
+    steps : int or None
+        Steps the horizon asks for (None: all there are).
+    step_hours : float
+        Step length in hours.
+    where : str
+        Where the source is used (``"[prices]"``), put first in the messages of its failures.
+
+    Returns
+    -------
+    PriceSignal
+
+    Raises
+    ------
+    InputError
+        From the source, on the user's options or data.
+    PluginError
+        If the source returned bad data.
+    """
+    def bug(what: str) -> PluginError:
+        return PluginError.returned("price source", name, distribution, what, where)
+
+    try:
+        prices = cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
+    except InvalidPriceSignal as exc:
+        raise bug(f"prices that PriceSignal refuses ({exc})") from None
+    except InputError:
+        raise
+    except PLUGIN_OPTION_FAILURES as exc:
+        raise plugin_failed("price source", name, distribution, exc, where) from None
+    if not isinstance(prices, PriceSignal):
+        raise bug(f"{type(prices).__name__}; expected a PriceSignal")
+    values = np.asarray(prices.values)
+    if values.ndim != 1 or values.dtype.kind != "f" or values.size == 0:
+        raise bug(f"prices of shape {values.shape} and type {values.dtype}; expected one float per step")
+    if not np.isfinite(values).all():
+        step = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise bug(f"a price of {values[step]!r} at step {step}; expected finite prices")
+    if not isinstance(prices.time, pd.DatetimeIndex) or len(prices.time) != values.size:
+        raise bug(f"{values.size} prices with a time index of {len(prices.time)} stamps; expected one stamp per price")
+    if not (prices.time.is_monotonic_increasing and prices.time.is_unique):
+        raise bug("time stamps that are not sorted and unique")
+    if not math.isclose(prices.step_hours, step_hours, rel_tol=1e-12, abs_tol=1e-12):
+        raise bug(f"{prices.step_hours:g}-hour steps when {step_hours:g}-hour steps were asked for")
+    return prices

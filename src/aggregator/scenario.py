@@ -20,9 +20,11 @@ import numpy as np
 
 from . import plugins
 from .aggregator import Aggregator
-from .errors import InputError, InputWarning
+from .availability import load_profile
+from .errors import InputError, InputWarning, PluginError
 from .fleet import Fleet
-from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
+from .input_files import read_regular
+from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, load_prices
 from .solvers import check_threads
 
 __all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
@@ -83,6 +85,9 @@ contract_limit = 0.4
 initial_soc = 0.6
 availability = { model = "synthetic", pattern = "mixed", seed = 3 }
 """
+
+#: The largest scenario or sweep file read, in bytes (a larger one is surely not a scenario).
+MAX_SCENARIO_BYTES = 64 * 2**20
 
 _TOP = {
     "name": "a label for the scenario",
@@ -192,17 +197,13 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
     Raises
     ------
     InputError
-        Missing file or TOML syntax error (with line and column).
+        Missing file, not a regular file (a folder, FIFO or device), larger
+        than :data:`MAX_SCENARIO_BYTES`, or TOML syntax error (with line and column).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: scenario file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; expected a scenario file (.toml)")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    raw = read_regular(path, "a scenario file (.toml)", limit=MAX_SCENARIO_BYTES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -247,18 +248,6 @@ def _price_range(table: Mapping[str, Any]) -> tuple[float, float]:
     return bounds[0], bounds[1]
 
 
-#: What a price source or availability model may raise on options it cannot use (besides InputError).
-_PLUGIN_FAILURES = (ValueError, TypeError, KeyError, IndexError, ArithmeticError, OSError)
-
-
-def _plugin_failed(kind: str, name: str, where: str, exc: Exception) -> InputError:
-    dist = plugins.registry(kind).get(name, (None, "?"))[1]
-    word = {"price_sources": "price source", "availability_models": "availability model"}[kind]
-    return InputError(
-        f"{where}: the {word} {name!r} (from {dist!r}) failed on these options: {type(exc).__name__}: {exc}"
-    )
-
-
 def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float):
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         spec = {"model": "constant", "value": spec}
@@ -269,19 +258,13 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
         raise InputError(f"{where}: needs `model = ...` (a registered availability model)")
     cls = plugins.lookup("availability_models", model_name, where=f"{where} model")
     options = _plugin_options(spec, cls, where, "model")
+    distribution = plugins.registry("availability_models")[model_name][1]
     try:
-        profile = cls().profile(options, base_dir=base_dir, time=time, step_hours=step_hours)
-    except InputError as exc:
+        return load_profile(cls, model_name, distribution, options, base_dir=base_dir, time=time, step_hours=step_hours)
+    except InputError as exc:  # the plugin's own message, or its failure on the options
         raise InputError(f"{where}: {exc}") from None
-    except _PLUGIN_FAILURES as exc:
-        raise _plugin_failed("availability_models", model_name, where, exc) from None
-    try:
-        return np.asarray(profile, dtype=float).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise InputError(
-            f"{where}: the availability model {model_name!r} returned {type(profile).__name__}, "
-            f"expected an array of shares ({exc})"
-        ) from None
+    except PluginError as exc:
+        raise PluginError(f"{where}: {exc}", plugin=exc.plugin, distribution=exc.distribution) from None
 
 
 def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, source: str = "scenario") -> Aggregator:
@@ -368,18 +351,11 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     options = _plugin_options(
         {k: v for k, v in prices_table.items() if k not in _PRICE_RANGE_KEYS}, source_cls, "[prices]", "source"
     )
-    try:
-        prices = source_cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
-    except _PLUGIN_FAILURES as exc:
-        raise _plugin_failed("price_sources", source_name, "[prices]", exc) from None
-    if not isinstance(prices, PriceSignal):
-        raise InputError(
-            f"[prices] source = {source_name!r} returned {type(prices).__name__}; expected a PriceSignal (a bug in the source)"
-        )
-    if abs(prices.step_hours - step_hours) > 1e-12:
-        raise InputError(
-            f"[prices] source {source_name!r} gave {prices.step_hours}-hour steps but [horizon] step_hours = {step_hours}"
-        )
+    distribution = plugins.registry("price_sources")[source_name][1]
+    prices = load_prices(
+        source_cls, source_name, distribution, options, base_dir=base_dir, steps=steps, step_hours=step_hours,
+        where="[prices]",
+    )
     if steps is not None and steps > len(prices):
         raise InputError(
             f"[horizon] hours = {hours} needs {steps} steps but the prices ({prices.source}) have {len(prices)}; "
