@@ -17,7 +17,7 @@ import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
 from .errors import PLUGIN_OPTION_FAILURES, InputError, InputWarning, PluginError, plugin_failed
-from .prices import time_column
+from .prices import TIME_COLUMNS, time_column
 from .synthetic import AVAILABILITY_PATTERNS, synthetic_availability
 
 __all__ = ["AvailabilityModel", "CsvAvailability", "ConstantAvailability", "SyntheticAvailability", "load_profile"]
@@ -87,7 +87,8 @@ class CsvAvailability(AvailabilityModel):
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"availability column = {column!r}; expected a column name (string)")
-        frame = read_csv_table(path, rows=max(len(time), 1))  # the rows after the horizon are not read
+        keep = None if column is None else [column, *TIME_COLUMNS]  # the other columns are not kept
+        frame = read_csv_table(path, rows=max(len(time), 1), columns=keep)  # nor the rows after the horizon
         column, values = numeric_column(frame, path, column, what="availability")
         outside = (values < 0) | (values > 1)
         if outside.any():

@@ -12,7 +12,7 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Sequence, TextIO
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,9 @@ _DIGITS = re.compile(r"^\d+\s*$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 
 
-def read_csv_table(path: str | Path, *, rows: int | None = None) -> pd.DataFrame:
+def read_csv_table(
+    path: str | Path, *, rows: int | None = None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Read a CSV file into a DataFrame of strings, whatever its line endings.
 
     Every row must have as many fields as the header: a row with one more (a
@@ -45,6 +47,9 @@ def read_csv_table(path: str | Path, *, rows: int | None = None) -> pd.DataFrame
         :func:`aggregator.input_files.open_regular`).
     rows : int, optional
         Read at most this many data rows (default: all of them).
+    columns : sequence of str, optional
+        Keep only these columns (those of them the file has); every row's
+        field count is checked all the same.  Default: every column.
 
     Returns
     -------
@@ -52,7 +57,8 @@ def read_csv_table(path: str | Path, *, rows: int | None = None) -> pd.DataFrame
         One column per header field, every cell as read (strings); the index is
         the row's line number in the file (the header is line 1).  The
         attribute ``attrs["header"]`` holds the header's names as written and
-        ``attrs["complete"]`` says whether the whole file was read.
+        ``attrs["complete"]`` says whether the whole file was read;
+        ``attrs["columns"]`` lists every column of the file (kept or not).
 
     Raises
     ------
@@ -67,7 +73,7 @@ def read_csv_table(path: str | Path, *, rows: int | None = None) -> pd.DataFrame
     for encoding in ("utf-8-sig", "latin-1"):
         try:
             with open_regular(path, "a CSV file") as handle:
-                return _read_rows(handle, path, encoding, rows)
+                return _read_rows(handle, path, encoding, rows, columns)
         except UnicodeDecodeError:
             continue  # not UTF-8: read it again as Latin-1, which decodes any byte
         except OSError as exc:
@@ -75,7 +81,9 @@ def read_csv_table(path: str | Path, *, rows: int | None = None) -> pd.DataFrame
     raise AssertionError("unreachable: latin-1 decodes any byte")  # pragma: no cover
 
 
-def _read_rows(handle: BinaryIO, path: Path, encoding: str, limit: int | None) -> pd.DataFrame:
+def _read_rows(
+    handle: BinaryIO, path: Path, encoding: str, limit: int | None, columns: Sequence[str] | None
+) -> pd.DataFrame:
     """Parse an open CSV file, checking every row's field count against the header."""
     head = handle.read(_SNIFF_BYTES)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark ("Unicode text")
@@ -96,6 +104,7 @@ def _read_rows(handle: BinaryIO, path: Path, encoding: str, limit: int | None) -
     lines: list[int] = []
     blank: int | None = None  # the line of a blank line among the data rows, an error if a row follows
     complete = True
+    keep: list[int] | None = None  # the indexes of the kept columns (None: all)
     try:
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -105,6 +114,8 @@ def _read_rows(handle: BinaryIO, path: Path, encoding: str, limit: int | None) -
             if header is None:
                 header, header_line = row, reader.line_num
                 _check_header(header, path)
+                if columns is not None:
+                    keep = [i for i, name in enumerate(_column_names(header)) if name in columns]
                 continue
             if blank is not None:
                 raise InputError(
@@ -112,7 +123,7 @@ def _read_rows(handle: BinaryIO, path: Path, encoding: str, limit: int | None) -
                 )
             if len(row) != len(header):
                 raise InputError(_field_count_message(path, reader.line_num, row, header))
-            cells.append(row)
+            cells.append(row if keep is None else [row[i] for i in keep])
             lines.append(reader.line_num)
             if limit is not None and len(cells) >= limit:
                 complete = False
@@ -128,17 +139,25 @@ def _read_rows(handle: BinaryIO, path: Path, encoding: str, limit: int | None) -
         raise InputError(f"{path}: the file is empty, expected a header line and rows of numbers")
     if not cells:
         raise InputError(f"{path}: has a header but no data rows")
+    names = _column_names(header)
+    kept = names if keep is None else [names[i] for i in keep]
+    frame = pd.DataFrame(cells, columns=kept, index=pd.Index(lines), dtype=object)
+    frame.attrs["header"] = [c.strip().strip('"') for c in header]
+    frame.attrs["complete"] = complete
+    frame.attrs["header_line"] = header_line
+    frame.attrs["columns"] = names
+    return frame
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """The header's names as pandas gives them: stripped, ``Unnamed: i`` when empty, ``a.1`` for a repeat."""
     names: list[str] = []
     for i, cell in enumerate(header):  # stripping may make two names equal: keep them apart as pandas does
         name, k = cell.strip() or f"Unnamed: {i}", 0
         while (name if k == 0 else f"{name}.{k}") in names:
             k += 1
         names.append(name if k == 0 else f"{name}.{k}")
-    frame = pd.DataFrame(cells, columns=names, index=pd.Index(lines), dtype=object)
-    frame.attrs["header"] = [c.strip().strip('"') for c in header]
-    frame.attrs["complete"] = complete
-    frame.attrs["header_line"] = header_line
-    return frame
+    return names
 
 
 def _check_header(header: list[str], path: Path) -> None:
@@ -209,7 +228,7 @@ def numeric_column(
         Naming the column and the columns that exist, or the first row whose
         cell is not a finite number.
     """
-    columns = [c for c in frame.columns if c and not c.startswith("Unnamed")]
+    columns = [c for c in frame.attrs.get("columns", frame.columns) if c and not c.startswith("Unnamed")]
     if column is None:
         for name in reversed(frame.columns):
             values = pd.to_numeric(_cells(frame, name), errors="coerce")

@@ -31,10 +31,12 @@ __all__ = [
     "load_prices",
     "stamp_step_hours",
     "time_column",
+    "TIME_COLUMNS",
 ]
 
 DEFAULT_START = pd.Timestamp("2024-01-01 00:00")
-_TIME_COLUMNS = ("time", "Time", "datetime", "Datetime", "timestamp", "Timestamp", "Date", "date")
+#: Names of the column that holds time stamps, in the order they are looked for.
+TIME_COLUMNS = ("time", "Time", "datetime", "Datetime", "timestamp", "Timestamp", "Date", "date")
 
 
 #: Prices outside this range in $/MWh are probably a unit or data error: a scenario warns about
@@ -256,7 +258,8 @@ class PriceSignal:
         InputError
             Naming the file and the row or column at fault.
         """
-        frame = read_csv_table(path, rows=steps)
+        keep = None if column is None else [column, *TIME_COLUMNS]  # the other columns are not kept
+        frame = read_csv_table(path, rows=steps, columns=keep)
         name, values = numeric_column(frame, path, column, what="price")
         stamps = time_column(frame, path, name, step_hours)
         if step_hours is None:
@@ -331,7 +334,7 @@ def time_column(
     InputError
         Naming the file, line and column of the first bad stamp.
     """
-    for candidate in _TIME_COLUMNS:
+    for candidate in TIME_COLUMNS:
         if candidate not in frame.columns or candidate == value_column:
             continue
         cells = frame[candidate].fillna("").astype(str).str.strip()
