@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_START",
     "InvalidPriceSignal",
     "load_prices",
+    "price_step_hours",
     "stamp_step_hours",
     "time_column",
     "TIME_COLUMNS",
@@ -47,6 +48,8 @@ PRICE_RANGE = (-1000.0, 20000.0)
 MAX_STEPS = 10_000_000
 #: The shortest step, in hours: one second.
 MIN_STEP_HOURS = 1 / 3600
+#: Rows of a price file read to find the step of its time stamps.
+_STEP_ROWS = 64
 
 
 def _time_index(start: pd.Timestamp | str, steps: int, step_hours: float) -> pd.DatetimeIndex:
@@ -429,6 +432,27 @@ class PriceSource:
         """Whether the optional dependencies of this source are installed (cheap check)."""
         return True
 
+    def step_hours_of(self, options: Mapping[str, Any], *, base_dir: Path) -> float | None:
+        """The step length of the source's own data, when it has one (a file with time stamps).
+
+        The scenario uses it when ``[horizon] step_hours`` is not given, and
+        checks it against ``step_hours`` when it is.  The default, None, says
+        the source produces whatever step it is asked for.
+
+        Parameters
+        ----------
+        options : mapping
+            The scenario's ``[prices]`` table without ``source``.
+        base_dir : pathlib.Path
+            Folder of the scenario file.
+
+        Returns
+        -------
+        float or None
+            Hours.
+        """
+        return None
+
     def load(self, options: Mapping[str, Any], *, base_dir: Path, steps: int | None, step_hours: float) -> PriceSignal:
         """Produce the price signal.
 
@@ -463,14 +487,27 @@ class CsvPriceSource(PriceSource):
     name = "csv"
     options = {"path": "CSV file, relative to the scenario", "column": "price column (default: last numeric)"}
 
+    def step_hours_of(self, options, *, base_dir):  # noqa: D102 - documented in the base class
+        path, column = self._path_and_column(options, base_dir)
+        # The first rows are enough; read the whole file, a wrong step would be found only at its end.
+        frame = read_csv_table(path, rows=_STEP_ROWS, columns=None if column is None else [column, *TIME_COLUMNS])
+        name, _ = numeric_column(frame, path, column, what="price")
+        stamps = time_column(frame, path, name, None)
+        return None if stamps is None else stamp_step_hours(stamps)
+
     def load(self, options, *, base_dir, steps, step_hours):  # noqa: D102 - documented in the base class
+        path, column = self._path_and_column(options, base_dir)
+        return PriceSignal.from_csv(path, column, step_hours=step_hours, steps=steps)
+
+    @staticmethod
+    def _path_and_column(options: Mapping[str, Any], base_dir: Path) -> tuple[Path, str | None]:
         if "path" not in options:
             raise InputError("[prices] source = 'csv' needs `path = ...` (the CSV file)")
         path = _resolve(base_dir, options["path"], "[prices] path")
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"[prices] column = {column!r}; expected a column name (string)")
-        return PriceSignal.from_csv(path, column, step_hours=step_hours, steps=steps)
+        return path, column
 
 
 class ConstantPriceSource(PriceSource):
@@ -594,3 +631,72 @@ def load_prices(
     if not math.isclose(prices.step_hours, step_hours, rel_tol=1e-12, abs_tol=1e-12):
         raise bug(f"{prices.step_hours:g}-hour steps when {step_hours:g}-hour steps were asked for")
     return prices
+
+
+def price_step_hours(
+    cls: type[PriceSource],
+    name: str,
+    distribution: str,
+    options: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    given: float | None,
+    where: str = "",
+) -> float:
+    """The step length of a scenario: ``[horizon] step_hours``, or the step of the prices' time stamps.
+
+    A price file with time stamps knows its step (:meth:`PriceSource.step_hours_of`):
+    without ``step_hours`` that step is used (a 15-minute file gives 0.25), and
+    with it the two must agree.
+
+    Parameters
+    ----------
+    cls : type
+        The registered :class:`PriceSource` subclass.
+    name, distribution : str
+        Its registered name and its distribution, for messages.
+    options : mapping
+        The ``[prices]`` table without ``source``.
+    base_dir : pathlib.Path
+        Folder of the scenario file.
+    given : float or None
+        ``[horizon] step_hours``, or None when the scenario does not give it.
+    where : str
+        Where the source is used (``"[prices]"``), put first in the messages of its failures.
+
+    Returns
+    -------
+    float
+        Hours: ``given``, else the source's step, else 1.
+
+    Raises
+    ------
+    InputError
+        If ``given`` is not the step of the source's time stamps (the message
+        says which ``step_hours`` the file has), or from the source.
+    PluginError
+        If the source's :meth:`~PriceSource.step_hours_of` returns something
+        other than None or a step of at least one second.
+    """
+    try:
+        native = cls().step_hours_of(options, base_dir=base_dir)
+    except InputError:
+        raise
+    except PLUGIN_OPTION_FAILURES as exc:
+        raise plugin_failed("price source", name, distribution, exc, where) from None
+    if native is not None and (
+        isinstance(native, bool) or not isinstance(native, (int, float)) or not native >= MIN_STEP_HOURS
+        or not math.isfinite(native)
+    ):
+        raise PluginError.returned(
+            "price source", name, distribution, f"a step of {native!r} from step_hours_of; expected hours or None", where
+        )
+    if given is None:
+        return float(native) if native is not None else 1.0
+    if native is not None and not math.isclose(native, given, rel_tol=1e-9):
+        file = f" ({options['path']})" if isinstance(options.get("path"), str) else ""
+        raise InputError(
+            f"[horizon] step_hours = {given:g}, but the time stamps of the prices{file} are {_duration(native)} "
+            f"apart; set step_hours = {native:g}, or leave it out to use the step of the time stamps"
+        )
+    return float(given)

@@ -24,7 +24,7 @@ from .availability import load_profile
 from .errors import InputError, InputWarning, PluginError
 from .fleet import Fleet
 from .input_files import read_regular
-from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, load_prices
+from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, load_prices, price_step_hours
 from .solvers import check_threads
 
 __all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
@@ -295,6 +295,18 @@ def scenario_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".", *, s
         raise InputError(f"{source}: {exc}") from None
 
 
+def _horizon_steps(hours: float | None, step_hours: float) -> int | None:
+    """The number of steps in ``[horizon] hours`` (None without it), checked."""
+    if hours is None:
+        return None
+    steps = int(round(hours / step_hours))
+    if steps < 1 or abs(steps * step_hours - hours) > 1e-9 * max(1.0, hours):
+        raise InputError(f"[horizon] hours = {hours!r}: expected a whole number of {step_hours:g}-hour steps")
+    if steps > MAX_STEPS:
+        raise InputError(f"[horizon] hours = {hours!r} makes {steps:,} steps; expected at most {MAX_STEPS:,}")
+    return steps
+
+
 def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     for key in data:
         if key not in _TOP:
@@ -306,17 +318,12 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
     if not isinstance(solver, dict):
         raise InputError(f"[solver]: expected a table, found {solver!r}")
     model = _check_table(data.get("model", {}), _MODEL, "[model]")
-    step_hours = float(horizon.get("step_hours", 1.0))
-    if not (math.isfinite(step_hours) and step_hours >= MIN_STEP_HOURS):
-        raise InputError(f"[horizon] step_hours = {step_hours!r}: expected a number of hours of at least 1 second (1/3600)")
+    given_step = horizon.get("step_hours")  # None: the step of the prices' time stamps, else 1 hour
+    if given_step is not None and not (math.isfinite(given_step) and given_step >= MIN_STEP_HOURS):
+        raise InputError(f"[horizon] step_hours = {given_step!r}: expected a number of hours of at least 1 second (1/3600)")
     hours = horizon.get("hours")
     if hours is not None and not (math.isfinite(hours) and hours > 0):
         raise InputError(f"[horizon] hours = {hours!r}: expected a number of hours > 0")
-    steps = None if hours is None else int(round(hours / step_hours))
-    if steps is not None and (steps < 1 or abs(steps * step_hours - hours) > 1e-9 * max(1.0, hours)):
-        raise InputError(f"[horizon] hours = {hours!r}: expected a whole number of {step_hours:g}-hour steps")
-    if steps is not None and steps > MAX_STEPS:
-        raise InputError(f"[horizon] hours = {hours!r} makes {steps:,} steps; expected at most {MAX_STEPS:,}")
 
     # Solver: common keys plus the options of the chosen backend (or of any, for auto).
     solver_name = solver.get("name", "auto")
@@ -352,6 +359,10 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         {k: v for k, v in prices_table.items() if k not in _PRICE_RANGE_KEYS}, source_cls, "[prices]", "source"
     )
     distribution = plugins.registry("price_sources")[source_name][1]
+    step_hours = price_step_hours(
+        source_cls, source_name, distribution, options, base_dir=base_dir, given=given_step, where="[prices]"
+    )
+    steps = _horizon_steps(hours, step_hours)
     prices = load_prices(
         source_cls, source_name, distribution, options, base_dir=base_dir, steps=steps, step_hours=step_hours,
         where="[prices]",
