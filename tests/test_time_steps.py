@@ -79,3 +79,55 @@ def test_hourly_files_and_files_without_times_keep_one_hour(tmp_path):
     pd.DataFrame({"price": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "plain.csv", index=False)
     assert PriceSignal.from_csv(tmp_path / "hourly.csv").step_hours == 1.0
     assert PriceSignal.from_csv(tmp_path / "plain.csv").step_hours == 1.0
+
+
+# ------------------------------------------------------------------ [horizon] start: a window of a longer file
+
+WEEK = pd.date_range("2024-01-01", periods=168, freq="h")
+
+
+def week_files(folder):
+    prices = pd.DataFrame({"time": WEEK, "price": range(168)})  # the price is the row's index: easy to check
+    prices["price"] = prices["price"].astype(float)
+    prices.to_csv(folder / "prices.csv", index=False)
+    shares = [round((i % 100) / 100, 2) for i in range(168)]  # no time column: aligned row by row with the prices
+    pd.DataFrame({"share": shares}).to_csv(folder / "avail.csv", index=False)
+    return shares
+
+
+def window_scenario(folder, horizon: str):
+    path = scenario(folder, horizon)
+    path.write_text(path.read_text().replace(
+        "availability = 1.0", 'availability = { model = "csv", path = "avail.csv" }\npower_availability = 1.0'
+    ))
+    return path
+
+
+@pytest.mark.parametrize("start", ['"2024-01-03"', "2024-01-03", "2024-01-03T00:00:00", '"2024-01-03 00:00"'])
+def test_start_studies_a_window_of_a_longer_file(tmp_path, start):
+    shares = week_files(tmp_path)
+    agg = load_scenario(window_scenario(tmp_path, f"start = {start}\nhours = 24"))
+    assert agg.steps == 24 and agg.prices.time[0] == pd.Timestamp("2024-01-03")
+    assert agg.prices.values.tolist() == [float(i) for i in range(48, 72)]
+    assert agg.fleets[0].availability.tolist() == shares[48:72]
+
+
+def test_start_without_hours_runs_to_the_end_of_the_file(tmp_path):
+    week_files(tmp_path)
+    agg = load_scenario(window_scenario(tmp_path, 'start = "2024-01-07 12:00"'))
+    assert agg.steps == 12 and agg.prices.values[0] == 156.0
+
+
+@pytest.mark.parametrize("horizon, words", [
+    ('start = "2024-01-03 00:30"\nhours = 24', ("[horizon] start", "between two steps", "2024-01-03 00:00:00", "2024-01-03 01:00:00")),
+    ('start = "2024-02-01"\nhours = 24', ("[horizon] start", "outside", "2024-01-07 23:00:00")),
+    ('start = "2024-01-07"\nhours = 48', ("hours = 48", "48 steps", "have 24 after [horizon] start")),
+    ('start = "soon"', ("[horizon] start", "'soon'", "date")),
+    ("start = 5", ("[horizon] start = 5", "string")),
+])
+def test_bad_starts_name_the_key_and_the_range(tmp_path, horizon, words):
+    week_files(tmp_path)
+    with pytest.raises(InputError) as info:
+        load_scenario(window_scenario(tmp_path, horizon))
+    for word in words:
+        assert word in str(info.value), str(info.value)

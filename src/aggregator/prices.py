@@ -30,6 +30,7 @@ __all__ = [
     "InvalidPriceSignal",
     "load_prices",
     "price_step_hours",
+    "window_offset",
     "stamp_step_hours",
     "time_column",
     "TIME_COLUMNS",
@@ -177,6 +178,39 @@ class PriceSignal:
                 "shorten [horizon] hours or supply a longer series"
             )
         return PriceSignal(self.values[:steps], self.step_hours, self.time[:steps], self.source)
+
+    def window(self, first: int, steps: int) -> "PriceSignal":
+        """The ``steps`` steps from step ``first`` on.
+
+        Parameters
+        ----------
+        first : int
+            Index of the first step kept.
+        steps : int
+            Number of steps kept; ``first + steps`` must not exceed the length.
+
+        Returns
+        -------
+        PriceSignal
+
+        Raises
+        ------
+        InputError
+            If the window does not fit in the signal.
+
+        Examples
+        --------
+        >>> PriceSignal([1.0, 2.0, 3.0, 4.0]).window(1, 2).values.tolist()
+        [2.0, 3.0]
+        """
+        if first < 0 or steps < 1 or first + steps > len(self):
+            raise InputError(
+                f"prices ({self.source}) have {len(self)} steps; a window of {steps} steps from step {first} does not fit"
+            )
+        if first == 0 and steps == len(self):
+            return self
+        end = first + steps
+        return PriceSignal(self.values[first:end], self.step_hours, self.time[first:end], self.source)
 
     def to_series(self) -> pd.Series:
         """The prices as a :class:`pandas.Series` indexed by time."""
@@ -700,3 +734,52 @@ def price_step_hours(
             f"apart; set step_hours = {native:g}, or leave it out to use the step of the time stamps"
         )
     return float(given)
+
+
+def window_offset(prices: PriceSignal, start: Any, where: str = "start") -> int:
+    """The index of the step that starts at ``start`` (``[horizon] start``).
+
+    Parameters
+    ----------
+    prices : PriceSignal
+    start : str, datetime.date or pandas.Timestamp
+        A time stamp of the series (a date means its midnight); with a UTC
+        offset it is compared in UTC, as the stamps are.
+    where : str
+        The key that gave it, for messages.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        If ``start`` is not a date, lies outside the series, or falls between
+        two of its steps (the message names the neighbouring stamps).
+
+    Examples
+    --------
+    >>> window_offset(PriceSignal([1.0] * 48), "2024-01-02")
+    24
+    """
+    try:
+        stamp = pd.Timestamp(start)
+    except (ValueError, TypeError):
+        raise InputError(f"{where} = {start!r}: expected a date or time such as 2024-03-01 or 2024-03-01T12:00") from None
+    if stamp is pd.NaT:
+        raise InputError(f"{where} = {start!r}: expected a date or time such as 2024-03-01")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    time = prices.time
+    if stamp < time[0] or stamp > time[-1]:
+        raise InputError(
+            f"{where} = {stamp}: outside the prices ({prices.source}), which run from {time[0]} to {time[-1]}"
+        )
+    i = int(time.searchsorted(stamp))
+    if time[i] != stamp:
+        raise InputError(
+            f"{where} = {stamp}: falls between two steps of the prices ({prices.source}), {time[i - 1]} and {time[i]}; "
+            "expected the start of a step"
+        )
+    return i

@@ -7,6 +7,7 @@ error naming the field, the expected type and the value found.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import hashlib
 import json
@@ -24,7 +25,7 @@ from .availability import load_profile
 from .errors import InputError, InputWarning, PluginError
 from .fleet import Fleet
 from .input_files import read_regular
-from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, load_prices, price_step_hours
+from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, load_prices, price_step_hours, window_offset
 from .solvers import check_threads
 
 __all__ = ["load_scenario", "scenario_from_dict", "read_scenario", "DEFAULT_SCENARIO", "scenario_hash"]
@@ -93,13 +94,18 @@ _TOP = {
     "name": "a label for the scenario",
     "description": "free text",
     "prices": "table: price source",
-    "horizon": "table: hours, step_hours, rolling",
+    "horizon": "table: hours, step_hours, start, rolling",
     "solver": "table: name, mip_gap, time_limit, threads",
     "model": "table: slack_penalty, exclusive_charging",
     "fleets": "array of tables, one per fleet",
     "extensions": "table of model extension options by name",
 }
-_HORIZON = {"hours": (int, float), "step_hours": (int, float), "rolling": dict}
+_HORIZON = {
+    "hours": (int, float),
+    "step_hours": (int, float),
+    "start": (str, datetime.date),  # a TOML date or date-time is a datetime.date (or its subclass datetime)
+    "rolling": dict,
+}
 _SOLVER = {"name": str, "mip_gap": (int, float), "time_limit": (int, float), "threads": int, "verbose": bool}
 _MODEL = {"slack_penalty": (int, float), "exclusive_charging": bool}
 _FLEET = {
@@ -363,16 +369,23 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
         source_cls, source_name, distribution, options, base_dir=base_dir, given=given_step, where="[prices]"
     )
     steps = _horizon_steps(hours, step_hours)
+    start = horizon.get("start")  # a window of the series: the source gives all of it
     prices = load_prices(
-        source_cls, source_name, distribution, options, base_dir=base_dir, steps=steps, step_hours=step_hours,
-        where="[prices]",
+        source_cls, source_name, distribution, options, base_dir=base_dir,
+        steps=steps if start is None else None, step_hours=step_hours, where="[prices]",
     )
-    if steps is not None and steps > len(prices):
+    offset = 0 if start is None else window_offset(prices, start, "[horizon] start")
+    if steps is not None and steps > len(prices) - offset:
+        after = f" after [horizon] start = {_toml_repr(start)}" if offset else ""
         raise InputError(
-            f"[horizon] hours = {hours} needs {steps} steps but the prices ({prices.source}) have {len(prices)}; "
-            "shorten the horizon or supply a longer price series"
+            f"[horizon] hours = {hours} needs {steps} steps but the prices ({prices.source}) have "
+            f"{len(prices) - offset}{after}; shorten the horizon or supply a longer price series"
         )
-    prices = prices.head(steps if steps is not None else len(prices))
+    steps = steps if steps is not None else len(prices) - offset
+    # Availability profiles are built on the price series from its first step and cut like it, so a
+    # profile file without time stamps stays aligned row by row with the price file.
+    profile_time = prices.time[: offset + steps]
+    prices = prices.window(offset, steps)
     problem = prices.out_of_range(*price_range)
     if problem:
         keys = " and ".join(f"[prices] {k} = {_toml_repr(prices_table[k])}" for k in _PRICE_RANGE_KEYS if k in prices_table)
@@ -409,12 +422,12 @@ def _build(data: Mapping[str, Any], base_dir: Path) -> Aggregator:
                 raise InputError(f"{where}: `{key}` is missing")
         params = {k: v for k, v in table.items() if k not in ("availability", "power_availability")}
         params["availability"] = _availability(
-            table["availability"], f"{where} availability", base_dir, prices.time, step_hours
-        )[: len(prices)]
+            table["availability"], f"{where} availability", base_dir, profile_time, step_hours
+        )[offset:]
         if "power_availability" in table:
             params["power_availability"] = _availability(
-                table["power_availability"], f"{where} power_availability", base_dir, prices.time, step_hours
-            )[: len(prices)]
+                table["power_availability"], f"{where} power_availability", base_dir, profile_time, step_hours
+            )[offset:]
         fleets.append(Fleet(**params))
 
     extensions = data.get("extensions", {})
