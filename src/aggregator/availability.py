@@ -87,8 +87,8 @@ class CsvAvailability(AvailabilityModel):
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"availability column = {column!r}; expected a column name (string)")
-        keep = None if column is None else [column, *TIME_COLUMNS]  # the other columns are not kept
-        frame = read_csv_table(path, rows=max(len(time), 1), columns=keep)  # nor the rows after the horizon
+        # Every row (callers may cut a window of the whole profile), but only the columns needed.
+        frame = read_csv_table(path, columns=None if column is None else [column, *TIME_COLUMNS])
         column, values = numeric_column(frame, path, column, what="availability")
         outside = (values < 0) | (values > 1)
         if outside.any():

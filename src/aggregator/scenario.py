@@ -17,8 +17,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from . import plugins
 from .aggregator import Aggregator
 from .availability import load_profile
