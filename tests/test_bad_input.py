@@ -203,6 +203,33 @@ CASES: list[Case] = [
         F(prices_csv=price_csv().replace("2024-01-01 05:00:00,", "2024-01-01 05:00:00,1,", 1)),
         words=("prices.csv", "line 7"),
     ),
+    # A row with more fields than the header would shift every column (pandas takes the first as the index).
+    Case(
+        "prices-decimal-commas",
+        F(prices_csv=price_csv().replace(".", ",")),  # 2024-01-01 00:00:00,30,0
+        words=("prices.csv", "line 2", "found 3 fields", "expected 2", "'time', 'price'", "decimal commas", "'30,0'"),
+        real=True,
+    ),
+    Case(
+        "prices-trailing-comma",
+        F(prices_csv=price_csv().replace(".0\n", ".0,\n")),  # the header has no trailing comma
+        words=("prices.csv", "line 2", "found 3 fields", "expected 2", "trailing comma"),
+    ),
+    Case(
+        "prices-quoted-decimal-comma",
+        F(prices_csv=price_csv(bad={3: '"40,5"'})),
+        words=("prices.csv", "line 5", "'price'", "'40,5'", "decimal comma", "40.5"),
+    ),
+    Case(
+        "prices-row-missing-a-field",
+        F(prices_csv=price_csv().replace("2024-01-01 05:00:00,30.0", "2024-01-01 05:00:00", 1)),
+        words=("prices.csv", "line 7", "found 1 field", "expected 2"),
+    ),
+    Case(
+        "prices-blank-line-inside",
+        F(prices_csv=price_csv().replace("\n2024-01-01 05:00", "\n\n2024-01-01 05:00", 1)),
+        words=("prices.csv", "line 7", "empty"),
+    ),
     Case("prices-binary", F(prices_csv=BINARY), words=("prices.csv", "binary"), real=True),
     Case("prices-xlsx", F(prices_csv=XLSX_LIKE), words=("prices.csv", "binary")),
     Case("prices-folder", F(s_toml=toml(('path = "prices.csv"', 'path = "."'))), words=("folder", "csv")),
@@ -251,6 +278,16 @@ CASES: list[Case] = [
     ),
     Case("avail-shorter-than-horizon", F(avail_csv=avail_csv(20)), words=("avail.csv", "20", "24")),
     Case("avail-semicolon", F(avail_csv=avail_csv().replace(",", ";")), words=("avail.csv", "semicolon")),
+    Case(  # car_a would silently get car_b's values
+        "avail-trailing-comma",
+        F(avail_csv=avail_csv().replace("\n", ",\n").replace("car_a,car_b,", "car_a,car_b")),
+        words=("avail.csv", "line 2", "found 3 fields", "expected 2", "'car_a', 'car_b'", "trailing comma"),
+    ),
+    Case(
+        "avail-decimal-commas",
+        F(avail_csv=avail_csv().replace(".", ",")),  # 0,90,0,95
+        words=("avail.csv", "line 2", "found 4 fields", "expected 2", "decimal commas"),
+    ),
     Case("avail-binary", F(avail_csv=BINARY), words=("avail.csv", "binary")),
     Case(
         "avail-duplicate-timestamp",

@@ -22,7 +22,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from .errors import AggregatorError, InputError, SolveError
+from .errors import AggregatorError, InputError, PluginError, SolveError
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .aggregator import Aggregator
@@ -56,7 +56,7 @@ _LAZY: dict[str, str] = {
     "solve_rolling": "rolling",
 }
 
-__all__ = sorted([*_LAZY, "AggregatorError", "InputError", "SolveError", "sweep"])
+__all__ = sorted([*_LAZY, "AggregatorError", "InputError", "PluginError", "SolveError", "sweep"])
 
 
 def __getattr__(name: str) -> Any:

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
-from .errors import InputError, InputWarning
+from .errors import PLUGIN_OPTION_FAILURES, InputError, InputWarning, PluginError, plugin_failed
 from .options import Option
-from .prices import time_column
+from .prices import TIME_COLUMNS, time_column
 from .synthetic import AVAILABILITY_PATTERNS, synthetic_availability
 
-__all__ = ["AvailabilityModel", "CsvAvailability", "ConstantAvailability", "SyntheticAvailability"]
+__all__ = ["AvailabilityModel", "CsvAvailability", "ConstantAvailability", "SyntheticAvailability", "load_profile"]
 
 
 class AvailabilityModel:
@@ -93,7 +93,8 @@ class CsvAvailability(AvailabilityModel):
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"availability column = {column!r}; expected a column name (string)")
-        frame = read_csv_table(path)
+        # Every row (callers may cut a window of the whole profile), but only the columns needed.
+        frame = read_csv_table(path, columns=None if column is None else [column, *TIME_COLUMNS])
         column, values = numeric_column(frame, path, column, what="availability")
         outside = (values < 0) | (values > 1)
         if outside.any():
@@ -155,3 +156,81 @@ class SyntheticAvailability(AvailabilityModel):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InputError(f"availability seed = {seed!r}; expected an integer")
         return synthetic_availability(time, pattern, seed)
+
+
+def load_profile(
+    cls: type[AvailabilityModel],
+    name: str,
+    distribution: str,
+    options: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    time: pd.DatetimeIndex,
+    step_hours: float,
+    where: str = "",
+) -> np.ndarray:
+    """Call an availability model and check the profile it returns.
+
+    An :class:`~aggregator.errors.InputError` raised by the model is a mistake in
+    the user's options and passes through; so, reported as one that names the
+    model, is an exception of :data:`~aggregator.errors.PLUGIN_OPTION_FAILURES`.
+    What the model *returns* is checked here, whoever wrote it: anything but one
+    finite share in [0, 1] per step (at least ``len(time)`` of them) is a
+    :class:`~aggregator.errors.PluginError` naming the model and its distribution.
+
+    Parameters
+    ----------
+    cls : type
+        The registered :class:`AvailabilityModel` subclass.
+    name, distribution : str
+        Its registered name and its distribution, for messages.
+    options : mapping
+        The ``availability`` table without ``model``.
+    base_dir : pathlib.Path
+        Folder of the scenario file.
+    time : pandas.DatetimeIndex
+        The horizon's time steps.
+    step_hours : float
+        Step length in hours.
+    where : str
+        Where the model is used, put first in the messages of its failures.
+
+    Returns
+    -------
+    numpy.ndarray
+        The first ``len(time)`` shares, as float64.
+
+    Raises
+    ------
+    InputError
+        From the model, on the user's options or data.
+    PluginError
+        If the model returned bad data.
+    """
+    def bug(what: str) -> PluginError:
+        return PluginError.returned("availability model", name, distribution, what, where)
+
+    try:
+        profile = cls().profile(options, base_dir=base_dir, time=time, step_hours=step_hours)
+    except InputError:
+        raise
+    except PLUGIN_OPTION_FAILURES as exc:
+        raise plugin_failed("availability model", name, distribution, exc, where) from None
+    if profile is None or isinstance(profile, (str, bytes, Mapping)):
+        raise bug(f"{type(profile).__name__}; expected an array of shares, one per step")
+    try:
+        values = np.asarray(profile, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise bug(f"{type(profile).__name__} that is not an array of numbers ({exc}); expected shares in [0, 1]") from None
+    if values.ndim != 1:
+        raise bug(f"an array of shape {values.shape}; expected one share per step (a 1-D array)")
+    if values.size < len(time):
+        raise bug(f"{values.size} values for a horizon of {len(time)} steps; expected at least {len(time)}")
+    values = values[: len(time)]
+    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+    if bad.any():
+        step = int(np.flatnonzero(bad)[0])
+        raise bug(
+            f"a share of {values[step]!r} at step {step} ({time[step]}); expected finite shares in [0, 1]"
+        )
+    return values

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .errors import InputError, SolveError
+from .errors import InputError, PluginError, SolveError
 
 __all__ = ["main", "build_parser"]
 
@@ -404,6 +404,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except SolveError as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except PluginError as exc:  # a plugin's bug, named with its distribution: not the user's input
+        print(f"aggregator: error: {' / '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (`aggregator plugins | head`): not an error of ours.

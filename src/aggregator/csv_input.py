@@ -12,109 +12,188 @@ import csv
 import io
 import re
 from pathlib import Path
+from typing import BinaryIO, Sequence, TextIO
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .input_files import open_regular
 
 __all__ = ["read_csv_table", "numeric_column"]
 
 _DELIMITER_HINTS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+_SNIFF_BYTES = 65536  # the start of a file, examined for a UTF-16 byte-order mark and NUL bytes
+_INTEGER = re.compile(r"^\s*[-+]?\d+$")
+_DIGITS = re.compile(r"^\d+\s*$")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 
 
-def read_csv_table(path: str | Path) -> pd.DataFrame:
+def read_csv_table(
+    path: str | Path, *, rows: int | None = None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Read a CSV file into a DataFrame of strings, whatever its line endings.
+
+    Every row must have as many fields as the header: a row with one more (a
+    trailing comma, or decimal commas such as ``40,629``) would otherwise shift
+    every column by one place, so it is an error naming the line and both
+    counts.  The file is read as a stream, row by row, and only as far as
+    needed: with ``rows`` given, the rest of the file is not read.
 
     Parameters
     ----------
     path : str or pathlib.Path
-        The file to read.
+        The file to read; it must be a regular file (see
+        :func:`aggregator.input_files.open_regular`).
+    rows : int, optional
+        Read at most this many data rows (default: all of them).
+    columns : sequence of str, optional
+        Keep only these columns (those of them the file has); every row's
+        field count is checked all the same.  Default: every column.
 
     Returns
     -------
     pandas.DataFrame
         One column per header field, every cell as read (strings); the index is
-        the row's line number in the file (the header is line 1).
+        the row's line number in the file (the header is line 1).  The
+        attribute ``attrs["header"]`` holds the header's names as written and
+        ``attrs["complete"]`` says whether the whole file was read;
+        ``attrs["columns"]`` lists every column of the file (kept or not).
 
     Raises
     ------
     InputError
-        If the file is missing, empty, binary, has only a header, or uses a
-        delimiter other than a comma.
+        If the file is missing, not a regular file, empty, binary, has only a
+        header, uses a delimiter other than a comma, or has a row whose number
+        of fields differs from the header's.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected a CSV file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if not raw.strip():
-        raise InputError(f"{path}: the file is empty, expected a header line and rows of numbers")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark ("Unicode text")
+    if rows is not None and rows < 1:
+        raise ValueError(f"rows = {rows!r}; expected at least 1")
+    for encoding in ("utf-8-sig", "latin-1"):
         try:
-            raw = raw.decode("utf-16").encode("utf-8")
+            with open_regular(path, "a CSV file") as handle:
+                return _read_rows(handle, path, encoding, rows, columns)
+        except UnicodeDecodeError:
+            continue  # not UTF-8: read it again as Latin-1, which decodes any byte
+        except OSError as exc:
+            raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    raise AssertionError("unreachable: latin-1 decodes any byte")  # pragma: no cover
+
+
+def _read_rows(
+    handle: BinaryIO, path: Path, encoding: str, limit: int | None, columns: Sequence[str] | None
+) -> pd.DataFrame:
+    """Parse an open CSV file, checking every row's field count against the header."""
+    head = handle.read(_SNIFF_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark ("Unicode text")
+        try:
+            text = (head + handle.read()).decode("utf-16")
         except UnicodeDecodeError:
             raise InputError(f"{path}: starts like UTF-16 text but cannot be decoded; expected a UTF-8 CSV file") from None
-    if b"\x00" in raw[:65536]:
-        raise InputError(f"{path}: looks like a binary file, expected comma-separated text")
+        stream: TextIO = io.StringIO(text, newline=None)
+    else:
+        if b"\x00" in head:
+            raise InputError(f"{path}: looks like a binary file, expected comma-separated text")
+        handle.seek(0)
+        stream = io.TextIOWrapper(handle, encoding=encoding, newline=None)  # \n, \r\n and bare \r end a line
+    reader = csv.reader(stream)
+    header: list[str] | None = None
+    header_line = 0
+    cells: list[list[str]] = []
+    lines: list[int] = []
+    blank: int | None = None  # the line of a blank line among the data rows, an error if a row follows
+    complete = True
+    keep: list[int] | None = None  # the indexes of the kept columns (None: all)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        try:
-            text = raw.decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
-            raise InputError(f"{path}: not a text file ({exc.reason})") from None
-    if "\x00" in text:
-        raise InputError(f"{path}: looks like a binary file, expected comma-separated text")
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty, expected a header line and rows of numbers")
-    lines = [line for line in text.splitlines()]
-    while lines and not lines[-1].strip():
-        lines.pop()
-    first = 0  # blank lines before the header, skipped (line numbers still count them)
-    while lines and not lines[0].strip():
-        lines.pop(0)
-        first += 1
-    header = lines[0]
-    if "," not in header:
-        for delim, name in _DELIMITER_HINTS.items():
-            if delim in header:
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                if header is not None and blank is None:
+                    blank = reader.line_num
+                continue
+            if header is None:
+                header, header_line = row, reader.line_num
+                _check_header(header, path)
+                if columns is not None:
+                    keep = [i for i, name in enumerate(_column_names(header)) if name in columns]
+                continue
+            if blank is not None:
                 raise InputError(
-                    f"{path}: the header is separated by {name}s ({header[:60]!r}); "
-                    "expected comma-separated values"
+                    f"{path}, line {blank}: the line is empty; expected a row of {len(header)} fields like the header"
                 )
-    if len(lines) < 2:
+            if len(row) != len(header):
+                raise InputError(_field_count_message(path, reader.line_num, row, header))
+            cells.append(row if keep is None else [row[i] for i in keep])
+            lines.append(reader.line_num)
+            if limit is not None and len(cells) >= limit:
+                complete = False
+                break
+    except csv.Error as exc:
+        if "NUL" in str(exc):
+            raise InputError(f"{path}: looks like a binary file, expected comma-separated text") from None
+        raise InputError(f"{path}, line {reader.line_num}: cannot be parsed as CSV ({exc})") from None
+    finally:
+        if isinstance(stream, io.TextIOWrapper):
+            stream.detach()  # the caller closes the file
+    if header is None:
+        raise InputError(f"{path}: the file is empty, expected a header line and rows of numbers")
+    if not cells:
         raise InputError(f"{path}: has a header but no data rows")
-    try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(lines)),
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        reason = " ".join(str(exc).split())
-        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", reason)
-        if fields:
-            expected, line, saw = (int(g) for g in fields.groups())
-            raise InputError(
-                f"{path}, line {line + first}: found {saw} fields, expected {expected} like the header"
-            ) from None
-        raise InputError(f"{path}: cannot be parsed as CSV ({reason})") from None
-    frame.index = pd.RangeIndex(2 + first, 2 + first + len(frame))
+    names = _column_names(header)
+    kept = names if keep is None else [names[i] for i in keep]
+    frame = pd.DataFrame(cells, columns=kept, index=pd.Index(lines), dtype=object)
+    frame.attrs["header"] = [c.strip().strip('"') for c in header]
+    frame.attrs["complete"] = complete
+    frame.attrs["header_line"] = header_line
+    frame.attrs["columns"] = names
+    return frame
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """The header's names as pandas gives them: stripped, ``Unnamed: i`` when empty, ``a.1`` for a repeat."""
     names: list[str] = []
-    for c in frame.columns:  # stripping may make two names equal: keep them apart as pandas does
-        name, k = str(c).strip(), 0
+    for i, cell in enumerate(header):  # stripping may make two names equal: keep them apart as pandas does
+        name, k = cell.strip() or f"Unnamed: {i}", 0
         while (name if k == 0 else f"{name}.{k}") in names:
             k += 1
         names.append(name if k == 0 else f"{name}.{k}")
-    frame.columns = names
-    frame.attrs["header"] = [c.strip().strip('"') for c in next(csv.reader([header]), [])]
-    return frame
+    return names
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    """A header of one field holding a semicolon, tab or pipe: the file is not comma-separated."""
+    if len(header) == 1:
+        for delim, name in _DELIMITER_HINTS.items():
+            if delim in header[0]:
+                raise InputError(
+                    f"{path}: the header is separated by {name}s ({header[0][:60]!r}); "
+                    "expected comma-separated values"
+                )
+
+
+def _field_count_message(path: Path, line: int, row: list[str], header: list[str]) -> str:
+    """Why a row has more or fewer fields than the header, with the likely cause."""
+    names = ", ".join(repr(c.strip()) for c in header)
+    text = (
+        f"{path}, line {line}: found {len(row)} field{'s' if len(row) != 1 else ''}, expected {len(header)} "
+        f"like the header ({names})"
+    )
+    hints = []
+    if len(row) > len(header):
+        pairs = [f"{a.strip()},{b.strip()}" for a, b in zip(row, row[1:]) if _INTEGER.match(a) and _DIGITS.match(b)]
+        if len(pairs) >= len(row) - len(header):
+            hints.append(
+                f"the row looks like it has decimal commas ({pairs[0]!r} for {pairs[0].replace(',', '.')}): "
+                "write decimals with a point, or quote such cells"
+            )
+        if not row[-1].strip():
+            hints.append("the row ends with a comma (a trailing comma): remove it, or name the extra column in the header")
+        if not hints:
+            hints.append("the columns would shift by one place; quote cells that contain commas")
+    else:
+        joined = ",".join(row)
+        hints += [f"the row looks separated by {n}s, expected commas" for d, n in _DELIMITER_HINTS.items() if d in joined][:1]
+    return text + ("; " + "; ".join(hints) if hints else "")
 
 
 def numeric_column(
@@ -149,7 +228,7 @@ def numeric_column(
         Naming the column and the columns that exist, or the first row whose
         cell is not a finite number.
     """
-    columns = [c for c in frame.columns if c and not c.startswith("Unnamed")]
+    columns = [c for c in frame.attrs.get("columns", frame.columns) if c and not c.startswith("Unnamed")]
     if column is None:
         for name in reversed(frame.columns):
             values = pd.to_numeric(_cells(frame, name), errors="coerce")
@@ -174,14 +253,17 @@ def numeric_column(
         line = int(values.index[bad.to_numpy()][0])
         cell = cells.loc[line]
         where = f"{path}, line {line}, column {column!r}"
-        if frame[column].isna().loc[line]:
-            raise InputError(f"{where}: the row has fewer fields than the header; expected a number there")
         if not cell:
             row = " ".join(str(v) for v in frame.loc[line].to_numpy() if isinstance(v, str))
             hint = next((f"; the row looks separated by {n}s, expected commas" for d, n in _DELIMITER_HINTS.items() if d in row), "")
             raise InputError(f"{where}: found an empty cell, expected a number{hint}")
         if cell.lower() in ("nan", "na", "n/a", "null", "none", "-nan", "+nan"):
             raise InputError(f"{where}: found {cell!r} (not a number), expected a finite number")
+        if _DECIMAL_COMMA.match(cell):
+            raise InputError(
+                f"{where}: found {cell!r}, a decimal comma; expected a number with a decimal point "
+                f"({cell.replace(',', '.')})"
+            )
         raise InputError(f"{where}: found {cell!r}, expected a number")
     array = values.to_numpy(dtype=float)
     finite = np.isfinite(array)
@@ -195,5 +277,5 @@ def numeric_column(
 
 
 def _cells(frame: pd.DataFrame, column: str) -> pd.Series:
-    """The cells of a column as stripped strings (a missing field becomes "")."""
-    return frame[column].fillna("").astype(str).str.strip()
+    """The cells of a column as stripped strings."""
+    return frame[column].astype(str).str.strip()

@@ -38,6 +38,7 @@ import xarray as xr
 
 from .atomic import atomic_path
 from .errors import InputError
+from .input_files import check_regular
 
 if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
@@ -220,12 +221,10 @@ def read_parquet(path: str | Path) -> xr.Dataset:
     Raises
     ------
     InputError
-        If the file is missing or was not written by aggregator.
+        If the file is missing, not a regular file, or was not written by aggregator.
     """
     pa, pq = _pyarrow()
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
+    path = check_regular(path, "a result file (.parquet)")
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:

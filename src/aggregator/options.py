@@ -52,7 +52,15 @@ __all__ = [
     "parse_days",
 ]
 
-_JSON_TYPES = {float: "number", int: "integer", str: "string", bool: "boolean", dict: "object", list: "array"}
+_JSON_TYPES = {
+    float: "number",
+    int: "integer",
+    str: "string",
+    dt.date: "string",  # a TOML date or date-time; JSON has only its ISO string
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+}
 _TYPE_WORDS = {
     "number": "a number",
     "integer": "an integer",
@@ -195,7 +203,7 @@ class Option:
         kinds = self.type if isinstance(self.type, tuple) else (self.type,)
         if object in kinds:
             return ()
-        return tuple(_JSON_TYPES[k] for k in kinds)
+        return tuple(dict.fromkeys(_JSON_TYPES[k] for k in kinds))
 
     def _bounds(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

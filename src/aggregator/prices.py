@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
-from .errors import InputError
+from .errors import PLUGIN_OPTION_FAILURES, InputError, PluginError, plugin_failed
 from .options import Option
 from .synthetic import synthetic_prices
 
@@ -28,10 +28,18 @@ __all__ = [
     "ConstantPriceSource",
     "SyntheticPriceSource",
     "DEFAULT_START",
+    "InvalidPriceSignal",
+    "load_prices",
+    "price_step_hours",
+    "window_offset",
+    "stamp_step_hours",
+    "time_column",
+    "TIME_COLUMNS",
 ]
 
 DEFAULT_START = pd.Timestamp("2024-01-01 00:00")
-_TIME_COLUMNS = ("time", "Time", "datetime", "Datetime", "timestamp", "Timestamp", "Date", "date")
+#: Names of the column that holds time stamps, in the order they are looked for.
+TIME_COLUMNS = ("time", "Time", "datetime", "Datetime", "timestamp", "Timestamp", "Date", "date")
 
 
 #: Prices outside this range in $/MWh are probably a unit or data error: a scenario warns about
@@ -42,6 +50,8 @@ PRICE_RANGE = (-1000.0, 20000.0)
 MAX_STEPS = 10_000_000
 #: The shortest step, in hours: one second.
 MIN_STEP_HOURS = 1 / 3600
+#: Rows of a price file read to find the step of its time stamps.
+_STEP_ROWS = 64
 
 
 def _time_index(start: pd.Timestamp | str, steps: int, step_hours: float) -> pd.DatetimeIndex:
@@ -75,6 +85,15 @@ def _steps_option(options: Mapping[str, Any], key: str, step_hours: float, defau
     return steps
 
 
+class InvalidPriceSignal(InputError):
+    """Values, step length or time stamps that :class:`PriceSignal` refuses (NaN, a length mismatch, ...).
+
+    An :class:`~aggregator.errors.InputError` when a user builds the signal; when a
+    price source builds it inside :meth:`PriceSource.load`, the core reports a
+    bug in that source (:func:`load_prices`).
+    """
+
+
 @dataclass(frozen=True, eq=False)
 class PriceSignal:
     """Wholesale prices in $/MWh on a time index with a fixed step length.
@@ -106,21 +125,27 @@ class PriceSignal:
     _checked: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        values = np.asarray(self.values, dtype=float).reshape(-1)
+        try:
+            values = np.asarray(self.values, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InvalidPriceSignal(f"prices ({self.source}): the values are not numbers ({exc})") from None
+        if sum(n > 1 for n in values.shape) > 1:
+            raise InvalidPriceSignal(f"prices ({self.source}): values of shape {values.shape}; expected one per step")
+        values = values.reshape(-1)
         if values.size == 0:
-            raise InputError(f"prices ({self.source}): no values")
+            raise InvalidPriceSignal(f"prices ({self.source}): no values")
         if not np.isfinite(values).all():
             step = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise InputError(f"prices ({self.source}): step {step} is {values[step]!r}; expected a finite number")
+            raise InvalidPriceSignal(f"prices ({self.source}): step {step} is {values[step]!r}; expected a finite number")
         if isinstance(self.step_hours, bool) or not np.isfinite(self.step_hours) or self.step_hours < MIN_STEP_HOURS:
-            raise InputError(f"step_hours = {self.step_hours!r}; expected a number of hours of at least 1 second (1/3600)")
+            raise InvalidPriceSignal(f"step_hours = {self.step_hours!r}; expected a number of hours of at least 1 second (1/3600)")
         time = self.time
         if time is None:
             time = _time_index(DEFAULT_START, values.size, float(self.step_hours))
         else:
             time = pd.DatetimeIndex(time)
             if len(time) != values.size:
-                raise InputError(
+                raise InvalidPriceSignal(
                     f"prices ({self.source}): {values.size} values but {len(time)} time stamps; expected the same"
                 )
         values.setflags(write=False)
@@ -154,6 +179,39 @@ class PriceSignal:
                 "shorten [horizon] hours or supply a longer series"
             )
         return PriceSignal(self.values[:steps], self.step_hours, self.time[:steps], self.source)
+
+    def window(self, first: int, steps: int) -> "PriceSignal":
+        """The ``steps`` steps from step ``first`` on.
+
+        Parameters
+        ----------
+        first : int
+            Index of the first step kept.
+        steps : int
+            Number of steps kept; ``first + steps`` must not exceed the length.
+
+        Returns
+        -------
+        PriceSignal
+
+        Raises
+        ------
+        InputError
+            If the window does not fit in the signal.
+
+        Examples
+        --------
+        >>> PriceSignal([1.0, 2.0, 3.0, 4.0]).window(1, 2).values.tolist()
+        [2.0, 3.0]
+        """
+        if first < 0 or steps < 1 or first + steps > len(self):
+            raise InputError(
+                f"prices ({self.source}) have {len(self)} steps; a window of {steps} steps from step {first} does not fit"
+            )
+        if first == 0 and steps == len(self):
+            return self
+        end = first + steps
+        return PriceSignal(self.values[first:end], self.step_hours, self.time[first:end], self.source)
 
     def to_series(self) -> pd.Series:
         """The prices as a :class:`pandas.Series` indexed by time."""
@@ -201,14 +259,17 @@ class PriceSignal:
         path: str | Path,
         column: str | None = None,
         *,
-        step_hours: float = 1.0,
+        step_hours: float | None = None,
         start: str | pd.Timestamp | None = None,
+        steps: int | None = None,
     ) -> "PriceSignal":
         """Read prices from a CSV file, as the study's files are.
 
         Byte-order marks, bare-CR or CRLF line endings and a quoted row-number
         column are read as they are.  A ``Date``/``time`` column, when present
-        and parseable, gives the time index; it must be sorted and unique.
+        and parseable, gives the time index; it must be sorted and unique, and
+        its stamps give the step length when ``step_hours`` is not given (a
+        file at 15-minute resolution gives ``step_hours = 0.25``).
 
         Parameters
         ----------
@@ -216,11 +277,15 @@ class PriceSignal:
             The CSV file.
         column : str, optional
             The price column; default: the last numeric column.
-        step_hours : float
-            Step length in hours.
+        step_hours : float, optional
+            Step length in hours; default: the step of the time column, or 1
+            without one.  When given, the time column must have this step.
         start : str or pandas.Timestamp, optional
             Time of the first step when the file has no time column
             (default 2024-01-01 00:00).
+        steps : int, optional
+            Read only the first ``steps`` rows (default: all); the rest of the
+            file is not read.
 
         Returns
         -------
@@ -231,14 +296,54 @@ class PriceSignal:
         InputError
             Naming the file and the row or column at fault.
         """
-        frame = read_csv_table(path)
+        keep = None if column is None else [column, *TIME_COLUMNS]  # the other columns are not kept
+        frame = read_csv_table(path, rows=steps, columns=keep)
         name, values = numeric_column(frame, path, column, what="price")
         stamps = time_column(frame, path, name, step_hours)
+        if step_hours is None:
+            step_hours = (stamp_step_hours(stamps) if stamps is not None else None) or 1.0
         time = _time_index(stamps[0] if stamps is not None else (start or DEFAULT_START), values.size, step_hours)
         return cls(values, step_hours=step_hours, time=time, source=f"{path}:{name}")
 
 
-def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_hours: float) -> pd.DatetimeIndex | None:
+def stamp_step_hours(stamps: pd.DatetimeIndex) -> float | None:
+    """The step between time stamps, in hours: the most common difference (None for one stamp).
+
+    The most common difference is robust to a daylight-saving artefact (one
+    step of two hours and one of zero in a local-time column).
+
+    Parameters
+    ----------
+    stamps : pandas.DatetimeIndex
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> stamp_step_hours(pd.date_range("2024-01-01", periods=5, freq="15min"))
+    0.25
+    """
+    if len(stamps) < 2:
+        return None
+    seconds = np.diff(stamps.to_numpy().astype("datetime64[s]").astype(np.int64))
+    values, counts = np.unique(seconds, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    return step / 3600.0 if step > 0 else None
+
+
+def _duration(hours: float) -> str:
+    """``0.25 h (15 min)``, ``1 h``, ``0.0833333 h (5 min)``."""
+    minutes = hours * 60
+    if hours < 1 and abs(minutes - round(minutes)) < 1e-9:
+        return f"{hours:g} h ({round(minutes)} min)"
+    return f"{hours:g} h"
+
+
+def time_column(
+    frame: pd.DataFrame, path: str | Path, value_column: str, step_hours: float | None
+) -> pd.DatetimeIndex | None:
     """The checked time stamps of a table's time column (``Date``, ``time``, ...), or None without one.
 
     A column of that name whose cells are mostly not dates is not a time
@@ -254,8 +359,9 @@ def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_h
         The file, for messages.
     value_column : str
         The column holding the values (never taken as the time column).
-    step_hours : float
-        The expected step between stamps.
+    step_hours : float or None
+        The expected step between stamps; None: the stamps' own step
+        (:func:`stamp_step_hours`), which must then be regular.
 
     Returns
     -------
@@ -266,7 +372,7 @@ def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_h
     InputError
         Naming the file, line and column of the first bad stamp.
     """
-    for candidate in _TIME_COLUMNS:
+    for candidate in TIME_COLUMNS:
         if candidate not in frame.columns or candidate == value_column:
             continue
         cells = frame[candidate].fillna("").astype(str).str.strip()
@@ -295,15 +401,26 @@ def time_column(frame: pd.DataFrame, path: str | Path, value_column: str, step_h
 
 
 def _check_time_column(
-    stamps: pd.DatetimeIndex, lines: pd.Index, path: str | Path, column: str, step_hours: float
+    stamps: pd.DatetimeIndex, lines: pd.Index, path: str | Path, column: str, step_hours: float | None
 ) -> None:
     """Check that time stamps advance by one step; accept a daylight-saving clock shift.
 
     A local-time column skips an hour in spring (a step of two hours followed by
     a repeated stamp, as in the study's price files); that pair is accepted and
-    the regular time axis is used.  Anything else out of step is an error.
+    the regular time axis is used.  Anything else out of step is an error; when
+    the stamps' own step is not the one asked for, the message says which
+    ``step_hours`` the file has.
     """
     hours = np.diff(stamps.to_numpy().astype("datetime64[s]").astype(np.int64)) / 3600.0
+    native = stamp_step_hours(stamps)
+    if step_hours is None:
+        step_hours = native if native is not None else 1.0
+    elif native is not None and not np.isclose(native, step_hours) and np.isclose(hours, native).mean() >= 0.5:
+        raise InputError(
+            f"{path}, column {column!r}: the time stamps are {_duration(native)} apart ({stamps[0]}, {stamps[1]}, ...) "
+            f"but steps of {_duration(step_hours)} were asked for; use step_hours = {native:g} "
+            "(or leave step_hours out: the step is read from the time stamps)"
+        )
     ok = np.isclose(hours, step_hours)
     shift = np.flatnonzero(np.isclose(hours[:-1], 2 * step_hours) & np.isclose(hours[1:], 0.0))
     ok[shift] = ok[shift + 1] = True
@@ -352,6 +469,27 @@ class PriceSource:
         """Whether the optional dependencies of this source are installed (cheap check)."""
         return True
 
+    def step_hours_of(self, options: Mapping[str, Any], *, base_dir: Path) -> float | None:
+        """The step length of the source's own data, when it has one (a file with time stamps).
+
+        The scenario uses it when ``[horizon] step_hours`` is not given, and
+        checks it against ``step_hours`` when it is.  The default, None, says
+        the source produces whatever step it is asked for.
+
+        Parameters
+        ----------
+        options : mapping
+            The scenario's ``[prices]`` table without ``source``.
+        base_dir : pathlib.Path
+            Folder of the scenario file.
+
+        Returns
+        -------
+        float or None
+            Hours.
+        """
+        return None
+
     def load(self, options: Mapping[str, Any], *, base_dir: Path, steps: int | None, step_hours: float) -> PriceSignal:
         """Produce the price signal.
 
@@ -389,14 +527,27 @@ class CsvPriceSource(PriceSource):
         "column": Option(str, "price column (default: the last numeric one)"),
     }
 
+    def step_hours_of(self, options, *, base_dir):  # noqa: D102 - documented in the base class
+        path, column = self._path_and_column(options, base_dir)
+        # The first rows are enough; read the whole file, a wrong step would be found only at its end.
+        frame = read_csv_table(path, rows=_STEP_ROWS, columns=None if column is None else [column, *TIME_COLUMNS])
+        name, _ = numeric_column(frame, path, column, what="price")
+        stamps = time_column(frame, path, name, None)
+        return None if stamps is None else stamp_step_hours(stamps)
+
     def load(self, options, *, base_dir, steps, step_hours):  # noqa: D102 - documented in the base class
+        path, column = self._path_and_column(options, base_dir)
+        return PriceSignal.from_csv(path, column, step_hours=step_hours, steps=steps)
+
+    @staticmethod
+    def _path_and_column(options: Mapping[str, Any], base_dir: Path) -> tuple[Path, str | None]:
         if "path" not in options:
             raise InputError("[prices] source = 'csv' needs `path = ...` (the CSV file)")
         path = _resolve(base_dir, options["path"], "[prices] path")
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"[prices] column = {column!r}; expected a column name (string)")
-        return PriceSignal.from_csv(path, column, step_hours=step_hours)
+        return path, column
 
 
 class ConstantPriceSource(PriceSource):
@@ -446,3 +597,198 @@ class SyntheticPriceSource(PriceSource):
         time = _time_index(start, n, step_hours)
         return PriceSignal(synthetic_prices(time, seed), step_hours, time, source=f"synthetic seed={seed}")
 
+
+
+def load_prices(
+    cls: type[PriceSource],
+    name: str,
+    distribution: str,
+    options: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    steps: int | None,
+    step_hours: float,
+    where: str = "",
+) -> PriceSignal:
+    """Call a price source and check what it returns.
+
+    An :class:`~aggregator.errors.InputError` raised by the source is a mistake
+    in the user's options and passes through; so, reported as one that names the
+    source, is an exception of :data:`~aggregator.errors.PLUGIN_OPTION_FAILURES`.
+    What the source *returns* is checked here, whoever wrote it: anything but a
+    :class:`PriceSignal` of finite prices, sorted unique time stamps and the
+    requested step length is a :class:`~aggregator.errors.PluginError` naming the
+    source and its distribution.
+
+    Parameters
+    ----------
+    cls : type
+        The registered :class:`PriceSource` subclass.
+    name, distribution : str
+        Its registered name and its distribution, for messages.
+    options : mapping
+        The ``[prices]`` table without ``source``.
+    base_dir : pathlib.Path
+        Folder of the scenario file.
+    steps : int or None
+        Steps the horizon asks for (None: all there are).
+    step_hours : float
+        Step length in hours.
+    where : str
+        Where the source is used (``"[prices]"``), put first in the messages of its failures.
+
+    Returns
+    -------
+    PriceSignal
+
+    Raises
+    ------
+    InputError
+        From the source, on the user's options or data.
+    PluginError
+        If the source returned bad data.
+    """
+    def bug(what: str) -> PluginError:
+        return PluginError.returned("price source", name, distribution, what, where)
+
+    try:
+        prices = cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
+    except InvalidPriceSignal as exc:
+        raise bug(f"prices that PriceSignal refuses ({exc})") from None
+    except InputError:
+        raise
+    except PLUGIN_OPTION_FAILURES as exc:
+        raise plugin_failed("price source", name, distribution, exc, where) from None
+    if not isinstance(prices, PriceSignal):
+        raise bug(f"{type(prices).__name__}; expected a PriceSignal")
+    values = np.asarray(prices.values)
+    if values.ndim != 1 or values.dtype.kind != "f" or values.size == 0:
+        raise bug(f"prices of shape {values.shape} and type {values.dtype}; expected one float per step")
+    if not np.isfinite(values).all():
+        step = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise bug(f"a price of {values[step]!r} at step {step}; expected finite prices")
+    if not isinstance(prices.time, pd.DatetimeIndex) or len(prices.time) != values.size:
+        raise bug(f"{values.size} prices with a time index of {len(prices.time)} stamps; expected one stamp per price")
+    if not (prices.time.is_monotonic_increasing and prices.time.is_unique):
+        raise bug("time stamps that are not sorted and unique")
+    if not math.isclose(prices.step_hours, step_hours, rel_tol=1e-12, abs_tol=1e-12):
+        raise bug(f"{prices.step_hours:g}-hour steps when {step_hours:g}-hour steps were asked for")
+    return prices
+
+
+def price_step_hours(
+    cls: type[PriceSource],
+    name: str,
+    distribution: str,
+    options: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    given: float | None,
+    where: str = "",
+) -> float:
+    """The step length of a scenario: ``[horizon] step_hours``, or the step of the prices' time stamps.
+
+    A price file with time stamps knows its step (:meth:`PriceSource.step_hours_of`):
+    without ``step_hours`` that step is used (a 15-minute file gives 0.25), and
+    with it the two must agree.
+
+    Parameters
+    ----------
+    cls : type
+        The registered :class:`PriceSource` subclass.
+    name, distribution : str
+        Its registered name and its distribution, for messages.
+    options : mapping
+        The ``[prices]`` table without ``source``.
+    base_dir : pathlib.Path
+        Folder of the scenario file.
+    given : float or None
+        ``[horizon] step_hours``, or None when the scenario does not give it.
+    where : str
+        Where the source is used (``"[prices]"``), put first in the messages of its failures.
+
+    Returns
+    -------
+    float
+        Hours: ``given``, else the source's step, else 1.
+
+    Raises
+    ------
+    InputError
+        If ``given`` is not the step of the source's time stamps (the message
+        says which ``step_hours`` the file has), or from the source.
+    PluginError
+        If the source's :meth:`~PriceSource.step_hours_of` returns something
+        other than None or a step of at least one second.
+    """
+    try:
+        native = cls().step_hours_of(options, base_dir=base_dir)
+    except InputError:
+        raise
+    except PLUGIN_OPTION_FAILURES as exc:
+        raise plugin_failed("price source", name, distribution, exc, where) from None
+    if native is not None and (
+        isinstance(native, bool) or not isinstance(native, (int, float)) or not native >= MIN_STEP_HOURS
+        or not math.isfinite(native)
+    ):
+        raise PluginError.returned(
+            "price source", name, distribution, f"a step of {native!r} from step_hours_of; expected hours or None", where
+        )
+    if given is None:
+        return float(native) if native is not None else 1.0
+    if native is not None and not math.isclose(native, given, rel_tol=1e-9):
+        file = f" ({options['path']})" if isinstance(options.get("path"), str) else ""
+        raise InputError(
+            f"[horizon] step_hours = {given:g}, but the time stamps of the prices{file} are {_duration(native)} "
+            f"apart; set step_hours = {native:g}, or leave it out to use the step of the time stamps"
+        )
+    return float(given)
+
+
+def window_offset(prices: PriceSignal, start: Any, where: str = "start") -> int:
+    """The index of the step that starts at ``start`` (``[horizon] start``).
+
+    Parameters
+    ----------
+    prices : PriceSignal
+    start : str, datetime.date or pandas.Timestamp
+        A time stamp of the series (a date means its midnight); with a UTC
+        offset it is compared in UTC, as the stamps are.
+    where : str
+        The key that gave it, for messages.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        If ``start`` is not a date, lies outside the series, or falls between
+        two of its steps (the message names the neighbouring stamps).
+
+    Examples
+    --------
+    >>> window_offset(PriceSignal([1.0] * 48), "2024-01-02")
+    24
+    """
+    try:
+        stamp = pd.Timestamp(start)
+    except (ValueError, TypeError):
+        raise InputError(f"{where} = {start!r}: expected a date or time such as 2024-03-01 or 2024-03-01T12:00") from None
+    if stamp is pd.NaT:
+        raise InputError(f"{where} = {start!r}: expected a date or time such as 2024-03-01")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    time = prices.time
+    if stamp < time[0] or stamp > time[-1]:
+        raise InputError(
+            f"{where} = {stamp}: outside the prices ({prices.source}), which run from {time[0]} to {time[-1]}"
+        )
+    i = int(time.searchsorted(stamp))
+    if time[i] != stamp:
+        raise InputError(
+            f"{where} = {stamp}: falls between two steps of the prices ({prices.source}), {time[i - 1]} and {time[i]}; "
+            "expected the start of a step"
+        )
+    return i

@@ -446,9 +446,12 @@ class Result:
         Raises
         ------
         InputError
-            Missing file, or a suffix other than ``.nc`` or ``.parquet``.
+            Missing file, not a regular file (a folder, FIFO or device), or a
+            suffix other than ``.nc`` or ``.parquet``.
         """
         from .errors import InputError
+
+        from .input_files import check_regular
 
         path = Path(path)
         suffix = path.suffix.lower()
@@ -456,8 +459,7 @@ class Result:
             return cls.from_parquet(path)
         if suffix != ".nc":
             raise InputError(f"{path}: unknown result format {suffix!r}; expected a .nc or .parquet file")
-        if not path.exists():
-            raise InputError(f"{path}: file not found")
+        check_regular(path, "a result file (.nc)")
         try:
             return cls.from_netcdf(path)
         except (OSError, ValueError) as exc:

@@ -7,7 +7,6 @@ error naming the field, the expected type and the value found.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -16,17 +15,17 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from . import plugins
 from .aggregator import Aggregator
+from .availability import load_profile
 from .default_scenario import DEFAULT_SCENARIO
-from .errors import InputError, InputWarning
+from .errors import InputError, InputWarning, PluginError
 from .fleet import Fleet
+from .input_files import read_regular
 from .options import as_option, toml_repr, unknown_key_error, validate_options, validate_value
-from .scenario_schema import FLEET, HORIZON, MODEL, SOLVER, TOP_LEVEL, type_map
-from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, PriceSignal
+from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, load_prices, price_step_hours, window_offset
 from .rolling import RollingSpec
+from .scenario_schema import FLEET, HORIZON, MODEL, SOLVER, TOP_LEVEL, type_map
 from .solvers import check_threads
 
 __all__ = [
@@ -38,6 +37,9 @@ __all__ = [
     "DEFAULT_SCENARIO",
     "scenario_hash",
 ]
+
+#: The largest scenario or sweep file read, in bytes (a larger one is surely not a scenario).
+MAX_SCENARIO_BYTES = 64 * 2**20
 
 # The type check of each core table comes from its one declaration in aggregator.scenario_schema.
 _TOP = {key: option.description for key, option in TOP_LEVEL.items()}
@@ -100,17 +102,13 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
     Raises
     ------
     InputError
-        Missing file or TOML syntax error (with line and column).
+        Missing file, not a regular file (a folder, FIFO or device), larger
+        than :data:`MAX_SCENARIO_BYTES`, or TOML syntax error (with line and column).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: scenario file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; expected a scenario file (.toml)")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    raw = read_regular(path, "a scenario file (.toml)", limit=MAX_SCENARIO_BYTES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -255,18 +253,6 @@ def _price_range(table: Mapping[str, Any]) -> tuple[float, float]:
     return bounds[0], bounds[1]
 
 
-#: What a price source or availability model may raise on options it cannot use (besides InputError).
-_PLUGIN_FAILURES = (ValueError, TypeError, KeyError, IndexError, ArithmeticError, OSError)
-
-
-def _plugin_failed(kind: str, name: str, where: str, exc: Exception) -> InputError:
-    dist = plugins.registry(kind).get(name, (None, "?"))[1]
-    word = {"price_sources": "price source", "availability_models": "availability model"}[kind]
-    return InputError(
-        f"{where}: the {word} {name!r} (from {dist!r}) failed on these options: {type(exc).__name__}: {exc}"
-    )
-
-
 def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float):
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         spec = {"model": "constant", "value": spec}
@@ -277,19 +263,13 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
         raise InputError(f"{where}: needs `model = ...` (a registered availability model)")
     cls = plugins.lookup("availability_models", model_name, where=f"{where} model")
     options = _plugin_options(spec, cls, where, "model")
+    distribution = plugins.registry("availability_models")[model_name][1]
     try:
-        profile = cls().profile(options, base_dir=base_dir, time=time, step_hours=step_hours)
-    except InputError as exc:
+        return load_profile(cls, model_name, distribution, options, base_dir=base_dir, time=time, step_hours=step_hours)
+    except InputError as exc:  # the plugin's own message, or its failure on the options
         raise InputError(f"{where}: {exc}") from None
-    except _PLUGIN_FAILURES as exc:
-        raise _plugin_failed("availability_models", model_name, where, exc) from None
-    try:
-        return np.asarray(profile, dtype=float).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise InputError(
-            f"{where}: the availability model {model_name!r} returned {type(profile).__name__}, "
-            f"expected an array of shares ({exc})"
-        ) from None
+    except PluginError as exc:
+        raise PluginError(f"{where}: {exc}", plugin=exc.plugin, distribution=exc.distribution) from None
 
 
 def scenario_from_dict(
@@ -333,6 +313,18 @@ def scenario_from_dict(
         raise InputError(f"{source}: {exc}") from None
 
 
+def _horizon_steps(hours: float | None, step_hours: float) -> int | None:
+    """The number of steps in ``[horizon] hours`` (None without it), checked."""
+    if hours is None:
+        return None
+    steps = int(round(hours / step_hours))
+    if steps < 1 or abs(steps * step_hours - hours) > 1e-9 * max(1.0, hours):
+        raise InputError(f"[horizon] hours = {hours!r}: expected a whole number of {step_hours:g}-hour steps")
+    if steps > MAX_STEPS:
+        raise InputError(f"[horizon] hours = {hours!r} makes {steps:,} steps; expected at most {MAX_STEPS:,}")
+    return steps
+
+
 def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggregator]) -> Aggregator:
     for key in data:
         if key not in _TOP:
@@ -344,17 +336,12 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
     if not isinstance(solver, dict):
         raise InputError(f"[solver]: expected a table, found {solver!r}")
     model = _check_table(data.get("model", {}), _MODEL, "[model]")
-    step_hours = float(horizon.get("step_hours", 1.0))
-    if not (math.isfinite(step_hours) and step_hours >= MIN_STEP_HOURS):
-        raise InputError(f"[horizon] step_hours = {step_hours!r}: expected a number of hours of at least 1 second (1/3600)")
+    given_step = horizon.get("step_hours")  # None: the step of the prices' time stamps, else 1 hour
+    if given_step is not None and not (math.isfinite(given_step) and given_step >= MIN_STEP_HOURS):
+        raise InputError(f"[horizon] step_hours = {given_step!r}: expected a number of hours of at least 1 second (1/3600)")
     hours = horizon.get("hours")
     if hours is not None and not (math.isfinite(hours) and hours > 0):
         raise InputError(f"[horizon] hours = {hours!r}: expected a number of hours > 0")
-    steps = None if hours is None else int(round(hours / step_hours))
-    if steps is not None and (steps < 1 or abs(steps * step_hours - hours) > 1e-9 * max(1.0, hours)):
-        raise InputError(f"[horizon] hours = {hours!r}: expected a whole number of {step_hours:g}-hour steps")
-    if steps is not None and steps > MAX_STEPS:
-        raise InputError(f"[horizon] hours = {hours!r} makes {steps:,} steps; expected at most {MAX_STEPS:,}")
 
     # Solver: common keys plus the options of the chosen backend (or of any, for auto).
     solver_name = solver.get("name", "auto")
@@ -393,24 +380,28 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
     options = _plugin_options(
         {k: v for k, v in prices_table.items() if k not in _PRICE_RANGE_KEYS}, source_cls, "[prices]", "source"
     )
-    try:
-        prices = source_cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
-    except _PLUGIN_FAILURES as exc:
-        raise _plugin_failed("price_sources", source_name, "[prices]", exc) from None
-    if not isinstance(prices, PriceSignal):
+    distribution = plugins.registry("price_sources")[source_name][1]
+    step_hours = price_step_hours(
+        source_cls, source_name, distribution, options, base_dir=base_dir, given=given_step, where="[prices]"
+    )
+    steps = _horizon_steps(hours, step_hours)
+    start = horizon.get("start")  # a window of the series: the source gives all of it
+    prices = load_prices(
+        source_cls, source_name, distribution, options, base_dir=base_dir,
+        steps=steps if start is None else None, step_hours=step_hours, where="[prices]",
+    )
+    offset = 0 if start is None else window_offset(prices, start, "[horizon] start")
+    if steps is not None and steps > len(prices) - offset:
+        after = f" after [horizon] start = {_toml_repr(start)}" if offset else ""
         raise InputError(
-            f"[prices] source = {source_name!r} returned {type(prices).__name__}; expected a PriceSignal (a bug in the source)"
+            f"[horizon] hours = {hours} needs {steps} steps but the prices ({prices.source}) have "
+            f"{len(prices) - offset}{after}; shorten the horizon or supply a longer price series"
         )
-    if abs(prices.step_hours - step_hours) > 1e-12:
-        raise InputError(
-            f"[prices] source {source_name!r} gave {prices.step_hours}-hour steps but [horizon] step_hours = {step_hours}"
-        )
-    if steps is not None and steps > len(prices):
-        raise InputError(
-            f"[horizon] hours = {hours} needs {steps} steps but the prices ({prices.source}) have {len(prices)}; "
-            "shorten the horizon or supply a longer price series"
-        )
-    prices = prices.head(steps if steps is not None else len(prices))
+    steps = steps if steps is not None else len(prices) - offset
+    # Availability profiles are built on the price series from its first step and cut like it, so a
+    # profile file without time stamps stays aligned row by row with the price file.
+    profile_time = prices.time[: offset + steps]
+    prices = prices.window(offset, steps)
     problem = prices.out_of_range(*price_range)
     if problem:
         keys = " and ".join(f"[prices] {k} = {_toml_repr(prices_table[k])}" for k in _PRICE_RANGE_KEYS if k in prices_table)
@@ -447,12 +438,12 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
                 raise InputError(f"{where}: `{key}` is missing")
         params = {k: v for k, v in table.items() if k not in ("availability", "power_availability")}
         params["availability"] = _availability(
-            table["availability"], f"{where} availability", base_dir, prices.time, step_hours
-        )[: len(prices)]
+            table["availability"], f"{where} availability", base_dir, profile_time, step_hours
+        )[offset:]
         if "power_availability" in table:
             params["power_availability"] = _availability(
-                table["power_availability"], f"{where} power_availability", base_dir, prices.time, step_hours
-            )[: len(prices)]
+                table["power_availability"], f"{where} power_availability", base_dir, profile_time, step_hours
+            )[offset:]
         fleets.append(Fleet(**params))
 
     extensions = data.get("extensions", {})

@@ -14,6 +14,7 @@ from it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Mapping
 
 from . import plugins
@@ -40,7 +41,7 @@ TOP_LEVEL: dict[str, Option] = {
     "name": Option(str, "a label for the scenario (default: the file's name)"),
     "description": Option(str, "free text"),
     "prices": Option(dict, "the price source and its options", required=True),
-    "horizon": Option(dict, "hours, step_hours, rolling"),
+    "horizon": Option(dict, "hours, step_hours, start, rolling"),
     "solver": Option(dict, "name, mip_gap, time_limit, threads and the backend's own keys"),
     "model": Option(dict, "slack_penalty, exclusive_charging"),
     "fleets": Option(list, "one table per fleet ([[fleets]])", required=True, items=Option(dict)),
@@ -51,6 +52,8 @@ TOP_LEVEL: dict[str, Option] = {
 HORIZON: dict[str, Option] = {
     "hours": Option(float, "length of the horizon (default: the price series')", unit="hours", exclusive_minimum=0),
     "step_hours": Option(float, "length of a step", unit="hours", minimum=1 / 3600, default=1.0),
+    "start": Option((str, dt.date), "first time studied: a window of a longer price series (a TOML date or "
+                    "date-time, or an ISO string; default: the series' start)"),
     "rolling": Option(dict, "rolling-horizon operation: { window_hours = 48, commit_hours = 24 }",
                       schema={"properties": {"window_hours": {"type": "number", "exclusiveMinimum": 0},
                                              "commit_hours": {"type": "number", "exclusiveMinimum": 0}},
