@@ -223,7 +223,7 @@ def test_interrupted_sweep_is_one_line_with_a_partial_summary_and_resumes(tmp_pa
 
     path = _interruptible_sweep(tmp_path / "s")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "aggregator", "sweep", str(path), "--out", str(out), "--workers", "2"]
+    command = [sys.executable, "-X", "faulthandler", "-m", "aggregator", "sweep", str(path), "--out", str(out), "--workers", "2"]
     proc = _start_and_wait_for_a_result(command, out)
     family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     try:
@@ -231,7 +231,12 @@ def test_interrupted_sweep_is_one_line_with_a_partial_summary_and_resumes(tmp_pa
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: to the CLI and its workers
         else:
             proc.send_signal(signal.SIGTERM)  # what a scheduler or systemd sends: to the CLI
-        _, stderr = proc.communicate(timeout=120)
+        try:
+            _, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # show where it hangs (faulthandler dumps every thread on SIGABRT)
+            proc.send_signal(signal.SIGABRT)
+            _, stderr = proc.communicate(timeout=30)
+            raise AssertionError("the interrupted sweep did not end:\n" + stderr[-8000:]) from None
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -25,6 +25,9 @@ __all__ = ["SerialExecutor", "DaskExecutor", "open_executor", "import_distribute
 
 log = logging.getLogger(__name__)
 
+#: How long closing the local cluster may take (also after an interrupt) before it is left to end on its own.
+CLOSE_SECONDS = 20
+
 
 class _SerialFuture:
     """A task run in this process when its result is asked for."""
@@ -372,9 +375,9 @@ def _dask_executor(
             note(f"dask: local cluster of {n} worker processes x {threads_per_worker} thread; dashboard {local.dashboard_link}{hint}")
             yield DaskExecutor(local)
         finally:
-            local.close()
+            local.close(timeout=CLOSE_SECONDS)
     finally:
-        cluster.close()
+        cluster.close(timeout=CLOSE_SECONDS)
 
 
 def dask_setup(worker: Any) -> None:

@@ -268,9 +268,26 @@ def write_result(result: Result, path: Path) -> None:
     path : pathlib.Path
     """
     checksum_path(path).unlink(missing_ok=True)  # never a new file with an old checksum
-    result.to_netcdf(path)
+    with _local_write_lock():
+        result.to_netcdf(path)
     with atomic_path(checksum_path(path)) as tmp:
         tmp.write_text(f"{file_digest(path)}  {path.name}\n")
+
+
+def _local_write_lock() -> contextlib.AbstractContextManager:
+    """Write files of this process under a local lock, not a Dask cluster's.
+
+    With a distributed Client active, xarray takes a lock on the scheduler for
+    every netCDF write: a round trip per file, and a lock that an interrupt in
+    the middle of acquiring it leaves held, so that the write's own clean-up
+    waits for it forever.  The results are numpy arrays written here: a
+    thread lock is enough.
+    """
+    try:
+        import dask
+    except ImportError:  # no Dask, no distributed lock
+        return contextlib.nullcontext()
+    return dask.config.set(scheduler="synchronous")
 
 
 def load_complete(path: Path, point: SweepPoint, key: str) -> tuple[Result | None, str]:
