@@ -28,7 +28,6 @@ import xarray as xr
 
 import aggregator
 from aggregator import InputError, SolveOutcome, SolverBackend, SolverOptions
-from aggregator.formulation import VARIABLES
 from aggregator.solvers import relative_gap
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -169,13 +168,12 @@ class ScipyBackend(SolverBackend):
 
 
 def _solution(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarray) -> xr.Dataset:
-    """The values of the reported variables over (time, fleet); variables left out of the model are 0."""
-    values = np.zeros(int(max(vlabels.max(initial=-1), max(int(model[v].labels.max()) for v in VARIABLES))) + 2)
+    """The values of every model variable by name (the reported ones and any an extension added); masked slots are 0."""
+    names = list(model.variables)
+    values = np.zeros(int(max(vlabels.max(initial=-1), max(int(model[v].labels.max()) for v in names))) + 2)
     values[vlabels] = x
     values[-1] = 0.0  # label -1: a slot masked out of the model
-    return xr.Dataset({
-        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in VARIABLES
-    })
+    return xr.Dataset({name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in names})
 
 
 @aggregator.hookimpl
