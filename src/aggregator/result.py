@@ -157,7 +157,7 @@ class Result:
     # -------------------------------------------------------------- properties
     @property
     def status(self) -> str:
-        """``optimal``, ``time_limit``, ``infeasible``, ``no_solution`` or ``error``."""
+        """``optimal``, ``feasible``, ``time_limit``, ``infeasible``, ``no_solution`` or ``error``."""
         return str(self.dataset.attrs["status"])
 
     @property
