@@ -40,6 +40,17 @@ _PARAMETERS = {
 }
 
 
+#: The largest slack penalty accepted, in $/kWh (a thousand times the study's 1000 $/kWh).
+MAX_SLACK_PENALTY = 1e6
+#: The largest price magnitude accepted, in $/MWh (fifty times the highest market price caps, ~20,000 $/MWh).
+MAX_ABS_PRICE = 1e6
+
+
+def _number(x: float) -> str:
+    """A number for messages: readable whatever its magnitude (``1e+308``, not 309 digits)."""
+    return f"{x:.4g}"
+
+
 class Aggregator:
     """An aggregator of EV fleets facing one wholesale price: the optimisation problem.
 
@@ -116,8 +127,12 @@ class Aggregator:
             raise InputError(f"prices: {type(prices).__name__} is not a PriceSignal")
         if isinstance(slack_penalty, bool) or not isinstance(slack_penalty, (int, float)) or not slack_penalty > 0:
             raise InputError(f"slack_penalty = {slack_penalty!r}; expected a number of $/kWh > 0")
-        if not math.isfinite(slack_penalty):
-            raise InputError(f"slack_penalty = {slack_penalty!r}; expected a finite number of $/kWh")
+        if not math.isfinite(slack_penalty) or slack_penalty > MAX_SLACK_PENALTY:
+            raise InputError(
+                f"slack_penalty = {_number(slack_penalty)} $/kWh is out of range; expected a number of $/kWh > 0 and "
+                f"at most {MAX_SLACK_PENALTY:.0e} (any penalty above what a kWh can earn keeps slack to what the "
+                "bounds force; larger ones only ruin the solvers' arithmetic)"
+            )
         if not isinstance(exclusive_charging, bool):
             raise InputError(f"exclusive_charging = {exclusive_charging!r}; expected true or false")
         step = prices.step_hours
@@ -130,6 +145,14 @@ class Aggregator:
             if abs(steps * step - hours) > 1e-9 * max(1.0, hours) or steps < 1:
                 raise InputError(f"hours = {hours!r} is not a whole number of {step}-hour steps")
         prices = prices.head(steps)
+        too_large = np.flatnonzero(~(np.abs(prices.values) <= MAX_ABS_PRICE))
+        if too_large.size:
+            i = int(too_large[0])
+            raise InputError(
+                f"prices ({prices.source}): step {i} ({prices.time[i]}) is {_number(float(prices.values[i]))} $/MWh; "
+                f"expected a price between -{MAX_ABS_PRICE:.0e} and {MAX_ABS_PRICE:.0e} $/MWh "
+                f"({too_large.size:,} step(s) outside)"
+            )
         for fleet in fleets:
             if fleet.steps < steps:
                 raise InputError(
@@ -512,16 +535,30 @@ class Aggregator:
             f"{name} skipped: registered by {' and '.join(repr(d) for d in dists)}"
             for name, dists in sorted(plugins.conflicts("solver_backends").items())
         ]
-        for cls, _ in candidates:
+        for position, (cls, dist) in enumerate(candidates):
             backend = cls()
             reason = backend.supports(self)
             if reason is None:
                 note = f"auto chose {cls.name}"
+                if dist != "aggregator":
+                    note += self._outside_choice_note(cls, dist, candidates[position + 1 :])
                 if skipped:
                     note += " (" + "; ".join(skipped) + ")"
                 return backend, note
             skipped.append(f"{cls.name} skipped: {reason}")
         raise InputError("no installed solver backend supports this problem: " + "; ".join(skipped))
+
+    def _outside_choice_note(self, cls: type, dist: str, rest: list) -> str:
+        """What ``auto`` says when it picks a backend from outside the core over an exact builtin one."""
+        exact = [other.name for other, other_dist in rest
+                 if other_dist == "aggregator" and other.exact and other().supports(self) is None]
+        note = f" from the outside distribution {dist!r} (priority {cls.priority})"
+        if exact:
+            note += (
+                f" over the exact builtin {', '.join(exact)} (lower priority); its results are checked by the core, "
+                f"name a builtin backend to use it"
+            )
+        return note
 
     def solve(
         self,
@@ -590,19 +627,104 @@ class Aggregator:
         inputs = self.inputs
         if outcome.solution is not None and inputs.attrs["exclusive_charging"] and inputs.attrs["binaries"] != "all":
             outcome.solution = formulation.net_out_simultaneous(outcome.solution, inputs)
+        objective = self._check_outcome(outcome, backend)
         wall = time.perf_counter() - start
         result = Result.from_outcome(
-            self.inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=opts.mip_gap, name=self.name
+            self.inputs,
+            outcome,
+            choice=choice,
+            wall_seconds=wall,
+            mip_gap=opts.mip_gap,
+            name=self.name,
+            objective=objective,
         )
         self._check_solution(result)
+        self._check_certificate(result, backend)
         return result
 
+    def _backend_label(self, backend: SolverBackend) -> str:
+        """``the NAME backend (distribution DIST)``, for messages about what a backend claimed."""
+        entry = plugins.registry("solver_backends").get(backend.name)
+        dist = entry[1] if entry is not None and entry[0] is type(backend) else type(backend).__module__
+        return f"the {backend.name} backend (distribution {dist!r})"
+
+    def _check_outcome(self, outcome: SolveOutcome, backend: SolverBackend) -> float | None:
+        """Enforce the :class:`SolveOutcome` contract on what a backend returned, before it becomes a Result.
+
+        A status the solution does not support is corrected in place: an unknown
+        status, or a solution-bearing status without a solution, is ``error``; a
+        solution that comes with ``infeasible``, ``no_solution`` or ``error`` is
+        dropped.  For a model other than the documented one the solution is
+        checked against every row, bound and integrality of the built model
+        (:mod:`aggregator.model_check`); a violated one (or a model variable
+        without values) makes the status ``error``.
+
+        Returns
+        -------
+        float or None
+            The built model's objective at the solution, when a subclass or an
+            extension changed the objective; None when the documented terms
+            (:func:`aggregator.accounting.objective_terms`) give it.
+        """
+        from .solvers import STATUSES
+
+        label = self._backend_label(backend)
+        if outcome.status not in STATUSES:
+            outcome.message = "; ".join(filter(None, [
+                f"{label} returned the unknown status {outcome.status!r} (expected one of {', '.join(STATUSES)})",
+                outcome.message,
+            ]))
+            outcome.status, outcome.solution = "error", None
+        with_solution = ("optimal", "feasible", "time_limit")
+        if outcome.status in with_solution and outcome.solution is None:
+            outcome.message = "; ".join(filter(None, [
+                f"{label} reported {outcome.status!r} without a solution", outcome.message
+            ]))
+            outcome.status = "error"
+        if outcome.status not in with_solution:
+            outcome.solution = None
+            return None
+        missing = [name for name in formulation.VARIABLES if name not in outcome.solution]
+        if missing:
+            outcome.message = f"{label} returned a solution without {', '.join(missing)}; it is not trusted"
+            outcome.status, outcome.solution = "error", None
+            return None
+        if self.is_standard():
+            return None  # the documented model: Result.violations checks all its rows (cheap)
+        from .model_check import column_values, objective_value, row_violations
+
+        model = self.build_model()
+        x, absent = column_values(model, outcome.solution)
+        if absent:
+            outcome.message = (
+                f"{label} returned no values for the model variable(s) {', '.join(absent)}, so the rows of the "
+                "built model cannot be checked; the solution is not trusted"
+            )
+            outcome.status, outcome.solution = "error", None
+            return None
+        violated = row_violations(model, x)
+        if violated:
+            worst = violated[0]
+            outcome.message = (
+                f"the solution from {label} violates the {worst.name} constraints of the built model by "
+                f"{worst.amount:.3g} (tolerance {worst.tolerance:.3g})"
+                + (f" and {len(violated) - 1} other constraint(s)" if len(violated) > 1 else "")
+                + "; it is not trusted"
+            )
+            outcome.status = "error"
+            return None
+        overridden = set(self._overridden_steps())
+        changed = bool({"define_objective", "build_model"} & overridden) or bool(
+            self._extension_delta is not None and self._extension_delta[2]
+        )
+        return objective_value(model, x) if changed else None
+
     def _check_solution(self, result: Result) -> None:
-        """Demote a solution that violates the model's constraints to status ``error``: it is not trusted."""
-        if not result.has_solution or result.status not in ("optimal", "time_limit"):
+        """Demote a solution that violates the documented model's constraints to status ``error``: it is not trusted."""
+        if not result.has_solution or result.status not in ("optimal", "feasible", "time_limit"):
             return
-        if {"define_variables", "define_constraints"} & set(self._overridden_steps()):
-            return  # a subclass may change the core constraints on purpose
+        if not self.is_standard():
+            return  # checked against every row of the built model (_check_outcome)
         inputs = self.inputs
         scale = max(1.0, float(inputs["soc_max"].max()), float(inputs["power_max"].max()) * self.step_hours)
         tolerance = 1e-6 * scale
@@ -614,6 +736,48 @@ class Aggregator:
                 f"the solution from {result.dataset.attrs['solver']} violates the {name} constraints by {value:.3g} "
                 f"(tolerance {tolerance:.3g}); it is not trusted"
             )
+
+    def _check_certificate(self, result: Result, backend: SolverBackend) -> None:
+        """Accept ``optimal`` only with a finite bound >= the recomputed objective and a gap within ``mip_gap``.
+
+        A bound below the recomputed objective by more than the problem's
+        absolute tolerance (:func:`aggregator.solvers.absolute_tolerance`) plus
+        1e-9 of the objective is no certificate: it is dropped (kept as
+        ``solver_bound``) and the gap becomes unknown.  ``optimal`` without a
+        finite bound, or with a gap above the requested one, becomes ``feasible``;
+        the message names the backend and its distribution.
+        """
+        from .solvers import absolute_tolerance
+
+        a = result.dataset.attrs
+        if not result.has_solution or a["status"] not in ("optimal", "feasible", "time_limit"):
+            return
+        label = self._backend_label(backend)
+        notes = []
+        objective, claimed, bound = result.objective, float(a["solver_objective"]), result.bound
+        tolerance = absolute_tolerance(self.inputs) + 1e-9 * abs(objective)
+        if not abs(claimed - objective) <= tolerance:
+            notes.append(f"{label} claimed objective {_money(claimed)} $ but its dispatch is worth {_money(objective)} $")
+            label = "it"
+        if math.isfinite(bound) and bound < objective - tolerance:
+            notes.append(
+                f"its bound {_money(bound)} $ is below that objective (tolerance {tolerance:.2g} $), so it proves nothing"
+            )
+            a["solver_bound"], a["bound"], a["gap"] = bound, math.nan, math.nan
+        if a["status"] == "optimal":
+            from .dp_backend import NUMERICAL_GAP
+
+            gap, requested = float(a["gap"]), float(a["mip_gap"])
+            if not math.isfinite(float(a["bound"])):
+                notes.append(f"{label} proves no finite bound, so the gap is not known")
+            # Solvers measure the gap against the objective or the bound; (1 + requested) covers both.
+            elif not gap <= max(requested, NUMERICAL_GAP) * (1 + requested) * (1 + 1e-9):
+                notes.append(f"{label} reported optimal, but the proven gap is {gap:.2e}, above the requested {requested:.1e}")
+            if notes:
+                a["status"] = "feasible"
+                notes.append("status feasible (a solution without a proven gap) instead of optimal")
+        if notes:
+            a["message"] = "; ".join(filter(None, [*notes, a.get("message", "")]))
 
     def explain_infeasibility(self) -> str:
         """Why this problem can be infeasible, for the message of an ``infeasible`` result.
@@ -647,6 +811,11 @@ class Aggregator:
             "every fleet can stay within its energy bounds without slack, so a constraint added to the "
             f"documented model cannot be met{by}"
         )
+
+
+def _money(x: float) -> str:
+    """An amount for messages: at most 7 significant digits, never hundreds of them."""
+    return f"{x:,.7g}" if math.isfinite(x) else str(x)
 
 
 def _signature_delta(before: tuple, after: tuple) -> tuple[tuple[str, ...], tuple[str, ...], bool]:

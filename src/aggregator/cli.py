@@ -1,9 +1,11 @@
 """The ``aggregator`` command line.
 
-Exit codes: 0 solved (optimal or within the requested gap); 1 no usable
-solution (infeasible, time limit without a solution or outside the gap, solver
-failure) with the reason; 2 bad input or usage, with one message naming the
-file, field or row.  A user's mistake never prints a traceback.
+Exit codes: 0 solved (optimal: within the requested gap of a proven bound);
+1 no proven answer (``feasible``: a solution without a proven gap, written to
+``--out`` but not certified; time limit with a solution outside the gap or
+without one; infeasible; solver failure) with the reason; 2 bad input or
+usage, with one message naming the file, field or row.  A user's mistake never
+prints a traceback.
 """
 
 from __future__ import annotations
@@ -247,7 +249,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             result = aggregator.solve(args.solver, mip_gap=args.mip_gap, time_limit=args.time_limit, verbose=verbose)
     result.dataset.attrs["scenario_hash"] = getattr(args, "scenario_hash", "")
     write_error = None
-    if out is not None and result.has_solution and result.status in ("optimal", "time_limit"):
+    if out is not None and result.has_solution and result.status in ("optimal", "feasible", "time_limit"):
         suffix = out.suffix.lower()
         try:
             if suffix == ".nc":
@@ -285,18 +287,28 @@ def _failure_reason(result, args: argparse.Namespace) -> str:
     message = a.get("message") or ""
     requested = float(a.get("mip_gap", math.nan))
     seconds = f"{float(a.get('solve_seconds', math.nan)):.1f} s"
+    facts = (
+        f"profit {_fmt(result.profit)} $, objective {_fmt(result.objective)} $, proven bound {_fmt(result.bound)} $, "
+        f"gap {result.gap:.2e}" if math.isfinite(result.gap) else
+        f"profit {_fmt(result.profit)} $, objective {_fmt(result.objective)} $, no proven bound"
+    )
+    at_limit = a.get("termination") == "time_limit"
     if result.status == "time_limit":
-        stopped = "stopped at the time limit" if a.get("termination") == "time_limit" else "stopped"
+        stopped = "stopped at the time limit" if at_limit else "stopped"
+        advice = "; raise --time-limit or --mip-gap" if at_limit else "; raise --mip-gap to accept it"
         return (
-            f"{stopped} after {seconds} with a solution outside the requested gap: profit "
-            f"{_fmt(result.profit)} $, objective {_fmt(result.objective)} $, proven bound {_fmt(result.bound)} $, "
-            f"gap {result.gap:.2e} > requested {requested:.1e}; raise --time-limit or --mip-gap"
-            + (f" ({message})" if message else "")
+            f"{stopped} after {seconds} with a solution outside the requested gap: {facts} > requested "
+            f"{requested:.1e}{advice}" + (f" ({message})" if message else "")
+        )
+    if result.status == "feasible":
+        return (
+            f"a solution without a proven gap within the requested {requested:.1e}: {facts}; the solution is "
+            "not certified" + (f" ({message})" if message else "")
         )
     if result.status == "no_solution":
         return (
             f"the solver stopped after {seconds} ({a.get('termination') or 'no reason given'}) without a feasible "
-            "solution; raise --time-limit" + (f" ({message})" if message else "")
+            "solution" + ("; raise --time-limit" if at_limit else "") + (f" ({message})" if message else "")
         )
     if result.status == "infeasible":
         return "the problem is infeasible" + (f": {message}" if message else "")

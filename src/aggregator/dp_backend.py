@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from .process_pool import worker_pool
-from .solvers import SolveOutcome, SolverBackend, SolverOptions, relative_gap
+from .solvers import SolveOutcome, SolverBackend, SolverOptions, absolute_tolerance, relative_gap
 
 if TYPE_CHECKING:  # pragma: no cover
     from .aggregator import Aggregator
@@ -110,6 +110,7 @@ class DPBackend(SolverBackend):
     name = "dp"
     description = "exact per-fleet dynamic programme, certified bound; the documented model only"
     priority = 100
+    exact = True
     options = {}
 
     def supports(self, aggregator: "Aggregator") -> str | None:  # noqa: D102 - documented in the base class
@@ -162,11 +163,14 @@ def combine_fleet_solutions(
     }
     objective = math.fsum(s.objective for s in solutions)
     bound = math.fsum(s.bound for s in solutions)
-    gap = relative_gap(objective, bound)
+    # An optimum at or near 0 has a bound of a rounding allowance above it: the problem's absolute
+    # tolerance (steps x the largest one-step change of the objective x 1e-12) makes that gap 0.
+    gap = relative_gap(objective, bound, absolute_tolerance(inputs))
     exact = all(s.exact for s in solutions)
     # The DP is exact; its certified gap is the rounding allowance (about 1e-10), which
-    # meets any request down to NUMERICAL_GAP, including mip_gap = 0.
-    status = "optimal" if math.isfinite(gap) and gap <= max(mip_gap, NUMERICAL_GAP) else "time_limit"
+    # meets any request down to NUMERICAL_GAP, including mip_gap = 0.  A capped value
+    # function leaves a valid bound that may not be tight: a solution without a proven gap.
+    status = "optimal" if math.isfinite(gap) and gap <= max(mip_gap, NUMERICAL_GAP) else "feasible"
     message = "" if exact else "the DP's value function was capped; the bound is valid but not tight"
     return SolveOutcome(
         status=status,

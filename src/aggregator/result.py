@@ -16,7 +16,8 @@ import xarray as xr
 from .atomic import atomic_path
 from .formats import inputs_hash, package_versions
 from .formulation import VARIABLES
-from .solvers import SolveOutcome, relative_gap
+from .accounting import TERMS, objective_terms
+from .solvers import SolveOutcome, absolute_tolerance, relative_gap
 
 __all__ = ["Result"]
 
@@ -45,8 +46,11 @@ class Result:
     -----
     ``profit`` is the arbitrage revenue ``sum(price/1000 * (discharge - charge) * dt)``
     without the slack penalty; ``objective = profit - penalty`` (plus any terms a
-    model extension added); ``gap = (bound - objective) / |bound|`` where the
-    bound is proven by the solver (NaN when it proves none).
+    model extension added), all recomputed from the dispatch
+    (:mod:`aggregator.accounting`), never taken from the solver (its claim is
+    ``attrs["solver_objective"]``); ``gap = (bound - objective) / |bound|`` where the
+    bound is proven by the solver (NaN when it proves none, or when the core
+    found it below the recomputed objective: then ``attrs["solver_bound"]`` is the claim).
     """
 
     def __init__(self, dataset: xr.Dataset) -> None:
@@ -63,6 +67,7 @@ class Result:
         wall_seconds: float = math.nan,
         mip_gap: float = math.nan,
         name: str = "",
+        objective: float | None = None,
     ) -> "Result":
         """Assemble a Result from validated inputs and a backend's outcome.
 
@@ -80,10 +85,20 @@ class Result:
             The requested gap.
         name : str
             Scenario label.
+        objective : float, optional
+            The objective of the dispatch when the model's objective is not the
+            documented one (a subclass's ``define_objective`` or an extension
+            changed it): the built model's objective evaluated at the solution.
+            Default: the sum of :func:`aggregator.accounting.objective_terms`.
 
         Returns
         -------
         Result
+            ``profit``, ``penalty`` (and any other term of
+            :data:`aggregator.accounting.TERMS`) and ``objective`` recomputed
+            from the dispatch, whatever the backend claims; the claim is kept
+            as ``attrs["solver_objective"]``.  The gap uses the problem's
+            absolute tolerance (:func:`aggregator.solvers.absolute_tolerance`).
         """
         ds = xr.Dataset(coords={"time": inputs["time"], "fleet": inputs["fleet"]})
         shape = (inputs.sizes["time"], inputs.sizes["fleet"])
@@ -102,19 +117,19 @@ class Result:
         dt = float(inputs.attrs["step_hours"])
         penalty_rate = float(inputs.attrs["slack_penalty"])
         has = outcome.solution is not None
-        profit = float(cls._fleet_profit(ds, dt).sum()) if has else math.nan
-        penalty = float(penalty_rate * (ds["slack_up"] + ds["slack_down"]).sum()) if has else math.nan
-        objective = outcome.objective if has else math.nan
+        # Never the solver's word: every amount is recomputed from the dispatch.
+        terms = objective_terms(ds, inputs) if has else {name: math.nan for name in (*TERMS, "objective")}
+        if has and objective is not None:
+            terms["objective"] = float(objective)
         ds.attrs.update(
             name=name,
             status=outcome.status,
             termination=outcome.termination,
             message=outcome.message,
-            objective=float(objective),
-            profit=profit,
-            penalty=penalty,
+            **{key: float(value) for key, value in terms.items()},
+            solver_objective=float(outcome.objective),
             bound=float(outcome.bound),
-            gap=relative_gap(objective, outcome.bound),
+            gap=relative_gap(terms["objective"], outcome.bound, absolute_tolerance(inputs)),
             mip_gap=float(mip_gap),
             solver=outcome.solver,
             solver_choice=choice,
@@ -142,7 +157,7 @@ class Result:
     # -------------------------------------------------------------- properties
     @property
     def status(self) -> str:
-        """``optimal``, ``time_limit``, ``infeasible``, ``no_solution`` or ``error``."""
+        """``optimal``, ``feasible``, ``time_limit``, ``infeasible``, ``no_solution`` or ``error``."""
         return str(self.dataset.attrs["status"])
 
     @property

@@ -53,7 +53,7 @@ ROLLING_ATTRS = (
 )
 
 # Worst first: the status of a rolling run is the worst status of its solves.
-_STATUS_ORDER = ("error", "infeasible", "no_solution", "time_limit", "optimal")
+_STATUS_ORDER = ("error", "infeasible", "no_solution", "time_limit", "feasible", "optimal")
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def window_aggregator(aggregator: "Aggregator", start: int, stop: int, soc_kwh: 
 
 
 def worst_status(statuses: Sequence[str]) -> str:
-    """The worst of several solve statuses (``error`` < ``infeasible`` < ``no_solution`` < ``time_limit`` < ``optimal``).
+    """The worst of several solve statuses (``error`` < ``infeasible`` < ``no_solution`` < ``time_limit`` < ``feasible`` < ``optimal``).
 
     Parameters
     ----------

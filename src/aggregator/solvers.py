@@ -43,10 +43,13 @@ __all__ = [
     "LinopyBackend",
     "relative_gap",
     "solution_from_vector",
+    "absolute_tolerance",
+    "money_scale",
 ]
 
-#: Statuses a backend may report.
-STATUSES = ("optimal", "time_limit", "infeasible", "no_solution", "error")
+#: Statuses a backend may report (``feasible``: a solution without a proven gap
+#: within the requested one, e.g. from a heuristic, or a bound the core could not accept).
+STATUSES = ("optimal", "feasible", "time_limit", "infeasible", "no_solution", "error")
 
 #: The most solver threads accepted: HiGHS creates every thread it is given (100,000 take minutes).
 MAX_THREADS = 1024
@@ -77,8 +80,17 @@ def check_threads(threads: Any, where: str = "threads") -> int | None:
     return int(threads)
 
 
-def relative_gap(objective: float, bound: float) -> float:
-    """Certified relative gap ``(bound - objective) / |bound|`` (0 when both are 0).
+def relative_gap(objective: float, bound: float, absolute: float | None = None) -> float:
+    """Certified relative gap ``(bound - objective) / |bound|``, 0 when the two are closer than ``absolute``.
+
+    A relative gap means nothing when the optimum is at or near 0 (the
+    bound of an optimum of 0 is a rounding allowance of, say, 1e-6 $, and
+    its relative gap would be 1).  So a difference ``bound - objective`` up to
+    an absolute tolerance counts as no gap: by default :data:`ABSOLUTE_GAP`
+    (a micro-dollar); :meth:`aggregator.Aggregator.solve` passes the
+    problem's own, :func:`absolute_tolerance`: ``1e-12`` times the problem's
+    money scale (steps times the largest change of the objective one step
+    can make).  Above it the gap is ``(bound - objective) / max(|bound|, absolute)``.
 
     Parameters
     ----------
@@ -86,6 +98,8 @@ def relative_gap(objective: float, bound: float) -> float:
         Objective of the solution found.
     bound : float
         Proven upper bound of the optimum (maximisation).
+    absolute : float, optional
+        Absolute tolerance in $ (default :data:`ABSOLUTE_GAP`).
 
     Returns
     -------
@@ -100,18 +114,76 @@ def relative_gap(objective: float, bound: float) -> float:
     0.0
     >>> relative_gap(0.0, 1e-12)  # a difference below a micro-dollar is no gap
     0.0
+    >>> relative_gap(0.0, 6.8e-6, absolute=5e-3)  # within the problem's tolerance: optimal at 0
+    0.0
     """
     if not (math.isfinite(objective) and math.isfinite(bound)):
         return math.nan
+    absolute = ABSOLUTE_GAP if absolute is None else absolute
     diff = bound - objective
-    if diff <= ABSOLUTE_GAP:
+    if diff <= absolute:
         return 0.0
-    return diff / max(abs(bound), 1e-9)
+    return diff / max(abs(bound), absolute, 1e-9)
 
 
 #: Differences between bound and objective up to this many $ count as no gap
-#: (a relative gap means nothing when the optimum is about 0).
+#: (a relative gap means nothing when the optimum is about 0); the floor of
+#: :func:`absolute_tolerance`.
 ABSOLUTE_GAP = 1e-6
+
+#: :func:`absolute_tolerance` is this share of a problem's money scale: about a
+#: thousand times the rounding the exact DP charges per step (8 roundings of
+#: the unit round-off 1.1e-16).
+ABSOLUTE_GAP_FACTOR = 1e-12
+
+
+def money_scale(inputs: xr.Dataset) -> float:
+    """The problem's money scale in $: steps times the largest change of the objective one step can make.
+
+    Per fleet and step, the most one step can move the objective is the
+    revenue of full power at the largest price (``max|price| / 1000 *
+    power_max * dt``) plus the penalty of slack worth the fleet's whole
+    energy range (``slack_penalty * max(soc_max, soc_initial, power_max * dt)``).
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+        Validated inputs (:attr:`aggregator.Aggregator.inputs`).
+
+    Returns
+    -------
+    float
+    """
+    dt = float(inputs.attrs["step_hours"])
+    price = float(np.max(np.abs(inputs["price"].to_numpy()), initial=0.0))
+    pmax = inputs["power_max"].max("time").to_numpy() * dt
+    energy = np.maximum.reduce([inputs["soc_max"].max("time").to_numpy(), inputs["soc_initial"].to_numpy(), pmax])
+    per_step = price / 1000.0 * pmax + float(inputs.attrs["slack_penalty"]) * energy
+    return float(inputs.sizes["time"] * per_step.sum())
+
+
+def absolute_tolerance(inputs: xr.Dataset) -> float:
+    """The absolute tolerance in $ within which bound and objective count as equal for this problem.
+
+    ``max(ABSOLUTE_GAP, ABSOLUTE_GAP_FACTOR * money_scale(inputs))``: 1e-6 $ at
+    least, else 1e-12 times :func:`money_scale`.  It decides when a gap is 0
+    (:func:`relative_gap`) and how far below the recomputed objective a
+    claimed bound may lie before it is no certificate.
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    A week of zero prices, 1000 vehicles of 30 kWh at the default 1000 $/kWh penalty:
+    168 steps x 1000 $/kWh x 30,000 kWh = 5.04e9 $, so 0.005 $.
+    """
+    return max(ABSOLUTE_GAP, ABSOLUTE_GAP_FACTOR * money_scale(inputs))
 
 
 @dataclass(frozen=True)
@@ -146,15 +218,25 @@ class SolveOutcome:
     Parameters
     ----------
     status : str
-        One of ``optimal`` (gap within the requested one), ``time_limit``
-        (stopped with a solution outside the requested gap), ``infeasible``,
-        ``no_solution`` (stopped without a solution), ``error``.
+        One of ``optimal`` (gap within the requested one, with a finite
+        bound), ``feasible`` (a solution, no proven gap within the requested
+        one: a heuristic's answer), ``time_limit`` (stopped by the time limit
+        with a solution outside the requested gap), ``infeasible``,
+        ``no_solution`` (stopped without a solution), ``error``.  The core
+        checks the claim (:meth:`aggregator.Aggregator.solve`) and downgrades
+        a status the solution, bound or gap does not support.
     objective : float
-        Objective value of the solution (NaN without one).
+        Objective value of the solution as the solver claims it (NaN without
+        one); the core recomputes the reported objective from the solution
+        and keeps this as ``solver_objective``.
     bound : float
         Proven upper bound of the optimum (NaN when not proven).
     solution : xarray.Dataset or None
-        ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down`` over (time, fleet).
+        ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down`` over
+        (time, fleet), and the values of any other variable of the built model
+        (a subclass's or an extension's) under its name: the core checks the
+        solution against every row of the model, and a model variable without
+        values makes the solution unverifiable (status ``error``).
     solver : str
         Backend and solver that produced it, e.g. ``"highs 1.16.0"``.
     solve_seconds : float
@@ -203,11 +285,16 @@ class SolverBackend:
         :class:`aggregator.options.Option`); a scenario that names the
         backend has them checked.  They reach :meth:`solve` in
         ``SolverOptions.extra``.
+    exact : bool
+        Whether the backend proves its bound (an exact method, not a
+        heuristic); ``auto`` says so when it prefers an outside backend over
+        an exact builtin one.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     priority: ClassVar[int] = 0
+    exact: ClassVar[bool] = False
     options: ClassVar[Mapping[str, "Option | str"]] = {}
 
     @classmethod
@@ -280,11 +367,13 @@ def quiet_stdout(enabled: bool = True):
 
 
 def solution_from_vector(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarray) -> xr.Dataset:
-    """The result variables from a solver's solution vector over the model's columns.
+    """Every model variable's values from a solver's solution vector over the model's columns.
 
     For backends that solve the matrices of the linopy model themselves
-    (``model.matrices``): maps the values back to the variables of
-    :data:`aggregator.formulation.VARIABLES` over ``(time, fleet)``.
+    (``model.matrices``): maps the values back to the model's variables by
+    name, the reported ones of :data:`aggregator.formulation.VARIABLES` over
+    ``(time, fleet)`` and any that an extension or subclass added (the core
+    checks the solution against every row of the built model).
 
     Parameters
     ----------
@@ -298,21 +387,24 @@ def solution_from_vector(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarr
     Returns
     -------
     xarray.Dataset
-        ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down`` over
-        (time, fleet); an entry masked out of the model (label ``-1``) is 0.
+        One variable per model variable (``charge``, ``discharge``, ``soc``,
+        ``slack_up``, ``slack_down``, ``mode``, ...); an entry masked out of
+        the model (label ``-1``) is 0.
     """
     vlabels = np.asarray(vlabels)
-    size = max(int(vlabels.max(initial=-1)), max(int(model[v].labels.max()) for v in VARIABLES)) + 2
+    names = list(model.variables)
+    size = max(int(vlabels.max(initial=-1)), max(int(model[v].labels.max()) for v in names)) + 2
     values = np.zeros(size)
     values[vlabels] = np.asarray(x, dtype=float)
     values[-1] = 0.0  # label -1: a slot masked out of the model
     return xr.Dataset({
-        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in VARIABLES
+        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in names
     })
 
 
 def _solution_from_model(model) -> xr.Dataset:
-    return xr.Dataset({name: model.solution[name] for name in VARIABLES})
+    """Every variable of the solved model (the reported ones and any an extension or subclass added)."""
+    return xr.Dataset({name: model.solution[name] for name in model.variables})
 
 
 class LinopyBackend(SolverBackend):
@@ -466,7 +558,14 @@ class HighsBackend(LinopyBackend):
     name = "highs"
     description = "the exact MILP with HiGHS (highspy) through linopy, warm-started from the dp backend"
     priority = 10
-    options = {"warm_start": Option(bool, "start from the dp backend's solution of the documented model (default true)")}
+    exact = True
+    options = {
+        "warm_start": Option(
+            bool,
+            "start from the dp backend's solution of the documented model (default true; "
+            "turns HiGHS's presolve off unless `presolve` is set)",
+        )
+    }
     solver_name = "highs"
 
     def _run(self, model, solver, kwargs, aggregator, options):  # noqa: D102
@@ -478,6 +577,10 @@ class HighsBackend(LinopyBackend):
 
         if not hasattr(linopy_solvers.Solver, "from_name"):  # older linopy: no hook between build and run
             return super()._run(model, solver, kwargs, aggregator, options)
+        # HiGHS 1.16 with presolve and a MIP start can report the start's value in the presolved
+        # space as objective and dual bound (6 $ above what its own solution is worth, on a 3-step
+        # instance of issue 10): with a start, presolve is off unless the scenario sets it.
+        kwargs.setdefault("presolve", "off")
         engine = linopy_solvers.Solver.from_name("highs", model=model, io_api="direct", options=kwargs)
         index, values = warm_start_vector(model, aggregator)
         if index.size:

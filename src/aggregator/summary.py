@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["print_summary", "plain_summary", "use_colour"]
 
-_STATUS_STYLE = {"optimal": "bold green", "time_limit": "bold yellow"}
+_STATUS_STYLE = {"optimal": "bold green", "feasible": "bold yellow", "time_limit": "bold yellow"}
 _COLUMNS = (
     ("fleet", "", None),
     ("profit", "$", 2),

@@ -1,0 +1,123 @@
+"""The money of a dispatch: profit, penalty and objective recomputed from the schedule.
+
+The core never passes on the objective a solver claims.  Every
+:class:`~aggregator.Result` takes its ``profit``, ``penalty`` and
+``objective`` from :func:`objective_terms`, evaluated on the dispatch the
+backend returned; the claim is kept as ``solver_objective`` for diagnosis.
+
+The objective is a sum of named terms, each a function of the dispatch and
+the inputs with a sign.  A new term of the documented model (a wear cost, a
+shortfall penalty, ...) is one more entry of :data:`TERMS`::
+
+    TERMS["wear"] = Term(wear_cost, -1.0)   # a cost: subtracted
+
+and appears, by its name, in the dict :func:`objective_terms` returns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["Term", "TERMS", "revenue", "slack_penalty_cost", "objective_terms"]
+
+
+def _array(solution: xr.Dataset, name: str) -> np.ndarray:
+    return solution[name].transpose("time", "fleet").to_numpy().astype(float)
+
+
+def revenue(solution: xr.Dataset, inputs: xr.Dataset) -> float:
+    """Arbitrage revenue in $: ``sum(price / 1000 * (discharge - charge) * dt)``.
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+        ``charge`` and ``discharge`` (kW) over (time, fleet).
+    inputs : xarray.Dataset
+        ``price`` ($/MWh) over time; ``attrs["step_hours"]``.
+
+    Returns
+    -------
+    float
+    """
+    value = inputs["price"].to_numpy()[:, None] * (float(inputs.attrs["step_hours"]) / 1000.0)
+    return math.fsum((value * (_array(solution, "discharge") - _array(solution, "charge"))).ravel())
+
+
+def slack_penalty_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
+    """Slack penalty in $: ``slack_penalty * sum(slack_up + slack_down)``.
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+        ``slack_up`` and ``slack_down`` (kWh) over (time, fleet).
+    inputs : xarray.Dataset
+        ``attrs["slack_penalty"]`` ($/kWh).
+
+    Returns
+    -------
+    float
+    """
+    slack = _array(solution, "slack_up") + _array(solution, "slack_down")
+    return float(inputs.attrs["slack_penalty"]) * math.fsum(slack.ravel())
+
+
+@dataclass(frozen=True)
+class Term:
+    """A named part of the objective.
+
+    Parameters
+    ----------
+    value : callable
+        ``value(solution, inputs) -> float``, in $.
+    sign : float
+        ``+1`` for an income, ``-1`` for a cost (reported as a positive amount).
+    """
+
+    value: Callable[[xr.Dataset, xr.Dataset], float]
+    sign: float
+
+
+#: The terms of the documented model's objective, by the name they are reported under.
+TERMS: dict[str, Term] = {
+    "profit": Term(revenue, 1.0),
+    "penalty": Term(slack_penalty_cost, -1.0),
+}
+
+
+def objective_terms(solution: xr.Dataset, inputs: xr.Dataset) -> dict[str, float]:
+    """Each term of the objective and their signed sum, recomputed from a dispatch.
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+        The dispatch over (time, fleet) (``charge``, ``discharge``, ``soc``,
+        ``slack_up``, ``slack_down``).
+    inputs : xarray.Dataset
+        The validated inputs it was solved for.
+
+    Returns
+    -------
+    dict of str to float
+        One entry per term of :data:`TERMS` (``profit``, ``penalty``, ...) as a
+        positive amount for a cost, and ``objective``: the incomes minus the costs.
+
+    Examples
+    --------
+    One fleet, one hour at 100 $/MWh: selling 10 kW earns 1 $; 2 kWh of slack at 0.5 $/kWh cost 1 $.
+
+    >>> import xarray as xr
+    >>> inputs = xr.Dataset({"price": ("time", [100.0])}, attrs={"step_hours": 1.0, "slack_penalty": 0.5})
+    >>> cell = lambda x: (("time", "fleet"), [[x]])
+    >>> solution = xr.Dataset({"charge": cell(0.0), "discharge": cell(10.0), "soc": cell(0.0),
+    ...                        "slack_up": cell(2.0), "slack_down": cell(0.0)})
+    >>> objective_terms(solution, inputs)
+    {'profit': 1.0, 'penalty': 1.0, 'objective': 0.0}
+    """
+    out = {name: float(term.value(solution, inputs)) for name, term in TERMS.items()}
+    out["objective"] = math.fsum(TERMS[name].sign * out[name] for name in TERMS)
+    return out
