@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .coupling import PowerCoupling
     from .exact_dp import FleetSolution
 
-__all__ = ["DecompositionBackend", "CoupledProblem", "solve_coupled"]
+__all__ = ["DecompositionBackend", "CoupledLP", "CoupledProblem", "DualValue", "dual_value", "repair", "solve_coupled"]
 
 _U = float(np.finfo(float).eps) / 2.0
 
@@ -202,10 +202,13 @@ def dual_value(problem: CoupledProblem, nu: np.ndarray, options: SolverOptions) 
     # |delta price| * pmax * dt / 1000 per step; the constant costs one rounding per
     # product and the sums a few more (see the docs page for the argument).
     pmax = np.array([p["pmax"] for p in problem.problems])
-    members = problem.membership().sum(axis=0)[:, None]
-    price_error = (members + 1) * _U * (np.abs(prices) + np.abs(problem.problems[0]["price"])[None, :])
+    membership = problem.membership().T.astype(float)
+    members = membership.sum(axis=1)[:, None]
+    magnitude = np.abs(problem.problems[0]["price"])[None, :] + membership @ np.abs(nu) + np.abs(prices)
+    price_error = 2.0 * (members + 1.0) * _U * magnitude
     allowance = dt / 1000.0 * float((price_error * pmax).sum()) + 4.0 * _U * (abs(constant) + float(np.abs(terms).sum()))
-    bound = math.fsum([s.bound for s in solutions] + [constant, allowance])
+    total = math.fsum([s.bound for s in solutions] + [constant, allowance])
+    bound = total + 2.0 * _U * abs(total)  # fsum rounds to nearest: never below the exact sum by more than this
     charge = np.array([s.charge for s in solutions])
     discharge = np.array([s.discharge for s in solutions])
     net = problem.net_import(charge, discharge)
@@ -491,7 +494,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     if primal is not None:
         best_objective = _objective(problem, primal["columns"])
     for modes in (_modes(best.solutions), None):
-        candidate = repair(lp, relaxed, modes, deadline)
+        candidate = repair(lp, relaxed, modes, math.inf)  # the first repair always completes
         repairs += 1
         if candidate is not None:
             value = _objective(problem, _clean(candidate["columns"]))
