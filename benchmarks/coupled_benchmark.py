@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "data" / "seed"
-DEFAULT_INSTANCES = ["seed-12000", "seed-6000", "seed-20000", "fleets100-50000"]
+DEFAULT_INSTANCES = ["seed-12000", "seed-6000", "seed-20000", "fleets100-500000"]
 
 
 def coupled_class():

@@ -73,7 +73,7 @@ def test_auto_chooses_decomposition_and_says_why(seed):
 
 @pytest.mark.parametrize(
     ("start", "hours", "kw"),
-    [(0, 24, 6000.0), (2160, 48, 12000.0), (2160, 168, 6000.0), (4000, 168, 9000.0)],
+    [(0, 24, 6000.0), (2160, 48, 12000.0), (2160, 168, 6000.0), (4000, 96, 9000.0)],
 )
 def test_seed_windows_match_the_exact_milp(seed, start, hours, kw):
     agg = seed_window(seed, start, hours, kw)
