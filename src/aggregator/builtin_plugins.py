@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .availability import ConstantAvailability, CsvAvailability, SyntheticAvailability
+from .decomposition import DecompositionBackend
 from .dp_backend import DPBackend
 from .plugins import hookimpl
 from .prices import ConstantPriceSource, CsvPriceSource, SyntheticPriceSource
@@ -23,5 +24,5 @@ def aggregator_register_availability_models():
 
 @hookimpl
 def aggregator_register_solver_backends():
-    """Builtin solver backends: dp (structure-aware, preferred by auto), highs, linopy."""
-    return [DPBackend, HighsBackend, LinopyBackend]
+    """Builtin solver backends: dp and decomposition (structure-aware, preferred by auto), highs, linopy."""
+    return [DPBackend, DecompositionBackend, HighsBackend, LinopyBackend]

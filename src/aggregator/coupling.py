@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import linopy
     import xarray as xr
 
-__all__ = ["PowerCoupling", "add_coupling_rows", "coupling_violation"]
+__all__ = ["PowerCoupling", "add_coupling_rows", "check_coupling", "coupling_violation"]
 
 
 def _limit_profile(value: ArrayLike, steps: int, where: str) -> NDArray[np.float64]:
@@ -132,12 +132,39 @@ def add_coupling_rows(model: "linopy.Model", coupling: PowerCoupling, inputs: "x
     """
     import xarray as xr
 
+    check_coupling(coupling, inputs)
     time = inputs.indexes["time"]
     net = (model["charge"] - model["discharge"]).sel(fleet=list(coupling.fleets)).sum("fleet")
     imp = xr.DataArray(coupling.import_kw, coords={"time": time}, dims="time")
     exp = xr.DataArray(coupling.export_kw, coords={"time": time}, dims="time")
     model.add_constraints(net <= imp, name=coupling.constraint_names[0])
     model.add_constraints(-net <= exp, name=coupling.constraint_names[1])
+
+
+def check_coupling(coupling: PowerCoupling, inputs: "xr.Dataset") -> None:
+    """Check a coupling against the problem it is added to: known fleets, one limit per step.
+
+    Parameters
+    ----------
+    coupling : PowerCoupling
+    inputs : xarray.Dataset
+        The validated inputs (fleet names and horizon).
+
+    Raises
+    ------
+    InputError
+        Naming the coupling's key at fault and what was expected.
+    """
+    fleets = [str(f) for f in inputs.indexes["fleet"]]
+    unknown = [f for f in coupling.fleets if f not in fleets]
+    if unknown:
+        raise InputError(
+            f"coupling {coupling.name!r} fleets: {unknown[0]!r} is not a fleet of the scenario; "
+            f"expected one of {', '.join(fleets)}"
+        )
+    steps = inputs.sizes["time"]
+    for key in ("import_kw", "export_kw"):
+        _limit_profile(getattr(coupling, key), steps, f"coupling {coupling.name!r} {key}")
 
 
 def coupling_violation(coupling: PowerCoupling, charge: "xr.DataArray", discharge: "xr.DataArray") -> float:

@@ -29,7 +29,7 @@ from .solvers import SolveOutcome, SolverBackend, SolverOptions, absolute_tolera
 if TYPE_CHECKING:  # pragma: no cover
     from .aggregator import Aggregator
 
-__all__ = ["DPBackend", "fleet_problems", "solve_fleet_problem"]
+__all__ = ["DPBackend", "fleet_problems", "solve_fleet_problem", "solve_fleet_problems"]
 
 #: Certified gaps at or below this count as optimal whatever gap was requested:
 #: they are the a-priori allowance for floating-point rounding, not a search gap.
@@ -95,6 +95,30 @@ def solve_fleet_problem(problem: dict[str, Any]):
     return solve_fleet(**problem)
 
 
+def solve_fleet_problems(problems: list[dict[str, Any]], options: SolverOptions) -> tuple[list, int]:
+    """Solve fleet problems, in parallel over the local cores when there is enough work.
+
+    Parameters
+    ----------
+    problems : list of dict
+        Keyword arguments of :func:`aggregator.exact_dp.solve_fleet` (see :func:`fleet_problems`).
+    options : SolverOptions
+        ``threads`` caps the worker processes.
+
+    Returns
+    -------
+    tuple of (list of aggregator.exact_dp.FleetSolution, int)
+        The solutions in the order of ``problems`` and the number of processes used.
+    """
+    cells = sum(int(np.shape(p["price"])[0]) for p in problems)
+    workers = _workers(options, len(problems), cells)
+    if workers > 1:
+        with worker_pool(workers) as pool:  # workers end with this process, even when it is killed
+            chunksize = max(1, len(problems) // (4 * workers))
+            return list(pool.map(solve_fleet_problem, problems, chunksize=chunksize)), workers
+    return [solve_fleet_problem(p) for p in problems], 1
+
+
 def _workers(options: SolverOptions, fleets: int, cells: int) -> int:
     if fleets < 2 or cells < PARALLEL_MIN_CELLS:
         return 1
@@ -115,6 +139,9 @@ class DPBackend(SolverBackend):
 
     def supports(self, aggregator: "Aggregator") -> str | None:  # noqa: D102 - documented in the base class
         if not aggregator.is_standard():
+            if aggregator.declared_couplings() and aggregator.couplings():
+                names = ", ".join(c.name for c in aggregator.couplings())
+                return f"the fleets share declared coupling rows ({names}), which the decomposition backend prices"
             return "the model has a subclass step or a model extension the per-fleet DP cannot represent"
         return None
 
@@ -122,12 +149,7 @@ class DPBackend(SolverBackend):
         inputs = aggregator.inputs
         problems = fleet_problems(inputs)
         start = time.perf_counter()
-        workers = _workers(options, len(problems), inputs.sizes["time"] * len(problems))
-        if workers > 1:
-            with worker_pool(workers) as pool:  # workers end with this process, even when it is killed
-                solutions = list(pool.map(solve_fleet_problem, problems, chunksize=max(1, len(problems) // (4 * workers))))
-        else:
-            solutions = [solve_fleet_problem(p) for p in problems]
+        solutions, workers = solve_fleet_problems(problems, options)
         seconds = time.perf_counter() - start
         return combine_fleet_solutions(inputs, solutions, seconds=seconds, workers=workers, mip_gap=options.mip_gap)
 

@@ -1,0 +1,619 @@
+"""The ``decomposition`` backend: fleets behind shared connections, by pricing the coupling rows.
+
+A declared :class:`~aggregator.coupling.PowerCoupling` limits the summed net
+power of some fleets per step; without it every fleet is solved exactly and
+independently by the per-fleet DP (:mod:`aggregator.dp_backend`).  This
+backend prices the coupling rows instead of keeping them: with a multiplier
+``nu[c, t]`` ($/MWh, either sign) on the net import of coupling ``c`` at
+step ``t``, the problem separates again, each fleet seeing the adjusted price
+``price + sum of nu over its couplings``, and
+
+``L(nu) = sum_f V_f(price + nu) + dt/1000 * sum_{c,t} (max(nu, 0) * import_kw + max(-nu, 0) * export_kw)``
+
+is an upper bound of the coupled optimum for *every* ``nu`` (the dual
+function; proof on the docs page "Shared connections").  The backend
+
+1. solves the coupled LP relaxation (exclusive charging relaxed to
+   ``charge + discharge <= power_max``) with HiGHS, built directly as a
+   sparse matrix; the coupling rows' duals are the first ``nu``;
+2. evaluates ``L(nu)`` exactly with the per-fleet DP (in parallel over the
+   fleets), the DP's own certified bounds plus a rounding allowance for the
+   price adjustment: that is the certified bound;
+3. recovers a feasible dispatch by repairing the LP solution: where a fleet
+   charges and discharges in the same step (the only thing the relaxation
+   allows that the model forbids), the mode is fixed as the DP chose it at
+   the adjusted prices and the LP re-solved, until no such step is left (its
+   optimum is then feasible for the MILP);
+4. while the certified gap exceeds the requested one, improves ``nu`` by
+   Polyak subgradient steps towards the best known profit and repairs again.
+
+The result reports the best dual-function value as the bound and the best
+repaired dispatch as the solution; the status is ``optimal`` only when their
+gap is within the requested one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .dp_backend import NUMERICAL_GAP, fleet_problems, solve_fleet_problems
+from .solvers import SolveOutcome, SolverBackend, SolverOptions, quiet_stdout, relative_gap
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .aggregator import Aggregator
+    from .coupling import PowerCoupling
+    from .exact_dp import FleetSolution
+
+__all__ = ["DecompositionBackend", "CoupledLP", "CoupledProblem", "DualValue", "dual_value", "repair", "solve_coupled"]
+
+_U = float(np.finfo(float).eps) / 2.0
+
+#: Flows at or below this many kW count as zero when looking for simultaneous charging and discharging.
+FLOW_TOLERANCE = 1e-7
+
+#: Multiplier updates without a better bound before the step factor halves.
+STALL = 2
+
+
+@dataclass(frozen=True)
+class CoupledProblem:
+    """The per-fleet problems and the coupling rows between them, as arrays.
+
+    Attributes
+    ----------
+    problems : list of dict
+        Keyword arguments of :func:`aggregator.exact_dp.solve_fleet`, one per fleet.
+    fleets : tuple of str
+        The fleet names, in order.
+    members : list of numpy.ndarray
+        For every coupling, the indices of its fleets.
+    import_kw, export_kw : numpy.ndarray
+        Limits per coupling and step, shape ``(couplings, steps)``; ``inf`` for none.
+    names : tuple of str
+        The couplings' names.
+    """
+
+    problems: list[dict[str, Any]]
+    fleets: tuple[str, ...]
+    members: list[np.ndarray]
+    import_kw: np.ndarray
+    export_kw: np.ndarray
+    names: tuple[str, ...]
+
+    @classmethod
+    def from_inputs(cls, inputs: xr.Dataset, couplings: Sequence["PowerCoupling"]) -> "CoupledProblem":
+        """Check the couplings against the inputs and gather them.
+
+        Parameters
+        ----------
+        inputs : xarray.Dataset
+            Validated inputs.
+        couplings : sequence of PowerCoupling
+
+        Returns
+        -------
+        CoupledProblem
+
+        Raises
+        ------
+        InputError
+            A coupling naming an unknown fleet, or with limits of the wrong length or below zero.
+        """
+        from .coupling import check_coupling
+
+        fleets = tuple(str(f) for f in inputs.indexes["fleet"])
+        steps = inputs.sizes["time"]
+        index = {name: i for i, name in enumerate(fleets)}
+        members, imports, exports = [], [], []
+        for c in couplings:
+            check_coupling(c, inputs)
+            members.append(np.array(sorted({index[f] for f in c.fleets}), dtype=int))
+            imports.append(np.asarray(c.import_kw, dtype=float))
+            exports.append(np.asarray(c.export_kw, dtype=float))
+        return cls(
+            problems=fleet_problems(inputs),
+            fleets=fleets,
+            members=members,
+            import_kw=np.array(imports).reshape(len(couplings), steps),
+            export_kw=np.array(exports).reshape(len(couplings), steps),
+            names=tuple(c.name for c in couplings),
+        )
+
+    @property
+    def steps(self) -> int:
+        """Number of time steps."""
+        return int(self.problems[0]["price"].shape[0])
+
+    def membership(self) -> np.ndarray:
+        """Boolean matrix ``(couplings, fleets)``: which fleets each coupling sums."""
+        out = np.zeros((len(self.members), len(self.problems)), dtype=bool)
+        for c, m in enumerate(self.members):
+            out[c, m] = True
+        return out
+
+    def clip_multipliers(self, nu: np.ndarray) -> np.ndarray:
+        """Multipliers of a side without a limit must vanish (positive: import, negative: export)."""
+        nu = np.where(np.isinf(self.import_kw), np.minimum(nu, 0.0), nu)
+        return np.where(np.isinf(self.export_kw), np.maximum(nu, 0.0), nu)
+
+    def adjusted_prices(self, nu: np.ndarray) -> np.ndarray:
+        """Each fleet's price plus the multipliers of its couplings, shape ``(fleets, steps)``."""
+        price = self.problems[0]["price"]
+        return price[None, :] + self.membership().T.astype(float) @ nu
+
+    def net_import(self, charge: np.ndarray, discharge: np.ndarray) -> np.ndarray:
+        """``sum (charge - discharge)`` per coupling and step, from ``(fleets, steps)`` arrays."""
+        return self.membership().astype(float) @ (charge - discharge)
+
+
+@dataclass
+class DualValue:
+    """One evaluation of the dual function.
+
+    Attributes
+    ----------
+    nu : numpy.ndarray
+        The multipliers, ``(couplings, steps)``, $/MWh.
+    bound : float
+        Certified upper bound ``L(nu)`` including every allowance.
+    subgradient : numpy.ndarray
+        ``dt/1000 * (limit - net import)`` on the side ``nu`` prices, $ per $/MWh.
+    solutions : list of FleetSolution
+        The fleets' DP answers at the adjusted prices.
+    """
+
+    nu: np.ndarray
+    bound: float
+    subgradient: np.ndarray
+    solutions: list
+
+
+def dual_value(problem: CoupledProblem, nu: np.ndarray, options: SolverOptions) -> DualValue:
+    """Evaluate the dual function exactly (per-fleet DP at the adjusted prices, in parallel).
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    nu : numpy.ndarray
+        Multipliers ``(couplings, steps)`` in $/MWh; sides without a limit are clipped to 0.
+    options : SolverOptions
+        For the number of worker processes.
+
+    Returns
+    -------
+    DualValue
+    """
+    nu = problem.clip_multipliers(nu)
+    prices = problem.adjusted_prices(nu)
+    tasks = [dict(p, price=prices[j]) for j, p in enumerate(problem.problems)]
+    solutions, _ = solve_fleet_problems(tasks, options)
+    dt = float(problem.problems[0]["dt"])
+    with np.errstate(invalid="ignore"):  # 0 * inf where a side has no limit (its multiplier is 0)
+        terms = np.where(nu > 0, nu * problem.import_kw, np.where(nu < 0, -nu * problem.export_kw, 0.0))
+    constant = dt / 1000.0 * math.fsum(terms.ravel().tolist())
+    # The fleets' DP solved the problem at the rounded adjusted prices; the exact
+    # ones differ by at most one rounding per addition, worth at most
+    # |delta price| * pmax * dt / 1000 per step; the constant costs one rounding per
+    # product and the sums a few more (see the docs page for the argument).
+    pmax = np.array([p["pmax"] for p in problem.problems])
+    membership = problem.membership().T.astype(float)
+    members = membership.sum(axis=1)[:, None]
+    magnitude = np.abs(problem.problems[0]["price"])[None, :] + membership @ np.abs(nu) + np.abs(prices)
+    price_error = 2.0 * (members + 1.0) * _U * magnitude
+    allowance = dt / 1000.0 * float((price_error * pmax).sum()) + 4.0 * _U * (abs(constant) + float(np.abs(terms).sum()))
+    total = math.fsum([s.bound for s in solutions] + [constant, allowance])
+    bound = total + 2.0 * _U * abs(total)  # fsum rounds to nearest: never below the exact sum by more than this
+    charge = np.array([s.charge for s in solutions])
+    discharge = np.array([s.discharge for s in solutions])
+    net = problem.net_import(charge, discharge)
+    limit = np.where(nu > 0, problem.import_kw, np.where(nu < 0, -problem.export_kw, np.clip(net, -problem.export_kw, problem.import_kw)))
+    subgradient = dt / 1000.0 * (limit - net)
+    return DualValue(nu=nu, bound=bound, subgradient=subgradient, solutions=solutions)
+
+
+class CoupledLP:
+    """The coupled problem's continuous part as one HiGHS LP (built with highspy, kept for re-solves).
+
+    Columns are ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down``, each a block
+    over (fleet, step); rows are the energy balance, ``charge + discharge <= power_max``
+    and one ranged row ``-export_kw <= sum(charge - discharge) <= import_kw`` per coupling and step.
+    Fixing a fleet's mode in a step sets the upper bound of its charge or discharge to 0.
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    options : SolverOptions
+        Threads and verbosity.
+    """
+
+    def __init__(self, problem: CoupledProblem, options: SolverOptions) -> None:
+        import highspy
+        from scipy import sparse
+
+        self.problem = problem
+        fleets, steps = len(problem.problems), problem.steps
+        n = fleets * steps
+        self.cells = n
+        p = problem.problems
+        dt = float(p[0]["dt"])
+        penalty = float(p[0]["penalty"])
+        price = p[0]["price"]
+        pmax = np.concatenate([q["pmax"] for q in p])
+        smin = np.concatenate([q["smin"] for q in p])
+        smax = np.concatenate([q["smax"] for q in p])
+        eta_in = np.repeat([q["eta_in"] for q in p], steps)
+        eta_out = np.repeat([q["eta_out"] for q in p], steps)
+        cell = np.arange(n)
+        first = cell % steps == 0
+        value = np.tile(price, fleets) * dt / 1000.0
+        inf = highspy.kHighsInf
+        self.pmax = pmax
+        cost = np.concatenate([-value, value, np.zeros(n), np.full(2 * n, -penalty)])
+        lower = np.zeros(5 * n)
+        upper = np.concatenate([pmax, pmax, smax, np.full(2 * n, inf)])
+        lower[2 * n : 3 * n] = smin
+        # rows: balance (n), power (n), couplings (C * steps)
+        rows_i, cols_j, vals = [], [], []
+
+        def add(rows, cols, v):
+            rows_i.append(rows)
+            cols_j.append(cols)
+            vals.append(np.broadcast_to(np.asarray(v, float), np.shape(rows)))
+
+        add(cell, cell, -eta_in * dt)
+        add(cell, n + cell, dt / eta_out)
+        add(cell, 2 * n + cell, 1.0)
+        add(cell[~first], 2 * n + cell[~first] - 1, -1.0)
+        add(cell, 3 * n + cell, -1.0)
+        add(cell, 4 * n + cell, 1.0)
+        add(n + cell, cell, 1.0)
+        add(n + cell, n + cell, 1.0)
+        rhs = np.zeros(n)
+        rhs[first] = [q["s_init"] for q in p]
+        row_lower = [rhs, np.full(n, -inf)]
+        row_upper = [rhs, pmax]
+        for c, m in enumerate(problem.members):
+            base = 2 * n + c * steps
+            for j in m:
+                add(base + np.arange(steps), j * steps + np.arange(steps), 1.0)
+                add(base + np.arange(steps), n + j * steps + np.arange(steps), -1.0)
+            row_lower.append(np.where(np.isinf(problem.export_kw[c]), -inf, -problem.export_kw[c]))
+            row_upper.append(np.where(np.isinf(problem.import_kw[c]), inf, problem.import_kw[c]))
+        n_rows = 2 * n + len(problem.members) * steps
+        matrix = sparse.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_j))), shape=(n_rows, 5 * n)
+        )
+        matrix.sort_indices()
+        lp = highspy.HighsLp()
+        lp.num_col_ = 5 * n
+        lp.num_row_ = n_rows
+        lp.col_cost_ = cost
+        lp.col_lower_ = lower
+        lp.col_upper_ = upper
+        lp.row_lower_ = np.concatenate(row_lower)
+        lp.row_upper_ = np.concatenate(row_upper)
+        lp.sense_ = highspy.ObjSense.kMaximize
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data
+        with quiet_stdout(not options.verbose):  # the banner
+            self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", bool(options.verbose))
+        self.highs.setOptionValue("solver", str(options.extra.get("lp_solver", "simplex")))
+        if options.threads:
+            self.highs.setOptionValue("threads", int(options.threads))
+        self.highs.passModel(lp)
+        self.upper_c = pmax.copy()
+        self.upper_d = pmax.copy()
+        self._steps = steps
+        self._fleets = fleets
+
+    def solve(self, time_limit: float | None = None) -> dict[str, Any] | None:
+        """Solve (warm-started from the previous basis); None when HiGHS stops without an optimum.
+
+        Parameters
+        ----------
+        time_limit : float, optional
+            Seconds.
+
+        Returns
+        -------
+        dict or None
+            ``objective``, ``columns`` (the five blocks, each ``(fleets, steps)``) and
+            ``nu`` (the coupling rows' duals as multipliers in $/MWh, ``(couplings, steps)``).
+        """
+        import highspy
+
+        h = self.highs
+        if time_limit is not None:
+            h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        solution = h.getSolution()
+        x = np.asarray(solution.col_value)
+        n, steps, fleets = self.cells, self._steps, self._fleets
+        columns = [x[k * n : (k + 1) * n].reshape(fleets, steps) for k in range(5)]
+        dt = float(self.problem.problems[0]["dt"])
+        duals = np.asarray(solution.row_dual)[2 * n :].reshape(len(self.problem.members), steps)
+        return {"objective": float(h.getInfo().objective_function_value), "columns": columns, "nu": duals * 1000.0 / dt}
+
+    def forbid(self, charge_off: np.ndarray, discharge_off: np.ndarray) -> None:
+        """Set the upper bound of charge (discharge) to 0 where ``charge_off`` (``discharge_off``) is True.
+
+        Parameters
+        ----------
+        charge_off, discharge_off : numpy.ndarray of bool
+            ``(fleets, steps)``; cumulative with earlier calls.
+        """
+        c = np.flatnonzero(charge_off.ravel() & (self.upper_c > 0))
+        d = np.flatnonzero(discharge_off.ravel() & (self.upper_d > 0))
+        self.upper_c[c] = 0.0
+        self.upper_d[d] = 0.0
+        cols = np.concatenate([c, self.cells + d]).astype(np.int32)
+        if cols.size:
+            zeros = np.zeros(cols.size)
+            self.highs.changeColsBounds(cols.size, cols, zeros, zeros)
+
+    def reset(self) -> None:
+        """Undo every :meth:`forbid`."""
+        cols = np.arange(2 * self.cells, dtype=np.int32)
+        self.highs.changeColsBounds(cols.size, cols, np.zeros(cols.size), np.concatenate([self.pmax, self.pmax]))
+        self.upper_c = self.pmax.copy()
+        self.upper_d = self.pmax.copy()
+
+
+def repair(lp: CoupledLP, relaxed: dict[str, Any], modes: np.ndarray | None, deadline: float) -> dict[str, Any] | None:
+    """A feasible dispatch from the relaxed LP solution: fix modes where both flows are on, re-solve, repeat.
+
+    Parameters
+    ----------
+    lp : CoupledLP
+        The LP (its forbidden flows are reset first).
+    relaxed : dict
+        A solution of the relaxation (:meth:`CoupledLP.solve`).
+    modes : numpy.ndarray, optional
+        ``(fleets, steps)``: +1 where the DP at the adjusted prices charges, -1 where it
+        discharges, 0 where idle; the mode in a conflicting step follows it, else the larger flow.
+    deadline : float
+        ``time.perf_counter()`` value to stop at.
+
+    Returns
+    -------
+    dict or None
+        ``objective`` and ``columns`` of a solution without simultaneous charging and
+        discharging, or None if the LP could not be solved in time.
+    """
+    lp.reset()
+    current = relaxed
+    for _ in range(50):
+        charge, discharge = current["columns"][0], current["columns"][1]
+        both = (charge > FLOW_TOLERANCE) & (discharge > FLOW_TOLERANCE)
+        if not both.any():
+            return current
+        prefer_charge = charge >= discharge
+        if modes is not None:
+            prefer_charge = np.where(modes > 0, True, np.where(modes < 0, False, prefer_charge))
+        lp.forbid(both & ~prefer_charge, both & prefer_charge)
+        current = lp.solve(time_limit=deadline - time.perf_counter())
+        if current is None:
+            return None
+    return None
+
+
+def _improvement(value: float) -> float:
+    """How much better a new dispatch must be to replace the current one (keeps the DP's answer on ties)."""
+    return 1e-12 * abs(value) if math.isfinite(value) else 0.0
+
+
+def _dp_candidate(problem: CoupledProblem, solutions: list) -> dict[str, Any] | None:
+    """The fleets' DP answers as one dispatch, when they already meet every coupling row (else None)."""
+    columns = [np.array([getattr(s, name) for s in solutions]) for name in ("charge", "discharge", "soc", "slack_up", "slack_down")]
+    net = problem.net_import(columns[0], columns[1])
+    tolerance = FLOW_TOLERANCE * max(1.0, float(np.abs(net).max(initial=0.0)))
+    if (net > problem.import_kw + tolerance).any() or (-net > problem.export_kw + tolerance).any():
+        return None
+    return {"objective": math.nan, "columns": columns}
+
+
+def _clean(columns: list[np.ndarray]) -> list[np.ndarray]:
+    """Zero the smaller of two simultaneous flows that are both below the tolerance, and tiny negatives."""
+    charge, discharge = (np.clip(c, 0.0, None) for c in columns[:2])
+    tiny = (np.minimum(charge, discharge) > 0) & (np.minimum(charge, discharge) <= FLOW_TOLERANCE)
+    charge = np.where(tiny & (charge <= discharge), 0.0, charge)
+    discharge = np.where(tiny & (discharge < charge), 0.0, discharge)
+    return [charge, discharge, columns[2], np.clip(columns[3], 0.0, None), np.clip(columns[4], 0.0, None)]
+
+
+def _objective(problem: CoupledProblem, columns: list[np.ndarray]) -> float:
+    p = problem.problems[0]
+    dt, penalty, price = float(p["dt"]), float(p["penalty"]), p["price"]
+    revenue = (price[None, :] / 1000.0 * (columns[1] - columns[0]) * dt).ravel().tolist()
+    return math.fsum(revenue) - penalty * math.fsum((columns[3] + columns[4]).ravel().tolist())
+
+
+def _modes(solutions: list) -> np.ndarray:
+    charge = np.array([s.charge for s in solutions])
+    discharge = np.array([s.discharge for s in solutions])
+    return np.sign(charge - discharge)
+
+
+def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], options: SolverOptions) -> SolveOutcome:
+    """Solve the documented model plus coupling rows by pricing the rows (see the module docstring).
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+        Validated inputs.
+    couplings : sequence of PowerCoupling
+        The declared couplings (their rows are the only addition to the documented model).
+    options : SolverOptions
+        ``mip_gap``, ``time_limit``, ``threads``; extra keys ``max_iterations`` (dual
+        updates after the LP start, default 30) and ``lp_solver`` (HiGHS ``solver``
+        option for the LPs, default ``"simplex"``).
+
+    Returns
+    -------
+    SolveOutcome
+    """
+    from .formulation import VARIABLES
+
+    start = time.perf_counter()
+    deadline = start + (options.time_limit if options.time_limit else math.inf)
+    max_iterations = int(options.extra.get("max_iterations", 30))
+    problem = CoupledProblem.from_inputs(inputs, couplings)
+    target = max(options.mip_gap, NUMERICAL_GAP)
+    timings: dict[str, float] = {}
+
+    tick = time.perf_counter()
+    lp = CoupledLP(problem, options)
+    relaxed = lp.solve(time_limit=deadline - time.perf_counter())
+    timings["lp_seconds"] = time.perf_counter() - tick
+    if relaxed is None:
+        return SolveOutcome(status="no_solution", solver=f"decomposition (highs {_highs_version()})",
+                            solve_seconds=time.perf_counter() - start, termination="time_limit",
+                            message="the LP relaxation of the coupled problem was not solved within the time limit")
+    lp_bound = relaxed["objective"]
+    # HiGHS reports duals of a maximisation with the sign of d(objective)/d(rhs); the
+    # multiplier of the net import is the shadow price of its row.
+    nu = relaxed["nu"]
+
+    tick = time.perf_counter()
+    best = dual_value(problem, nu, options)
+    timings["dp_seconds"] = time.perf_counter() - tick
+    evaluations = 1
+    tick = time.perf_counter()
+    primal, best_objective, repairs = _dp_candidate(problem, best.solutions), -math.inf, 0
+    if primal is not None:
+        best_objective = _objective(problem, primal["columns"])
+    for modes in (_modes(best.solutions), None):
+        candidate = repair(lp, relaxed, modes, math.inf)  # the first repair always completes
+        repairs += 1
+        if candidate is not None:
+            value = _objective(problem, _clean(candidate["columns"]))
+            if value > best_objective + _improvement(best_objective):
+                primal, best_objective = candidate, value
+    timings["repair_seconds"] = time.perf_counter() - tick
+
+    # Polyak steps towards a level between the best bound and the best profit; the
+    # step factor halves after STALL evaluations without a better bound, and every
+    # step starts from the best multipliers found so far.
+    iterations = 0
+    theta, stall = 1.0, 0
+    while (
+        relative_gap(best_objective, best.bound) > target
+        and iterations < max_iterations
+        and time.perf_counter() < deadline
+    ):
+        iterations += 1
+        g = best.subgradient
+        norm2 = float((g * g).sum())
+        if norm2 <= 0.0:
+            break  # a zero subgradient: the multipliers are optimal, the bound is the dual optimum
+        level = best_objective if math.isfinite(best_objective) else lp_bound
+        step = theta * max(best.bound - level, 1e-9 * abs(best.bound)) / norm2
+        tick = time.perf_counter()
+        current = dual_value(problem, best.nu - step * g, options)
+        timings["dp_seconds"] += time.perf_counter() - tick
+        evaluations += 1
+        if current.bound < best.bound:
+            best, stall = current, 0
+            tick = time.perf_counter()
+            candidates = [_dp_candidate(problem, current.solutions)]
+            for modes in (_modes(current.solutions), None):
+                candidates.append(repair(lp, relaxed, modes, deadline))
+                repairs += 1
+            for candidate in candidates:
+                if candidate is not None:
+                    value = _objective(problem, _clean(candidate["columns"]))
+                    if value > best_objective + _improvement(best_objective):
+                        primal, best_objective = candidate, value
+            timings["repair_seconds"] += time.perf_counter() - tick
+        else:
+            stall += 1
+            if stall >= STALL:
+                theta, stall = theta / 2.0, 0
+
+    seconds = time.perf_counter() - start
+    solver = f"decomposition (dp + highs {_highs_version()})"
+    details = {
+        "lp_bound": lp_bound,
+        "dual_evaluations": evaluations,
+        "repairs": repairs,
+        "iterations": iterations,
+        **{k: round(v, 3) for k, v in timings.items()},
+    }
+    if primal is None:
+        return SolveOutcome(status="no_solution", bound=best.bound, solver=solver, solve_seconds=seconds,
+                            termination="time_limit", message="no repaired dispatch within the time limit",
+                            details=details)
+    columns = _clean(primal["columns"])
+    coords = {"time": inputs["time"], "fleet": inputs["fleet"]}
+    solution = xr.Dataset(
+        {name: xr.DataArray(columns[k].T, dims=("time", "fleet"), coords=coords) for k, name in enumerate(VARIABLES)}
+    )
+    gap = relative_gap(best_objective, best.bound)
+    status = "optimal" if gap <= target else "time_limit"
+    message = ""
+    if status != "optimal":
+        message = (
+            f"stopped after {iterations} multiplier updates with certified gap {gap:.3g} above the requested "
+            f"{options.mip_gap:g}"
+        )
+    return SolveOutcome(
+        status=status,
+        objective=best_objective,
+        bound=best.bound,
+        solution=solution,
+        solver=solver,
+        solve_seconds=seconds,
+        termination="optimal" if status == "optimal" else "gap_not_reached",
+        message=message,
+        details=details,
+    )
+
+
+def _highs_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("highspy")
+    except PackageNotFoundError:  # pragma: no cover
+        return ""
+
+
+class DecompositionBackend(SolverBackend):
+    """Fleets behind shared connections: priced coupling rows, exact per-fleet DP, repaired LP dispatch."""
+
+    name = "decomposition"
+    description = "dual decomposition of declared coupling rows over the exact per-fleet DP, certified bound"
+    priority = 90
+    options = {
+        "max_iterations": "multiplier updates after the LP start (default 30)",
+        "lp_solver": "HiGHS solver for the coupled LPs: simplex (default), ipm or pdlp",
+    }
+
+    @classmethod
+    def is_available(cls) -> bool:  # noqa: D102 - documented in the base class
+        from importlib.util import find_spec
+
+        return find_spec("highspy") is not None
+
+    def supports(self, aggregator: "Aggregator") -> str | None:  # noqa: D102
+        couplings = aggregator.couplings()
+        if couplings is None:
+            return "the model has a subclass step or a model extension that is not a declared coupling"
+        if not couplings:
+            return "no coupling is declared (the fleets are independent: dp solves them)"
+        return None
+
+    def solve(self, aggregator: "Aggregator", options: SolverOptions) -> SolveOutcome:  # noqa: D102
+        couplings = aggregator.couplings() or []
+        return solve_coupled(aggregator.inputs, couplings, options)

@@ -1,0 +1,178 @@
+"""The decomposition backend: fleets behind a shared connection, against the exact HiGHS MILP."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aggregator import Aggregator, Fleet, PriceSignal
+from aggregator.availability import CsvAvailability
+from aggregator.coupling import PowerCoupling, add_coupling_rows, coupling_violation
+from aggregator.errors import InputError
+
+
+class SharedConnection(Aggregator):
+    """Fleets behind connections declared as couplings (``site`` = [(fleets or None, import, export)])."""
+
+    site: list = []
+
+    def declared_couplings(self):
+        names = [f.name for f in self.fleets]
+        return [
+            PowerCoupling.create(f"site{i}", fleets or names, self.steps, import_kw=imp, export_kw=exp)
+            for i, (fleets, imp, exp) in enumerate(self.site)
+        ]
+
+    def extend_model(self, model, inputs):
+        super().extend_model(model, inputs)
+        for coupling in self.declared_couplings():
+            add_coupling_rows(model, coupling, inputs)
+
+
+def shared(fleets, prices, site, **kw) -> SharedConnection:
+    agg = SharedConnection(fleets, prices, **kw)
+    agg.site = site
+    return agg
+
+
+def seed_window(seed, start: int, hours: int, kw: float, contract: float = 0.8) -> SharedConnection:
+    """The seed Case0 instance's four fleets over a window, behind one connection of ``kw`` both ways."""
+    prices = PriceSignal.from_csv(seed / "CA_Weighted_Price_Case0.csv", "Weighted_Avg_Price")
+    window = PriceSignal(prices.values[start : start + hours], 1.0, prices.time[start : start + hours], "seed")
+    fleets = []
+    for i in range(1, 5):
+        profile = CsvAvailability().profile(
+            {"path": str(seed / "car_profile_multiple.csv"), "column": f"car_aval{i}"},
+            base_dir=seed, time=prices.time[: start + hours], step_hours=1.0,
+        )
+        fleets.append(Fleet(f"car_aval{i}", vehicles=1000, battery_kwh=30, charger_kw=7.2, charge_efficiency=0.85,
+                            discharge_efficiency=0.78, contract_limit=contract, initial_soc=1.0,
+                            availability=profile[start : start + hours]))
+    return shared(fleets, window, [(None, kw, kw)], hours=hours)
+
+
+def net_import(result, fleets=None):
+    ds = result.dataset
+    net = ds["charge"] - ds["discharge"]
+    if fleets:
+        net = net.sel(fleet=list(fleets))
+    return net.sum("fleet").to_numpy()
+
+
+def test_auto_chooses_decomposition_and_says_why(seed):
+    agg = seed_window(seed, 0, 24, 6000.0)
+    backend, note = agg.backend()
+    assert backend.name == "decomposition"
+    assert "decomposition" in note and "coupling" in note and "site0" in note
+    assert [c.name for c in agg.couplings()] == ["site0"]
+
+
+@pytest.mark.parametrize(
+    ("start", "hours", "kw"),
+    [(0, 24, 6000.0), (2160, 48, 12000.0), (2160, 168, 6000.0), (4000, 96, 9000.0)],
+)
+def test_seed_windows_match_the_exact_milp(seed, start, hours, kw):
+    agg = seed_window(seed, start, hours, kw)
+    exact = agg.solve("highs", mip_gap=0.0)
+    assert exact.status == "optimal"
+    result = agg.solve(mip_gap=1e-7)
+    assert result.status == "optimal", result.dataset.attrs.get("message")
+    assert result.dataset.attrs["solver"].startswith("decomposition")
+    assert result.objective == pytest.approx(exact.objective, rel=1e-6)
+    assert result.bound >= exact.objective - 1e-6 * abs(exact.objective)
+    assert result.bound >= result.objective
+    net = net_import(result)
+    assert net.max() <= kw + 1e-6 and -net.min() <= kw + 1e-6
+    assert result.violations()["exclusive"] == 0.0
+
+
+def test_a_limit_that_never_binds_gives_the_uncoupled_dp_answer(seed):
+    agg = seed_window(seed, 2160, 72, 1e6)
+    uncoupled = Aggregator(agg.fleets, agg.prices, hours=72).solve()
+    assert uncoupled.dataset.attrs["solver"].startswith("dp")
+    result = agg.solve()
+    assert result.dataset.attrs["solver"].startswith("decomposition")
+    assert result.status == "optimal"
+    assert result.objective == uncoupled.objective
+    assert result.bound == pytest.approx(uncoupled.bound, rel=1e-12)
+    for name in ("charge", "discharge", "soc", "slack_up", "slack_down"):
+        np.testing.assert_array_equal(result.dataset[name].to_numpy(), uncoupled.dataset[name].to_numpy())
+
+
+def fleet(name, pmax=10.0, capacity=20.0, **kw):
+    params = dict(vehicles=1, battery_kwh=capacity, charger_kw=pmax, charge_efficiency=0.9,
+                  discharge_efficiency=0.9, contract_limit=1.0, initial_soc=0.5)
+    params.update(kw)
+    return Fleet(name, **params)
+
+
+def test_hand_solved_shared_export_limit():
+    # Two lossless 10 kWh fleets, full, one step at 100 $/MWh, export limited to 12 kW:
+    # together they can sell 12 kWh (not 20), worth 1.20 $.
+    fleets = [fleet(n, pmax=10.0, capacity=10.0, charge_efficiency=1.0, discharge_efficiency=1.0, initial_soc=1.0,
+                    availability=[1.0]) for n in ("a", "b")]
+    agg = shared(fleets, PriceSignal([100.0]), [(None, math.inf, 12.0)])
+    result = agg.solve(mip_gap=0.0)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(1.2, abs=1e-9)
+    assert result.bound == pytest.approx(1.2, abs=1e-9)
+    assert net_import(result)[0] == pytest.approx(-12.0)
+
+
+@pytest.mark.parametrize(
+    ("site", "key"),
+    [
+        ([(None, -1.0, 5.0)], "import_kw"),
+        ([(None, 5.0, [1.0, 2.0])], "export_kw"),
+        ([(["a", "nope"], 5.0, 5.0)], "fleets"),
+    ],
+)
+def test_bad_coupling_is_one_input_error_naming_the_key(site, key):
+    fleets = [fleet(n, availability=[1.0] * 3) for n in ("a", "b")]
+    agg = shared(fleets, PriceSignal([10.0, -5.0, 50.0]), site)
+    with pytest.raises(InputError, match=key) as info:
+        agg.solve()
+    assert "site0" in str(info.value)
+
+
+@st.composite
+def small_instances(draw):
+    steps = draw(st.integers(2, 8))
+    n = draw(st.integers(1, 3))
+    prices = draw(st.lists(st.sampled_from([-40.0, -5.0, 0.0, 10.0, 30.0, 80.0, 200.0]), min_size=steps, max_size=steps))
+    fleets = []
+    for i in range(n):
+        availability = draw(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=steps, max_size=steps))
+        fleets.append(fleet(f"f{i}", pmax=draw(st.sampled_from([5.0, 10.0])), capacity=draw(st.sampled_from([10.0, 30.0])),
+                            charge_efficiency=draw(st.sampled_from([0.8, 1.0])),
+                            discharge_efficiency=draw(st.sampled_from([0.85, 1.0])),
+                            initial_soc=draw(st.sampled_from([0.0, 0.5, 1.0])), contract_limit=0.9,
+                            availability=availability))
+    imp = draw(st.sampled_from([0.0, 4.0, 8.0, 15.0, math.inf]))
+    exp = draw(st.sampled_from([0.0, 4.0, 8.0, 15.0, math.inf]))
+    if math.isinf(imp) and math.isinf(exp):
+        exp = 6.0
+    members = None if n == 1 else draw(st.sampled_from([None, [f"f{i}" for i in range(n - 1)]]))
+    return fleets, PriceSignal(prices), [(members, imp, exp)]
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(small_instances())
+def test_random_small_instances_against_the_exact_milp(instance):
+    fleets, prices, site = instance
+    agg = shared(fleets, prices, site, slack_penalty=100.0)
+    exact = agg.solve("highs", mip_gap=0.0)
+    result = agg.solve("decomposition", mip_gap=1e-9)
+    assert result.status in ("optimal", "time_limit")
+    scale = max(1.0, abs(exact.objective))
+    assert result.bound >= exact.objective - 1e-7 * scale
+    assert result.objective <= exact.objective + 1e-7 * scale
+    if result.status == "optimal":
+        assert result.objective == pytest.approx(exact.objective, rel=1e-6, abs=1e-6)
+    for coupling in agg.declared_couplings():
+        assert coupling_violation(coupling, result.dataset["charge"], result.dataset["discharge"]) <= 1e-6
+    assert result.violations()["exclusive"] == 0.0
