@@ -241,6 +241,7 @@ class Aggregator:
         ds["power_max"] = ds["power_max"].transpose("time", "fleet")
         ds["soc_max"] = ds["soc_max"].transpose("time", "fleet")
         ds["soc_min"] = ds["soc_min"].transpose("time", "fleet")
+        self._add_representation_inputs(ds, n)
         ds.attrs.update(
             step_hours=self.step_hours,
             slack_penalty=self.slack_penalty,
@@ -252,6 +253,72 @@ class Aggregator:
             binaries="negative_prices" if self._overridden_steps() == [] and not self.extensions else "all",
         )
         return ds
+
+    # ------------------------------------------------- fleet representations
+    def _add_representation_inputs(self, ds: xr.Dataset, n: int) -> None:
+        """Driving, departure needs, wear and (for "vehicles" fleets) the trips, in the inputs.
+
+        ``"energy"`` and ``"vehicles"`` fleets store the energy of all their
+        batteries: constant bounds ``[(1 - c) N E, N E]``.  ``driving`` (kWh,
+        time x fleet) leaves the stored energy in the balance; ``soc_floor``
+        (kWh, time x fleet) is the departure need, met or priced as shortfall
+        at ``shortfall_penalty`` ($/kWh, fleet); ``wear_cost`` ($/kWh, fleet)
+        is charged on battery-side discharge.  For "vehicles" fleets the
+        fleet's arrays are the sums over its vehicles, and the trips are kept
+        on a ``trip`` dimension (``trip_vehicle``, ``trip_first``,
+        ``trip_last``, ``trip_energy``) with the vehicles on ``vehicle``
+        (``vehicle_fleet``: index of the fleet).
+        """
+        from .vehicles import VehicleSchedule
+
+        driving = np.zeros((n, len(self.fleets)))
+        floor = np.zeros((n, len(self.fleets)))
+        smin = ds["soc_min"].to_numpy().copy()
+        smax = ds["soc_max"].to_numpy().copy()
+        labels, owner = [], []
+        trips = {"trip_vehicle": [], "trip_first": [], "trip_last": [], "trip_energy": []}
+        for j, f in enumerate(self.fleets):
+            if f.representation == "study":
+                continue
+            cap = f.capacity_kwh
+            smax[:, j] = cap
+            smin[:, j] = (1 - f.contract_limit) * cap
+            if f.representation == "energy":
+                driving[:, j] = f.vehicles * f.profile("driving_kwh", n)
+                floor[:, j] = cap * f.profile("min_soc", n)
+                continue
+            schedule: VehicleSchedule = f.trips
+            _, drive, departs = schedule.totals(n)
+            driving[:, j] = drive
+            floor[:, j] = departs * f.battery_kwh * float(f.profile("min_soc", 1)[0])
+            offset = len(labels)
+            labels += [f"{f.name}/{v}" for v in schedule.ids]
+            owner += [j] * schedule.count
+            trips["trip_vehicle"].append(schedule.vehicle + offset)
+            trips["trip_first"].append(schedule.first)
+            trips["trip_last"].append(schedule.last)
+            trips["trip_energy"].append(schedule.energy)
+        ds["soc_min"].values = smin
+        ds["soc_max"].values = smax
+        dims = ("time", "fleet")
+        ds["driving"] = xr.DataArray(driving, dims=dims, attrs={"units": "kWh"})
+        ds["soc_floor"] = xr.DataArray(floor, dims=dims, attrs={"units": "kWh"})
+        ds["wear_cost"] = xr.DataArray([f.wear_cost for f in self.fleets], dims="fleet", attrs={"units": "$/kWh"})
+        ds["shortfall_penalty"] = xr.DataArray(
+            [self.slack_penalty if f.shortfall_penalty is None else f.shortfall_penalty for f in self.fleets],
+            dims="fleet",
+            attrs={"units": "$/kWh"},
+        )
+        if labels:
+            ds.coords["vehicle"] = pd.Index(labels, name="vehicle")
+            ds["vehicle_fleet"] = xr.DataArray(np.asarray(owner, dtype=np.int64), dims="vehicle")
+            for key, parts in trips.items():
+                ds[key] = xr.DataArray(np.concatenate(parts), dims="trip")
+            ds["trip_energy"].attrs["units"] = "kWh"
+        ds.attrs["representations"] = {f.name: f.representation for f in self.fleets}
+        vehicle_fleets = [f for f in self.fleets if f.representation == "vehicles"]
+        ds.attrs["vehicle_results"] = {f.name: f.vehicle_results for f in vehicle_fleets}
+        ds.attrs["vehicle_min_soc"] = {f.name: float(f.profile("min_soc", 1)[0]) for f in vehicle_fleets}
 
     # ------------------------------------------------------------------- model
     def define_variables(self, model: linopy.Model, inputs: xr.Dataset) -> None:

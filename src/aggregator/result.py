@@ -30,6 +30,65 @@ def _package_version() -> str:
         return "unknown"
 
 
+# ---------------------------------------------------------------------------
+# Accounting of the fleet-representation terms (issue 12): battery wear and the
+# shortfall of departure needs, kept apart from profit and slack penalty so the
+# one accounting function can take them over as they are.
+# ---------------------------------------------------------------------------
+def _fleet_wear(ds: xr.Dataset, dt: float) -> xr.DataArray:
+    """Wear cost per fleet in $: ``wear_cost * sum(discharge * dt / discharge_efficiency)``."""
+    if "wear_cost" not in ds:
+        return xr.zeros_like(ds["charge"].sum("time"))
+    return (ds["wear_cost"] * dt / ds["discharge_efficiency"] * ds["discharge"]).sum("time")
+
+
+def _representation_terms(ds: xr.Dataset, inputs: xr.Dataset, solution: xr.Dataset | None) -> tuple[float, float]:
+    """Put wear, shortfall and the per-vehicle dispatch into ``ds``; return (wear $, shortfall cost $).
+
+    The shortfall of a fleet without vehicles is recomputed from its state of
+    charge, ``max(0, soc_floor - soc)``; a "vehicles" fleet's is the sum of
+    its vehicles' (from the solution: the fleet total alone does not show it).
+    """
+    from .formulation import OPTIONAL_VARIABLES, has_shortfall
+
+    for key in ("driving", "soc_floor"):
+        if key in inputs and bool((inputs[key] != 0).any()):
+            ds[key] = inputs[key]
+    if "wear_cost" in inputs and bool((inputs["wear_cost"] > 0).any()):
+        ds["wear_cost"] = inputs["wear_cost"]
+    if has_shortfall(inputs):
+        ds["shortfall_penalty"] = inputs["shortfall_penalty"]
+    if solution is None:
+        return math.nan, math.nan
+    dt = float(inputs.attrs["step_hours"])
+    wear = float(_fleet_wear(ds, dt).sum())
+    if not has_shortfall(inputs):
+        return wear, 0.0
+    shortfall = np.maximum(inputs["soc_floor"].to_numpy() - ds["soc"].to_numpy(), 0.0)
+    reps = inputs.attrs.get("representations", {})
+    if "shortfall" in solution:
+        reported = solution["shortfall"].transpose("time", "fleet").to_numpy()
+        for j, name in enumerate(inputs.indexes["fleet"]):
+            if reps.get(name) == "vehicles":
+                shortfall[:, j] = np.maximum(reported[:, j], shortfall[:, j])
+    ds["shortfall"] = xr.DataArray(shortfall, dims=("time", "fleet"), attrs={"units": "kWh"})
+    if "vehicle" in inputs.dims:
+        keep_all = inputs.attrs.get("vehicle_results", {})
+        fleets = list(inputs.indexes["fleet"])
+        owner = inputs["vehicle_fleet"].to_numpy()
+        kept = np.array([keep_all.get(fleets[j]) == "all" for j in owner])
+        if kept.any():
+            for name, unit in OPTIONAL_VARIABLES.items():
+                if name.startswith("vehicle_") and name in solution:
+                    values = solution[name].transpose("time", "vehicle").to_numpy()[:, kept]
+                    ds[name] = xr.DataArray(
+                        values, dims=("time", "vehicle"), coords={"vehicle": inputs["vehicle"].values[kept]},
+                        attrs={"units": unit},
+                    )
+    cost = float((inputs["shortfall_penalty"] * ds["shortfall"]).sum())
+    return wear, cost
+
+
 class Result:
     """The outcome of a solve: solution, inputs and run facts in one Dataset.
 
@@ -104,6 +163,7 @@ class Result:
         has = outcome.solution is not None
         profit = float(cls._fleet_profit(ds, dt).sum()) if has else math.nan
         penalty = float(penalty_rate * (ds["slack_up"] + ds["slack_down"]).sum()) if has else math.nan
+        wear, shortfall_cost = _representation_terms(ds, inputs, outcome.solution)
         objective = outcome.objective if has else math.nan
         ds.attrs.update(
             name=name,
@@ -113,6 +173,8 @@ class Result:
             objective=float(objective),
             profit=profit,
             penalty=penalty,
+            wear=wear,
+            shortfall_cost=shortfall_cost,
             bound=float(outcome.bound),
             gap=relative_gap(objective, outcome.bound),
             mip_gap=float(mip_gap),
@@ -133,6 +195,28 @@ class Result:
             if isinstance(value, (int, float, str)):
                 ds.attrs[f"solver_{key}"] = value
         return cls(ds)
+
+    @property
+    def wear(self) -> float:
+        """Battery wear cost in $ (``wear_cost`` times the energy discharged from the batteries)."""
+        return float(self.dataset.attrs.get("wear", 0.0))
+
+    @property
+    def shortfall_cost(self) -> float:
+        """Cost of unmet departure needs in $ (``shortfall_penalty`` times the shortfall energy)."""
+        return float(self.dataset.attrs.get("shortfall_cost", 0.0))
+
+    @property
+    def shortfall_kwh(self) -> pd.Series:
+        """Departure need not met, per fleet, in kWh (zero without needs)."""
+        if "shortfall" not in self.dataset:
+            return pd.Series(0.0, index=self.dataset.indexes["fleet"], name="shortfall_kwh")
+        return self.dataset["shortfall"].sum("time").to_series().rename("shortfall_kwh")
+
+    @property
+    def fleet_wear(self) -> pd.Series:
+        """Battery wear cost per fleet in $."""
+        return _fleet_wear(self.dataset, self.step_hours).to_series().rename("wear")
 
     @staticmethod
     def _fleet_profit(ds: xr.Dataset, dt: float) -> xr.DataArray:
@@ -336,6 +420,8 @@ class Result:
         eta_out = ds["discharge_efficiency"].to_numpy()
         previous = np.vstack([ds["soc_initial"].to_numpy()[None, :], soc[:-1]])
         flow = (eta_in * charge - discharge / eta_out) * dt + up - down
+        if "driving" in ds:  # energy driven away (representations "energy" and "vehicles")
+            flow = flow - ds["driving"].transpose("time", "fleet").to_numpy()
         out["balance"] = float(np.max(np.abs(soc - previous - flow), initial=0.0))
         if ds.attrs.get("exclusive_charging"):
             out["exclusive"] = float(np.max(np.minimum(charge, discharge), initial=0.0))

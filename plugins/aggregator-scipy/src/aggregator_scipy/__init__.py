@@ -170,11 +170,14 @@ class ScipyBackend(SolverBackend):
 
 def _solution(model: "linopy.Model", vlabels: np.ndarray, x: np.ndarray) -> xr.Dataset:
     """The values of the reported variables over (time, fleet); variables left out of the model are 0."""
-    values = np.zeros(int(max(vlabels.max(initial=-1), max(int(model[v].labels.max()) for v in VARIABLES))) + 2)
+    from aggregator.formulation import OPTIONAL_VARIABLES
+
+    names = list(VARIABLES) + [name for name in OPTIONAL_VARIABLES if name in model.variables]
+    values = np.zeros(int(max(vlabels.max(initial=-1), max(int(model[v].labels.max()) for v in names))) + 2)
     values[vlabels] = x
     values[-1] = 0.0  # label -1: a slot masked out of the model
     return xr.Dataset({
-        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in VARIABLES
+        name: model[name].labels.copy(data=values[model[name].labels.to_numpy()]) for name in names
     })
 
 
