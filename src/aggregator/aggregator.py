@@ -145,6 +145,12 @@ class Aggregator:
         self.rolling: RollingSpec | None = None if rolling is None else RollingSpec.from_mapping(rolling)
         if self.rolling is not None:
             self.rolling.steps(step)
+            if any(f.representation == "vehicles" for f in fleets):
+                raise InputError(
+                    "[horizon] rolling: a 'vehicles' fleet cannot be operated with a rolling horizon yet (each "
+                    "vehicle's state of charge would have to be carried between windows); expected representation "
+                    "'energy' or 'study' with rolling"
+                )
         self._inputs: xr.Dataset | None = None
         self._model_changed_by_extensions: bool | None = None
         self._extension_delta: tuple[tuple[str, ...], tuple[str, ...], bool] | None = None
@@ -154,7 +160,7 @@ class Aggregator:
         """Warn (:class:`~aggregator.errors.InputWarning`) about allowed inputs that make slack certain or profitable."""
         dt, penalty = self.step_hours, self.slack_penalty
         for f in self.fleets:
-            cap, k = f.capacity_kwh, float(f.availability[0])
+            cap, k = f.capacity_kwh, float(f.availability[0]) if f.representation == "study" else 1.0
             s0, smax = f.initial_soc * cap, cap * k
             smin = (1 - f.contract_limit) * smax
             pmax = f.power_kw * float(f.power_profile[0])
@@ -286,10 +292,12 @@ class Aggregator:
             if f.representation == "energy":
                 driving[:, j] = f.vehicles * f.profile("driving_kwh", n)
                 floor[:, j] = cap * f.profile("min_soc", n)
+                _check_driving(f, driving[:, j], ds["power_max"].values[:, j], self.step_hours)
                 continue
             schedule: VehicleSchedule = f.trips
             _, drive, departs = schedule.totals(n)
             driving[:, j] = drive
+            _check_driving(f, drive, ds["power_max"].values[:, j], self.step_hours)
             floor[:, j] = departs * f.battery_kwh * float(f.profile("min_soc", 1)[0])
             offset = len(labels)
             labels += [f"{f.name}/{v}" for v in schedule.ids]
@@ -430,8 +438,8 @@ class Aggregator:
             # Extensions must act only when the scenario names them; check that the
             # installed ones keep to it on a two-step probe instead of building the whole model.
             probe = Aggregator(
-                [f.with_options(availability=f.availability[:2], power_availability=None
-                                if f.power_availability is None else f.power_availability[:2])
+                [f.with_options(**{**f.window_options(0, 2), "representation": "study", "driving_kwh": None,
+                                   "min_soc": None, "trips": None, "power_availability": None})
                  for f in self.fleets[:1]],
                 self.prices.head(min(2, self.steps)),
                 slack_penalty=self.slack_penalty,
@@ -597,6 +605,10 @@ class Aggregator:
             self.inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=opts.mip_gap, name=self.name
         )
         self._check_solution(result)
+        if result.has_solution and not self.extensions and any(f.representation == "vehicles" for f in self.fleets):
+            from .aggregation import add_aggregation_errors
+
+            add_aggregation_errors(self, result, solver=solver, mip_gap=mip_gap, time_limit=time_limit, threads=threads)
         return result
 
     def _check_solution(self, result: Result) -> None:
@@ -648,6 +660,19 @@ class Aggregator:
         return (
             "every fleet can stay within its energy bounds without slack, so a constraint added to the "
             f"documented model cannot be met{by}"
+        )
+
+
+def _check_driving(fleet: Fleet, driving: np.ndarray, pmax: np.ndarray, dt: float) -> None:
+    """Driving energy the chargers can never replace is bad input (slack would be certain)."""
+    total = float(driving.sum())
+    room = (fleet.initial_soc - (1 - fleet.contract_limit)) * fleet.capacity_kwh
+    chargeable = fleet.charge_efficiency * float(pmax.sum()) * dt
+    if total > room + chargeable + 1e-9 * max(1.0, total):
+        raise InputError(
+            f"fleet {fleet.name!r}: driving_kwh takes {total:,.1f} kWh over the horizon but the chargers can store at "
+            f"most {chargeable:,.1f} kWh and the batteries start with {max(room, 0.0):,.1f} kWh above their minimum; "
+            "expected driving energy the chargers can replace (lower driving_kwh or raise availability/charger_kw)"
         )
 
 

@@ -81,7 +81,7 @@ def _nonnegative_profile(name: str, fleet: str, value: Any, *, upper: float | No
         bad |= array > upper
     if bad.any():
         step = int(np.flatnonzero(bad)[0])
-        raise InputError(f"fleet {fleet!r}: {name} at step {step} is {array[step]!r}; expected {what}")
+        raise InputError(f"fleet {fleet!r}: {name} at step {step} is {float(array[step])!r}; expected {what}")
     array.setflags(write=False)
     return array
 
@@ -313,6 +313,30 @@ class Fleet:
     def power_profile(self) -> np.ndarray:
         """Availability used for the power bound."""
         return self.availability if self.power_availability is None else self.power_availability
+
+    def window_options(self, start: int, stop: int) -> dict[str, Any]:
+        """The profile fields restricted to steps ``start:stop``, for :meth:`with_options`.
+
+        Parameters
+        ----------
+        start, stop : int
+
+        Returns
+        -------
+        dict
+            ``availability`` and, where given, ``power_availability``,
+            ``driving_kwh``, ``min_soc`` (profiles sliced, numbers kept) and
+            ``trips`` (trips shifted to the window; energy of trips that left
+            before it is not counted again).
+        """
+        changes: dict[str, Any] = {"availability": self.availability[start:stop]}
+        for key in ("power_availability", "driving_kwh", "min_soc"):
+            value = getattr(self, key)
+            if value is not None:
+                changes[key] = value if (key != "power_availability" and value.size == 1) else value[start:stop]
+        if self.trips is not None:
+            changes["trips"] = self.trips.window(start, stop)
+        return changes
 
     def with_options(self, **changes: Any) -> "Fleet":
         """Return a copy with some fields changed (validated again).

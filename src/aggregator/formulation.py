@@ -278,23 +278,59 @@ def net_out_simultaneous(solution: xr.Dataset, inputs: xr.Dataset, tol: float = 
     xarray.Dataset
         A copy with ``charge`` and ``discharge`` netted where needed.
     """
-    charge = solution["charge"].transpose("time", "fleet").to_numpy().copy()
-    discharge = solution["discharge"].transpose("time", "fleet").to_numpy().copy()
+    out = solution
+    if "vehicle_charge" in solution:
+        out = _net_out_vehicles(solution, inputs, tol)
+    charge = out["charge"].transpose("time", "fleet").to_numpy().copy()
+    discharge = out["discharge"].transpose("time", "fleet").to_numpy().copy()
     eta_in = np.broadcast_to(inputs["charge_efficiency"].to_numpy()[None, :], charge.shape)
     eta_out = np.broadcast_to(inputs["discharge_efficiency"].to_numpy()[None, :], charge.shape)
-    eta = eta_in * eta_out
     both = (np.minimum(charge, discharge) > tol) & (inputs["price"].to_numpy()[:, None] >= 0)
+    if "vehicle" in inputs.dims:  # a "vehicles" fleet's totals may charge and discharge (different vehicles)
+        both &= ~_vehicle_fleets(inputs).to_numpy()[None, :]
     if not both.any():
-        return solution
+        return out
+    charge, discharge = _net(charge, discharge, eta_in, eta_out, both)
+    out = out.copy()
+    out["charge"] = (("time", "fleet"), charge)
+    out["discharge"] = (("time", "fleet"), discharge)
+    return out
+
+
+def _net(charge, discharge, eta_in, eta_out, both):
+    """Net out simultaneous flows where ``both`` (see :func:`net_out_simultaneous`)."""
+    eta = eta_in * eta_out
     net = eta_in * charge - discharge / eta_out  # change of stored energy per hour
     p, q = charge[both], discharge[both]
     n, e = net[both], eta[both]
     charging = n >= 0
+    charge, discharge = charge.copy(), discharge.copy()
     charge[both] = np.where(charging, p - q / e, 0.0)
     discharge[both] = np.where(charging, 0.0, q - e * p)
+    return np.clip(charge, 0.0, None), np.clip(discharge, 0.0, None)
+
+
+def _net_out_vehicles(solution: xr.Dataset, inputs: xr.Dataset, tol: float) -> xr.Dataset:
+    """Net out each vehicle's simultaneous flows at prices >= 0; the fleet totals follow."""
+    charge = solution["vehicle_charge"].transpose("time", "vehicle").to_numpy()
+    discharge = solution["vehicle_discharge"].transpose("time", "vehicle").to_numpy()
+    owner = inputs["vehicle_fleet"].to_numpy()
+    eta_in = np.broadcast_to(inputs["charge_efficiency"].to_numpy()[owner][None, :], charge.shape)
+    eta_out = np.broadcast_to(inputs["discharge_efficiency"].to_numpy()[owner][None, :], charge.shape)
+    both = (np.minimum(charge, discharge) > tol) & (inputs["price"].to_numpy()[:, None] >= 0)
+    if not both.any():
+        return solution
+    charge, discharge = _net(charge, discharge, eta_in, eta_out, both)
     out = solution.copy()
-    out["charge"] = (("time", "fleet"), np.clip(charge, 0.0, None))
-    out["discharge"] = (("time", "fleet"), np.clip(discharge, 0.0, None))
+    out["vehicle_charge"] = (("time", "vehicle"), charge)
+    out["vehicle_discharge"] = (("time", "vehicle"), discharge)
+    member = np.zeros((owner.size, inputs.sizes["fleet"]))
+    member[np.arange(owner.size), owner] = 1.0
+    chosen = _vehicle_fleets(inputs).to_numpy()
+    for name, values in (("charge", charge), ("discharge", discharge)):
+        fleet = out[name].transpose("time", "fleet").to_numpy().copy()
+        fleet[:, chosen] = (values @ member)[:, chosen]
+        out[name] = (("time", "fleet"), fleet)
     return out
 
 

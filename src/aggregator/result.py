@@ -185,6 +185,7 @@ class Result:
             step_hours=dt,
             slack_penalty=penalty_rate,
             exclusive_charging=int(bool(inputs.attrs["exclusive_charging"])),
+            representations=json.dumps(inputs.attrs.get("representations", {}), sort_keys=True),
             price_source=str(inputs.attrs.get("price_source", "")),
             aggregator_version=_package_version(),
             versions=json.dumps(package_versions(), sort_keys=True),
@@ -212,6 +213,41 @@ class Result:
         if "shortfall" not in self.dataset:
             return pd.Series(0.0, index=self.dataset.indexes["fleet"], name="shortfall_kwh")
         return self.dataset["shortfall"].sum("time").to_series().rename("shortfall_kwh")
+
+    @property
+    def fleet_objective(self) -> pd.Series:
+        """Objective per fleet in $: profit minus slack penalty, wear and shortfall cost."""
+        ds = self.dataset
+        value = self._fleet_profit(ds, self.step_hours) - float(ds.attrs["slack_penalty"]) * (
+            ds["slack_up"] + ds["slack_down"]
+        ).sum("time")
+        value = value - _fleet_wear(ds, self.step_hours)
+        if "shortfall" in ds:
+            value = value - (ds["shortfall_penalty"] * ds["shortfall"]).sum("time")
+        return value.to_series().rename("objective")
+
+    @property
+    def aggregation_error(self) -> pd.DataFrame:
+        """For each "vehicles" fleet: its objective, its energy aggregate's, their difference ($) and its share.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``vehicles``, ``aggregate``, ``error``, ``relative``; empty
+            without "vehicles" fleets (see :mod:`aggregator.aggregation`).
+        """
+        ds = self.dataset
+        if "aggregation_error" not in ds:
+            return pd.DataFrame(columns=["vehicles", "aggregate", "error", "relative"], dtype=float)
+        table = pd.DataFrame(
+            {
+                "vehicles": self.fleet_objective,
+                "aggregate": ds["aggregate_objective"].to_series(),
+                "error": ds["aggregation_error"].to_series(),
+                "relative": ds["aggregation_error_relative"].to_series(),
+            }
+        )
+        return table[table["aggregate"].notna()]
 
     @property
     def fleet_wear(self) -> pd.Series:
@@ -304,7 +340,9 @@ class Result:
         dict
             ``status``, ``profit``, ``objective``, ``penalty``, ``bound``, ``gap``,
             ``solve_seconds``, ``fleets`` (name -> profit, charged_kwh,
-            discharged_kwh), ``slack_kwh``, ``solver``; ``message`` when there is
+            discharged_kwh, wear, shortfall_kwh), ``slack_kwh``, ``wear`` and
+            ``shortfall_cost`` ($), ``shortfall_kwh``, ``aggregation_error``
+            (for "vehicles" fleets: vehicles, aggregate, error, relative), ``solver``; ``message`` when there is
             one; ``mip_gap`` (the requested gap), ``termination`` (the solver's
             word), ``slack`` (fleet -> kwh, penalty, steps, direction,
             first_step, first_time, worst_step, worst_time, worst_kwh, for each
@@ -332,6 +370,21 @@ class Result:
             else {}
         )
         out["slack_kwh"] = number(self.slack_kwh.sum()) if self.has_solution else None
+        # fleet representation terms (issue 12), reported apart like the penalty
+        out["wear"] = number(self.dataset.attrs.get("wear", 0.0))
+        out["shortfall_cost"] = number(self.dataset.attrs.get("shortfall_cost", 0.0))
+        out["shortfall_kwh"] = number(self.shortfall_kwh.sum()) if self.has_solution else None
+        if table is not None:
+            wear, short = self.fleet_wear, self.shortfall_kwh
+            for name in out["fleets"]:
+                out["fleets"][name]["wear"] = number(wear[name])
+                out["fleets"][name]["shortfall_kwh"] = number(short[name])
+        errors = self.aggregation_error
+        if not errors.empty:
+            out["aggregation_error"] = {
+                str(name): {key: number(row[key]) for key in ("vehicles", "aggregate", "error", "relative")}
+                for name, row in errors.iterrows()
+            }
         out["solver"] = self.dataset.attrs.get("solver", "")
         if self.dataset.attrs.get("message"):
             out["message"] = self.dataset.attrs["message"]
@@ -424,7 +477,13 @@ class Result:
             flow = flow - ds["driving"].transpose("time", "fleet").to_numpy()
         out["balance"] = float(np.max(np.abs(soc - previous - flow), initial=0.0))
         if ds.attrs.get("exclusive_charging"):
-            out["exclusive"] = float(np.max(np.minimum(charge, discharge), initial=0.0))
+            # a "vehicles" fleet may charge some vehicles while discharging others: check each vehicle instead
+            reps = json.loads(ds.attrs.get("representations", "{}"))
+            single = np.array([reps.get(str(f)) != "vehicles" for f in ds.indexes["fleet"]])
+            both = np.minimum(charge, discharge)[:, single]
+            if "vehicle_charge" in ds:
+                both = np.concatenate([both, np.minimum(ds["vehicle_charge"].to_numpy(), ds["vehicle_discharge"].to_numpy())], axis=1)
+            out["exclusive"] = float(np.max(both, initial=0.0))
         else:
             out["power"] = max(out["power"], float(np.max(charge + discharge - pmax, initial=0.0)))
         return out

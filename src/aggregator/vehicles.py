@@ -107,6 +107,21 @@ class VehicleSchedule:
                 f"(battery_kwh = {fleet.battery_kwh:g}); expected a trip of at most {fleet.battery_kwh:g} kWh"
             )
 
+    def window(self, start: int, stop: int) -> "VehicleSchedule":
+        """The schedule of steps ``start:stop`` (steps renumbered from 0).
+
+        Parameters
+        ----------
+        start, stop : int
+
+        Returns
+        -------
+        VehicleSchedule
+        """
+        import dataclasses
+
+        return dataclasses.replace(self, steps=stop - start, first=self.first - start, last=self.last - start)
+
     def plugged_share(self) -> np.ndarray:
         """Share of the vehicles plugged in, per step.
 
