@@ -284,3 +284,95 @@ def test_vehicles_dp_equals_highs_and_aggregate_bounds_them(data, n, exclusive):
     for r in results.values():
         table = r.aggregation_error
         assert table.loc["v", "error"] >= -1e-6 * max(1.0, abs(table.loc["v", "aggregate"]))
+
+
+# ------------------------------------------------------------ scenario files
+SCENARIO = """
+[prices]
+source = "synthetic"
+hours = 6
+
+[[fleets]]
+name = "vans"
+vehicles = 2
+battery_kwh = 40
+charger_kw = 11
+representation = "vehicles"
+min_soc = 0.8
+wear_cost = 0.01
+trips = {{ path = "trips.csv" }}
+"""
+
+
+def _write(tmp_path, trips: str, scenario: str = SCENARIO):
+    (tmp_path / "trips.csv").write_text(trips)
+    (tmp_path / "s.toml").write_text(scenario.format())
+    return tmp_path / "s.toml"
+
+
+def test_a_trips_file_scenario_solves(tmp_path):
+    from aggregator import load_scenario
+
+    path = _write(tmp_path, "vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 02:00,2024-01-01 04:30,12\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agg = load_scenario(path)
+        result = agg.solve()
+    fleet = agg.fleets[0]
+    np.testing.assert_allclose(fleet.availability, [1.0, 0.5, 0.5, 0.5, 0.5, 1.0])
+    assert result.status == "optimal" and result.dataset.attrs["solver"].startswith("dp")
+    assert float(result.dataset["driving"].sum()) == pytest.approx(15.0)
+    assert set(result.summary()["aggregation_error"]) == {"vans"}
+
+
+@pytest.mark.parametrize(
+    "trips, words",
+    [
+        ("vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 02:00,2024-01-01 01:00,1\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n",
+         "line 2: arrive 2024-01-01 01:00:00 is not after depart"),
+        ("vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 01:00,2024-01-01 03:00,1\nv1,2024-01-01 02:00,2024-01-01 04:00,1\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n",
+         "lines 2 and 3: two trips of vehicle 'v1' overlap"),
+        ("vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 01:00,2024-01-01 03:00,-1\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n",
+         "line 2, column 'energy_kwh': -1; expected an energy in kWh >= 0"),
+        ("vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 01:00,2024-01-01 03:00,41\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n",
+         "line 2: energy_kwh = 41 is more than the battery holds"),
+        ("vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 01:00,2024-01-01 03:00,1\n",
+         "name 1 vehicles but vehicles = 2"),
+        ("vehicle,depart,arrive,energy_kwh\nv1,tomorrow,2024-01-01 03:00,1\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n",
+         "line 2, column 'depart': found 'tomorrow', expected a time stamp"),
+    ],
+)
+def test_bad_trips_exit_2_naming_file_and_line(tmp_path, trips, words):
+    from conftest import run_cli
+
+    path = _write(tmp_path, trips)
+    done = run_cli("run", str(path))
+    assert done.returncode == 2, done.stderr
+    assert "trips.csv" in done.stderr and words in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_representation_and_min_soc_above_one_exit_2(tmp_path):
+    from conftest import run_cli
+
+    for bad, words in (('representation = "cars"', "representation = 'cars'"), ("min_soc = 1.5", "min_soc at step 0 is 1.5")):
+        scenario = SCENARIO.replace('representation = "vehicles"', 'representation = "energy"').replace(
+            "trips = {{ path = \"trips.csv\" }}", "availability = 0.5").replace("min_soc = 0.8", "min_soc = 0.5")
+        scenario = scenario.replace('representation = "energy"', bad) if "representation" in bad else scenario.replace(
+            "min_soc = 0.5", bad)
+        path = _write(tmp_path, "x\n1\n", scenario)
+        done = run_cli("run", str(path))
+        assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+def test_from_availability_scenario_reproduces_the_profile(tmp_path):
+    from aggregator import load_scenario
+
+    scenario = SCENARIO.replace("trips = {{ path = \"trips.csv\" }}",
+                                'availability = { model = "csv", path = "avail.csv" }\n'
+                                'trips = { model = "from_availability", trip_kwh = 2, kwh_per_hour = 1 }')
+    (tmp_path / "avail.csv").write_text("a\n1\n0.5\n0.5\n0\n1\n1\n")
+    (tmp_path / "s.toml").write_text(scenario.format() if "{{" in scenario else scenario)
+    agg = load_scenario(tmp_path / "s.toml")
+    np.testing.assert_array_equal(agg.fleets[0].availability, [1, 0.5, 0.5, 0, 1, 1])
+    assert agg.fleets[0].trips.energy.tolist() == [5.0, 3.0]  # 3 h and 1 h away

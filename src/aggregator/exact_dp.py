@@ -14,6 +14,13 @@ The per-fleet arbitrage MILP
           + \\sigma^+_t - \\sigma^-_t,\\quad
     \\underline S_t \\le S_t \\le \\overline S_t,\\quad S_0 = s_{init}
 
+optionally with a known driving energy ``d_t`` subtracted in the balance, a
+soft floor ``S_t + q_t >= F_t`` priced at ``K q_t`` (departure needs) and a wear
+cost ``w P_out dt / eta_out`` (see the docs page "How the exact backend works",
+Step 3b: driving shifts the step revenue by ``-d_t``, the need adds the
+concave ``-K max(0, F_t - S)`` to every component, wear lowers the discharge
+vertex by ``w b``, and the step is one concave mode iff
+``(e - w b) a - e b <= 0``),
 is solved exactly (no discretisation of the state of charge) by a backward
 dynamic programme over piecewise-linear (PWL) value functions followed by a
 forward pass that recovers an optimal trajectory.
