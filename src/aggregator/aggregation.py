@@ -84,7 +84,7 @@ def aggregation_errors(aggregator: "Aggregator", result: "Result", **solve_optio
     pandas.DataFrame
         One row per "vehicles" fleet: ``vehicles`` (its objective, $),
         ``aggregate`` (the aggregate's objective, $), ``error`` (aggregate -
-        vehicles, $), ``relative`` (error / |aggregate|), ``aggregate_bound``.
+        vehicles, $), ``relative`` (error divided by the absolute aggregate), ``aggregate_bound``.
     """
     from .aggregator import Aggregator
 

@@ -71,6 +71,8 @@ def _representation_terms(ds: xr.Dataset, inputs: xr.Dataset, solution: xr.Datas
         for j, name in enumerate(inputs.indexes["fleet"]):
             if reps.get(name) == "vehicles":
                 shortfall[:, j] = np.maximum(reported[:, j], shortfall[:, j])
+    # below rounding of the state of charge (1e-9 relative) there is no shortfall to report
+    shortfall[shortfall <= 1e-9 * np.maximum(inputs["soc_floor"].to_numpy(), 1.0)] = 0.0
     ds["shortfall"] = xr.DataArray(shortfall, dims=("time", "fleet"), attrs={"units": "kWh"})
     if "vehicle" in inputs.dims:
         keep_all = inputs.attrs.get("vehicle_results", {})
