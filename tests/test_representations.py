@@ -376,3 +376,46 @@ def test_from_availability_scenario_reproduces_the_profile(tmp_path):
     agg = load_scenario(tmp_path / "s.toml")
     np.testing.assert_array_equal(agg.fleets[0].availability, [1, 0.5, 0.5, 0, 1, 1])
     assert agg.fleets[0].trips.energy.tolist() == [5.0, 3.0]  # 3 h and 1 h away
+
+
+def test_auto_picks_dp_for_every_representation_and_json_reports_the_terms(tmp_path):
+    from conftest import run_cli
+    import json
+
+    fleets = [
+        energy_fleet("s", representation="study", wear_cost=0.01),
+        energy_fleet("e", driving_kwh=[0.0, 1.0], min_soc=[0.5, 0.0], wear_cost=0.01),
+        two_vehicles([1, 0], [1, 0], [0.0, 5.0], steps=2, min_soc=0.5),
+    ]
+    agg = Aggregator(fleets, PriceSignal([10.0, 100.0]))
+    backend, _ = agg.backend("auto")
+    assert backend.name == "dp"
+    path = _write(tmp_path, "vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 02:00,2024-01-01 04:30,12\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n")
+    done = run_cli("run", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["solver"].startswith("dp")
+    for key in ("wear", "shortfall_cost", "shortfall_kwh", "aggregation_error"):
+        assert key in out
+    assert out["aggregation_error"]["vans"]["error"] >= -1e-9
+    assert out["objective"] == pytest.approx(out["profit"] - out["penalty"] - out["wear"] - out["shortfall_cost"], abs=1e-6)
+    table = run_cli("run", str(path))
+    assert "battery wear" in table.stdout and "aggregation" in table.stdout
+
+
+def test_per_fleet_tasks_keep_the_vehicles_shortfall():
+    from aggregator.sweep import combine_fleet_results
+
+    # A needs 8 kWh when it leaves in hour 3 for a 6 kWh trip; shortfall costs only 0.001 $/kWh
+    # while energy costs 0.1 $/kWh, so A holds just the 6 kWh the trip takes (it buys 1 kWh):
+    # 2 kWh of shortfall, 0.002 $.  B is away all along with its 5 kWh, so the fleet total
+    # (11 kWh >= 8) hides A's shortfall: only the vehicles' sum shows it.
+    fleets = [energy_fleet("e", availability=[1.0, 1.0, 1.0]),
+              two_vehicles([2, 0], [2, 3], [6.0, 0.0], steps=3, min_soc=0.8, shortfall_penalty=0.001)]
+    whole = Aggregator(fleets, PriceSignal([100.0, 100.0, 100.0]))
+    parts = [Aggregator([f], PriceSignal([100.0, 100.0, 100.0])).solve(solver="dp") for f in fleets]
+    combined = combine_fleet_results(whole, parts)
+    direct = whole.solve(solver="dp")
+    assert combined.shortfall_cost == pytest.approx(direct.shortfall_cost, abs=1e-9)
+    assert combined.objective == pytest.approx(direct.objective, abs=1e-9)
+    assert direct.shortfall_cost == pytest.approx(0.002, abs=1e-12)
