@@ -419,3 +419,19 @@ def test_per_fleet_tasks_keep_the_vehicles_shortfall():
     assert combined.shortfall_cost == pytest.approx(direct.shortfall_cost, abs=1e-9)
     assert combined.objective == pytest.approx(direct.objective, abs=1e-9)
     assert direct.shortfall_cost == pytest.approx(0.002, abs=1e-12)
+
+
+def test_forced_slack_counts_driving():
+    # 10 kWh drive away in hour 2 from a fleet holding 4 kWh that cannot charge (unplugged):
+    # 6 kWh of slack are forced, and the summary says so.
+    fleet = energy_fleet(initial_soc=0.4, availability=[0.0, 0.0], driving_kwh=[0.0, 10.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(InputError, match="driving_kwh"):
+            Aggregator([fleet], PriceSignal([10.0, 10.0])).inputs
+    # Plugged in only in hour 2: the 10 kWh driven in hour 1 can be replaced later (allowed),
+    # but in hour 1 itself 6 kWh are missing and only slack can provide them.
+    fleet = energy_fleet(initial_soc=0.4, availability=[0.0, 1.0], driving_kwh=[10.0, 0.0])
+    r = solve_both([fleet], [10.0, 10.0])["dp"]
+    assert r.slack_forced_kwh() == pytest.approx(6.0, abs=1e-9)
+    assert float(r.slack_kwh.sum()) == pytest.approx(6.0, abs=1e-9)
