@@ -40,6 +40,8 @@ def solve_both(fleets, prices, **kw):
         assert result.bound >= result.objective - 1e-9
         out[backend] = result
     assert out["dp"].objective == pytest.approx(out["highs"].objective, rel=1e-7, abs=1e-7)
+    # the dp's certified bound is never below the exact optimum
+    assert out["dp"].bound >= out["highs"].objective - 1e-9 * max(1.0, abs(out["highs"].objective))
     return out
 
 
@@ -90,6 +92,7 @@ def test_departure_need_unmet_is_priced_as_shortfall():
         assert r.shortfall_cost == pytest.approx(0.30, abs=1e-9)
         np.testing.assert_allclose(r.dataset["shortfall"].values[:, 0], [6.0, 0.0], atol=1e-9)
         assert r.summary()["shortfall_cost"] == pytest.approx(0.30, abs=1e-9)
+        assert r.summary()["shortfall"]["e"]["worst_time"] == str(r.dataset.indexes["time"][0])
 
 
 def test_need_that_cannot_be_met_still_gives_a_plan():

@@ -344,7 +344,8 @@ class Result:
             ``solve_seconds``, ``fleets`` (name -> profit, charged_kwh,
             discharged_kwh, wear, shortfall_kwh), ``slack_kwh``, ``wear`` and
             ``shortfall_cost`` ($), ``shortfall_kwh``, ``aggregation_error``
-            (for "vehicles" fleets: vehicles, aggregate, error, relative), ``solver``; ``message`` when there is
+            (for "vehicles" fleets: vehicles, aggregate, error, relative),
+            ``shortfall`` (see :meth:`shortfall_report`), ``solver``; ``message`` when there is
             one; ``mip_gap`` (the requested gap), ``termination`` (the solver's
             word), ``slack`` (fleet -> kwh, penalty, steps, direction,
             first_step, first_time, worst_step, worst_time, worst_kwh, for each
@@ -381,6 +382,7 @@ class Result:
             for name in out["fleets"]:
                 out["fleets"][name]["wear"] = number(wear[name])
                 out["fleets"][name]["shortfall_kwh"] = number(short[name])
+        out["shortfall"] = self.shortfall_report() if self.has_solution else None
         errors = self.aggregation_error
         if not errors.empty:
             out["aggregation_error"] = {
@@ -412,6 +414,36 @@ class Result:
         else:
             out["slack"] = None
             out["slack_forced_kwh"] = None
+        return out
+
+    def shortfall_report(self) -> dict[str, dict[str, Any]]:
+        """Where departure needs are not met: per fleet with shortfall, its kWh, cost, steps and worst step.
+
+        Returns
+        -------
+        dict
+            fleet -> ``kwh``, ``cost`` ($), ``steps``, ``first_time``,
+            ``worst_time``, ``worst_kwh``; empty without shortfall.
+        """
+        if "shortfall" not in self.dataset:
+            return {}
+        ds = self.dataset
+        times = ds.indexes["time"]
+        out = {}
+        for j, name in enumerate(ds.indexes["fleet"]):
+            values = ds["shortfall"].transpose("time", "fleet").to_numpy()[:, j]
+            steps = np.flatnonzero(values > 0)
+            if not steps.size:
+                continue
+            worst = int(np.argmax(values))
+            out[str(name)] = {
+                "kwh": float(values.sum()),
+                "cost": float(values.sum() * float(ds["shortfall_penalty"].values[j])),
+                "steps": int(steps.size),
+                "first_time": str(times[int(steps[0])]),
+                "worst_time": str(times[worst]),
+                "worst_kwh": float(values[worst]),
+            }
         return out
 
     def _slack_tolerance(self) -> float:
