@@ -217,9 +217,13 @@ class Aggregator:
         Data variables: ``price`` ($/MWh, time); ``availability`` and
         ``power_availability`` (share, time x fleet); the fleet parameters
         (fleet); the derived bounds ``power_max`` (kW), ``soc_min``,
-        ``soc_max`` (kWh) over (time, fleet) and ``soc_initial`` (kWh, fleet).
+        ``soc_max`` (kWh) over (time, fleet) and ``soc_initial`` (kWh, fleet);
+        ``driving`` and ``soc_floor`` (kWh, time x fleet), ``wear_cost`` and
+        ``shortfall_penalty`` ($/kWh, fleet) for the fleet representations,
+        and for "vehicles" fleets the ``vehicle`` and ``trip`` dimensions
+        (:doc:`/model`, "Fleet representations").
         Attributes: ``step_hours``, ``slack_penalty``, ``exclusive_charging``,
-        ``extensions``.
+        ``extensions``, ``representations``, ``vehicle_results``, ``vehicle_min_soc``.
         """
         if self._inputs is None:
             self._inputs = self._build_inputs()

@@ -105,8 +105,8 @@ class Result:
     Notes
     -----
     ``profit`` is the arbitrage revenue ``sum(price/1000 * (discharge - charge) * dt)``
-    without the slack penalty; ``objective = profit - penalty`` (plus any terms a
-    model extension added); ``gap = (bound - objective) / |bound|`` where the
+    without the slack penalty; ``objective = profit - penalty - wear -
+    shortfall_cost`` (plus any terms a model extension added); ``gap = (bound - objective) / |bound|`` where the
     bound is proven by the solver (NaN when it proves none).
     """
 
