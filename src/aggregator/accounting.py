@@ -7,7 +7,7 @@ backend returned; the claim is kept as ``solver_objective`` for diagnosis.
 
 The objective is a sum of named terms, each a function of the dispatch and
 the inputs with a sign.  A new term of the documented model (a wear cost, a
-shortfall penalty, ...) is one more entry of :data:`TERMS`::
+shortfall penalty, ...) is one more entry of :data:`TERMS`, e.g.::
 
     TERMS["wear"] = Term(wear_cost, -1.0)   # a cost: subtracted
 
@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
-__all__ = ["Term", "TERMS", "revenue", "slack_penalty_cost", "objective_terms"]
+__all__ = ["Term", "TERMS", "revenue", "slack_penalty_cost", "wear_cost", "shortfall_cost", "objective_terms"]
 
 
 def _array(solution: xr.Dataset, name: str) -> np.ndarray:
@@ -66,6 +66,48 @@ def slack_penalty_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     return float(inputs.attrs["slack_penalty"]) * math.fsum(slack.ravel())
 
 
+def wear_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
+    """Battery wear in $: ``wear_cost * sum(discharge * dt / discharge_efficiency)`` (battery-side kWh).
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+        ``discharge`` (kW) over (time, fleet).
+    inputs : xarray.Dataset
+        ``wear_cost`` ($/kWh) and ``discharge_efficiency`` per fleet (no
+        ``wear_cost``: no wear); ``attrs["step_hours"]``.
+
+    Returns
+    -------
+    float
+    """
+    if "wear_cost" not in inputs:
+        return 0.0
+    rate = inputs["wear_cost"] * (float(inputs.attrs["step_hours"]) / inputs["discharge_efficiency"])
+    return math.fsum((rate * solution["discharge"]).to_numpy().ravel())
+
+
+def shortfall_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
+    """Unmet departure need in $: ``sum(shortfall_penalty * shortfall)``.
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+        ``shortfall`` (kWh) over (time, fleet), as the Result recomputes it
+        from the state of charge (``max(0, soc_floor - soc)``; the vehicles'
+        sum for a "vehicles" fleet); none: no need was set.
+    inputs : xarray.Dataset
+        ``shortfall_penalty`` ($/kWh) per fleet.
+
+    Returns
+    -------
+    float
+    """
+    if "shortfall" not in solution or "shortfall_penalty" not in inputs:
+        return 0.0
+    return math.fsum((inputs["shortfall_penalty"] * solution["shortfall"]).to_numpy().ravel())
+
+
 @dataclass(frozen=True)
 class Term:
     """A named part of the objective.
@@ -86,6 +128,8 @@ class Term:
 TERMS: dict[str, Term] = {
     "profit": Term(revenue, 1.0),
     "penalty": Term(slack_penalty_cost, -1.0),
+    "wear": Term(wear_cost, -1.0),
+    "shortfall_cost": Term(shortfall_cost, -1.0),
 }
 
 
@@ -116,7 +160,7 @@ def objective_terms(solution: xr.Dataset, inputs: xr.Dataset) -> dict[str, float
     >>> solution = xr.Dataset({"charge": cell(0.0), "discharge": cell(10.0), "soc": cell(0.0),
     ...                        "slack_up": cell(2.0), "slack_down": cell(0.0)})
     >>> objective_terms(solution, inputs)
-    {'profit': 1.0, 'penalty': 1.0, 'objective': 0.0}
+    {'profit': 1.0, 'penalty': 1.0, 'wear': 0.0, 'shortfall_cost': 0.0, 'objective': 0.0}
     """
     out = {name: float(term.value(solution, inputs)) for name, term in TERMS.items()}
     out["objective"] = math.fsum(TERMS[name].sign * out[name] for name in TERMS)

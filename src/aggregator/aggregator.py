@@ -170,6 +170,12 @@ class Aggregator:
         self.rolling: RollingSpec | None = None if rolling is None else RollingSpec.from_mapping(rolling)
         if self.rolling is not None:
             self.rolling.steps(step)
+            if any(f.representation == "vehicles" for f in fleets):
+                raise InputError(
+                    "[horizon] rolling: a 'vehicles' fleet cannot be operated with a rolling horizon yet (each "
+                    "vehicle's state of charge would have to be carried between windows); expected representation "
+                    "'energy' or 'study' with rolling"
+                )
         self._inputs: xr.Dataset | None = None
         self._model_changed_by_extensions: bool | None = None
         self._extension_delta: tuple[tuple[str, ...], tuple[str, ...], bool] | None = None
@@ -179,7 +185,7 @@ class Aggregator:
         """Warn (:class:`~aggregator.errors.InputWarning`) about allowed inputs that make slack certain or profitable."""
         dt, penalty = self.step_hours, self.slack_penalty
         for f in self.fleets:
-            cap, k = f.capacity_kwh, float(f.availability[0])
+            cap, k = f.capacity_kwh, float(f.availability[0]) if f.representation == "study" else 1.0
             s0, smax = f.initial_soc * cap, cap * k
             smin = (1 - f.contract_limit) * smax
             pmax = f.power_kw * float(f.power_profile[0])
@@ -236,9 +242,13 @@ class Aggregator:
         Data variables: ``price`` ($/MWh, time); ``availability`` and
         ``power_availability`` (share, time x fleet); the fleet parameters
         (fleet); the derived bounds ``power_max`` (kW), ``soc_min``,
-        ``soc_max`` (kWh) over (time, fleet) and ``soc_initial`` (kWh, fleet).
+        ``soc_max`` (kWh) over (time, fleet) and ``soc_initial`` (kWh, fleet);
+        ``driving`` and ``soc_floor`` (kWh, time x fleet), ``wear_cost`` and
+        ``shortfall_penalty`` ($/kWh, fleet) for the fleet representations,
+        and for "vehicles" fleets the ``vehicle`` and ``trip`` dimensions
+        (:doc:`/model`, "Fleet representations").
         Attributes: ``step_hours``, ``slack_penalty``, ``exclusive_charging``,
-        ``extensions``.
+        ``extensions``, ``representations``, ``vehicle_results``, ``vehicle_min_soc``.
         """
         if self._inputs is None:
             self._inputs = self._build_inputs()
@@ -266,6 +276,7 @@ class Aggregator:
         ds["power_max"] = ds["power_max"].transpose("time", "fleet")
         ds["soc_max"] = ds["soc_max"].transpose("time", "fleet")
         ds["soc_min"] = ds["soc_min"].transpose("time", "fleet")
+        self._add_representation_inputs(ds, n)
         ds.attrs.update(
             step_hours=self.step_hours,
             slack_penalty=self.slack_penalty,
@@ -277,6 +288,74 @@ class Aggregator:
             binaries="negative_prices" if self._overridden_steps() == [] and not self.extensions else "all",
         )
         return ds
+
+    # ------------------------------------------------- fleet representations
+    def _add_representation_inputs(self, ds: xr.Dataset, n: int) -> None:
+        """Driving, departure needs, wear and (for "vehicles" fleets) the trips, in the inputs.
+
+        ``"energy"`` and ``"vehicles"`` fleets store the energy of all their
+        batteries: constant bounds ``[(1 - c) N E, N E]``.  ``driving`` (kWh,
+        time x fleet) leaves the stored energy in the balance; ``soc_floor``
+        (kWh, time x fleet) is the departure need, met or priced as shortfall
+        at ``shortfall_penalty`` ($/kWh, fleet); ``wear_cost`` ($/kWh, fleet)
+        is charged on battery-side discharge.  For "vehicles" fleets the
+        fleet's arrays are the sums over its vehicles, and the trips are kept
+        on a ``trip`` dimension (``trip_vehicle``, ``trip_first``,
+        ``trip_last``, ``trip_energy``) with the vehicles on ``vehicle``
+        (``vehicle_fleet``: index of the fleet).
+        """
+        from .vehicles import VehicleSchedule
+
+        driving = np.zeros((n, len(self.fleets)))
+        floor = np.zeros((n, len(self.fleets)))
+        smin = ds["soc_min"].to_numpy().copy()
+        smax = ds["soc_max"].to_numpy().copy()
+        labels, owner = [], []
+        trips = {"trip_vehicle": [], "trip_first": [], "trip_last": [], "trip_energy": []}
+        for j, f in enumerate(self.fleets):
+            if f.representation == "study":
+                continue
+            cap = f.capacity_kwh
+            smax[:, j] = cap
+            smin[:, j] = (1 - f.contract_limit) * cap
+            if f.representation == "energy":
+                driving[:, j] = f.vehicles * f.profile("driving_kwh", n)
+                floor[:, j] = cap * f.profile("min_soc", n)
+                _check_driving(f, driving[:, j], ds["power_max"].values[:, j], self.step_hours)
+                continue
+            schedule: VehicleSchedule = f.trips
+            _, drive, departs = schedule.totals(n)
+            driving[:, j] = drive
+            _check_driving(f, drive, ds["power_max"].values[:, j], self.step_hours)
+            floor[:, j] = departs * f.battery_kwh * float(f.profile("min_soc", 1)[0])
+            offset = len(labels)
+            labels += [f"{f.name}/{v}" for v in schedule.ids]
+            owner += [j] * schedule.count
+            trips["trip_vehicle"].append(schedule.vehicle + offset)
+            trips["trip_first"].append(schedule.first)
+            trips["trip_last"].append(schedule.last)
+            trips["trip_energy"].append(schedule.energy)
+        ds["soc_min"].values = smin
+        ds["soc_max"].values = smax
+        dims = ("time", "fleet")
+        ds["driving"] = xr.DataArray(driving, dims=dims, attrs={"units": "kWh"})
+        ds["soc_floor"] = xr.DataArray(floor, dims=dims, attrs={"units": "kWh"})
+        ds["wear_cost"] = xr.DataArray([f.wear_cost for f in self.fleets], dims="fleet", attrs={"units": "$/kWh"})
+        ds["shortfall_penalty"] = xr.DataArray(
+            [self.slack_penalty if f.shortfall_penalty is None else f.shortfall_penalty for f in self.fleets],
+            dims="fleet",
+            attrs={"units": "$/kWh"},
+        )
+        if labels:
+            ds.coords["vehicle"] = pd.Index(labels, name="vehicle")
+            ds["vehicle_fleet"] = xr.DataArray(np.asarray(owner, dtype=np.int64), dims="vehicle")
+            for key, parts in trips.items():
+                ds[key] = xr.DataArray(np.concatenate(parts), dims="trip")
+            ds["trip_energy"].attrs["units"] = "kWh"
+        ds.attrs["representations"] = {f.name: f.representation for f in self.fleets}
+        vehicle_fleets = [f for f in self.fleets if f.representation == "vehicles"]
+        ds.attrs["vehicle_results"] = {f.name: f.vehicle_results for f in vehicle_fleets}
+        ds.attrs["vehicle_min_soc"] = {f.name: float(f.profile("min_soc", 1)[0]) for f in vehicle_fleets}
 
     # ------------------------------------------------------------------- model
     def define_variables(self, model: linopy.Model, inputs: xr.Dataset) -> None:
@@ -435,8 +514,8 @@ class Aggregator:
             # Low-level hooks must act only when the scenario names them; check that the
             # installed ones keep to it on a two-step probe instead of building the whole model.
             probe = Aggregator(
-                [f.with_options(availability=f.availability[:2], power_availability=None
-                                if f.power_availability is None else f.power_availability[:2])
+                [f.with_options(**{**f.window_options(0, 2), "representation": "study", "driving_kwh": None,
+                                   "min_soc": None, "trips": None, "power_availability": None})
                  for f in self.fleets[:1]],
                 self.prices.head(min(2, self.steps)),
                 slack_penalty=self.slack_penalty,
@@ -640,6 +719,10 @@ class Aggregator:
         )
         self._check_solution(result)
         self._check_certificate(result, backend)
+        if result.has_solution and not self.extensions and any(f.representation == "vehicles" for f in self.fleets):
+            from .aggregation import add_aggregation_errors
+
+            add_aggregation_errors(self, result, solver=solver, mip_gap=mip_gap, time_limit=time_limit, threads=threads)
         return result
 
     def _backend_label(self, backend: SolverBackend) -> str:
@@ -816,6 +899,19 @@ class Aggregator:
 def _money(x: float) -> str:
     """An amount for messages: at most 7 significant digits, never hundreds of them."""
     return f"{x:,.7g}" if math.isfinite(x) else str(x)
+
+
+def _check_driving(fleet: Fleet, driving: np.ndarray, pmax: np.ndarray, dt: float) -> None:
+    """Driving energy the chargers can never replace is bad input (slack would be certain)."""
+    total = float(driving.sum())
+    room = (fleet.initial_soc - (1 - fleet.contract_limit)) * fleet.capacity_kwh
+    chargeable = fleet.charge_efficiency * float(pmax.sum()) * dt
+    if total > room + chargeable + 1e-9 * max(1.0, total):
+        raise InputError(
+            f"fleet {fleet.name!r}: driving_kwh takes {total:,.1f} kWh over the horizon but the chargers can store at "
+            f"most {chargeable:,.1f} kWh and the batteries start with {max(room, 0.0):,.1f} kWh above their minimum; "
+            "expected driving energy the chargers can replace (lower driving_kwh or raise availability/charger_kw)"
+        )
 
 
 def _signature_delta(before: tuple, after: tuple) -> tuple[tuple[str, ...], tuple[str, ...], bool]:

@@ -34,7 +34,7 @@ def slack_floor(inputs: xr.Dataset) -> xr.Dataset:
     ----------
     inputs : xarray.Dataset
         Validated inputs (:attr:`aggregator.Aggregator.inputs`): ``power_max``,
-        ``soc_min``, ``soc_max`` over (time, fleet), ``soc_initial``,
+        ``soc_min``, ``soc_max`` (and ``driving``, if present) over (time, fleet), ``soc_initial``,
         ``charge_efficiency``, ``discharge_efficiency`` over fleet, and the
         ``step_hours`` attribute.
 
@@ -68,9 +68,10 @@ def slack_floor(inputs: xr.Dataset) -> xr.Dataset:
     hi = lo.copy()
     up = np.zeros_like(smin, dtype=float)
     down = np.zeros_like(smin, dtype=float)
+    driving = inputs["driving"].transpose("time", "fleet").to_numpy() if "driving" in inputs else np.zeros_like(smin)
     for t in range(smin.shape[0]):
-        a = lo - pmax[t] * dt / eta_out
-        b = hi + eta_in * pmax[t] * dt
+        a = lo - pmax[t] * dt / eta_out - driving[t]
+        b = hi + eta_in * pmax[t] * dt - driving[t]
         over = a > smax[t]
         under = b < smin[t]
         down[t] = np.where(over, a - smax[t], 0.0)

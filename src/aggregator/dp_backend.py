@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +30,14 @@ from .solvers import SolveOutcome, SolverBackend, SolverOptions, absolute_tolera
 if TYPE_CHECKING:  # pragma: no cover
     from .aggregator import Aggregator
 
-__all__ = ["DPBackend", "fleet_problems", "solve_fleet_problem", "solve_fleet_problems"]
+__all__ = [
+    "DPBackend",
+    "fleet_problems",
+    "solve_fleet_problem",
+    "solve_fleet_problems",
+    "combine_fleet_solutions",
+    "VehicleChunkSolution",
+]
 
 #: Certified gaps at or below this count as optimal whatever gap was requested:
 #: they are the a-priori allowance for floating-point rounding, not a search gap.
@@ -39,8 +47,17 @@ NUMERICAL_GAP = 1e-8
 PARALLEL_MIN_CELLS = 10_000
 
 
+#: Vehicles of a "vehicles" fleet solved in one task (one problem of :func:`fleet_problems`).
+VEHICLES_PER_TASK = 25
+
+
 def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     """The per-fleet problems of the inputs, as keyword arguments of ``solve_fleet``.
+
+    A "vehicles" fleet gives one problem per :data:`VEHICLES_PER_TASK`
+    vehicles instead (a dict with the key ``"vehicle_chunk"``, holding only
+    the chunk's trips, so memory stays flat in the number of vehicles); its
+    vehicles are independent one-battery problems.
 
     Parameters
     ----------
@@ -50,7 +67,8 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One per fleet, in the order of the ``fleet`` dimension.
+        In the order of the ``fleet`` dimension (a "vehicles" fleet's chunks in
+        the order of its vehicles).
     """
     price = inputs["price"].to_numpy()
     dt = float(inputs.attrs["step_hours"])
@@ -59,23 +77,67 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     pmax = inputs["power_max"].transpose("time", "fleet").to_numpy()
     smin = inputs["soc_min"].transpose("time", "fleet").to_numpy()
     smax = inputs["soc_max"].transpose("time", "fleet").to_numpy()
+    has_terms = "driving" in inputs
+    reps = inputs.attrs.get("representations", {})
     problems = []
     for j in range(inputs.sizes["fleet"]):
-        problems.append(
-            dict(
-                price=price,
-                dt=dt,
-                pmax=np.ascontiguousarray(pmax[:, j]),
-                smin=np.ascontiguousarray(smin[:, j]),
-                smax=np.ascontiguousarray(smax[:, j]),
-                s_init=float(inputs["soc_initial"].values[j]),
-                eta_in=float(inputs["charge_efficiency"].values[j]),
-                eta_out=float(inputs["discharge_efficiency"].values[j]),
-                penalty=penalty,
-                exclusive=exclusive,
-            )
+        problem = dict(
+            price=price,
+            dt=dt,
+            pmax=np.ascontiguousarray(pmax[:, j]),
+            smin=np.ascontiguousarray(smin[:, j]),
+            smax=np.ascontiguousarray(smax[:, j]),
+            s_init=float(inputs["soc_initial"].values[j]),
+            eta_in=float(inputs["charge_efficiency"].values[j]),
+            eta_out=float(inputs["discharge_efficiency"].values[j]),
+            penalty=penalty,
+            exclusive=exclusive,
         )
+        if has_terms:
+            problem.update(
+                driving=np.ascontiguousarray(inputs["driving"].values[:, j]),
+                floor=np.ascontiguousarray(inputs["soc_floor"].values[:, j]),
+                shortfall_penalty=float(inputs["shortfall_penalty"].values[j]),
+                wear_cost=float(inputs["wear_cost"].values[j]),
+            )
+        name = inputs.indexes["fleet"][j]
+        if reps.get(name) != "vehicles":
+            problems.append(problem)
+            continue
+        problems.extend(_vehicle_chunks(inputs, j, problem))
     return problems
+
+
+def _vehicle_chunks(inputs: xr.Dataset, j: int, problem: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chunks of a "vehicles" fleet: its trips, vehicle parameters and what to keep."""
+    name = inputs.indexes["fleet"][j]
+    vehicles = np.flatnonzero(inputs["vehicle_fleet"].to_numpy() == j)
+    trip_vehicle = inputs["trip_vehicle"].to_numpy()
+    battery = float(inputs["battery_kwh"].values[j])
+    common = {k: problem[k] for k in ("price", "dt", "eta_in", "eta_out", "penalty", "exclusive", "shortfall_penalty", "wear_cost")}
+    common.update(
+        charger_kw=float(inputs["charger_kw"].values[j]),
+        smin=(1 - float(inputs["contract_limit"].values[j])) * battery,
+        smax=battery,
+        s_init=float(inputs["initial_soc"].values[j]) * battery,
+        need_kwh=float(inputs.attrs.get("vehicle_min_soc", {}).get(name, 0.0)) * battery,
+        keep=inputs.attrs.get("vehicle_results", {}).get(name, "all") == "all",
+    )
+    chunks = []
+    for start in range(0, vehicles.size, VEHICLES_PER_TASK):
+        members = vehicles[start : start + VEHICLES_PER_TASK]
+        trips = np.flatnonzero(np.isin(trip_vehicle, members))
+        chunk = dict(common)
+        chunk.update(
+            vehicle_chunk=True,
+            vehicles=members,
+            trip_vehicle=trip_vehicle[trips],
+            trip_first=inputs["trip_first"].values[trips],
+            trip_last=inputs["trip_last"].values[trips],
+            trip_energy=inputs["trip_energy"].values[trips],
+        )
+        chunks.append(chunk)
+    return chunks
 
 
 def solve_fleet_problem(problem: dict[str, Any]):
@@ -84,14 +146,17 @@ def solve_fleet_problem(problem: dict[str, Any]):
     Parameters
     ----------
     problem : dict
-        Keyword arguments of :func:`aggregator.exact_dp.solve_fleet`.
+        Keyword arguments of :func:`aggregator.exact_dp.solve_fleet`, or a
+        chunk of a "vehicles" fleet (see :func:`fleet_problems`).
 
     Returns
     -------
-    aggregator.exact_dp.FleetSolution
+    aggregator.exact_dp.FleetSolution or VehicleChunkSolution
     """
     from .exact_dp import solve_fleet
 
+    if problem.get("vehicle_chunk"):
+        return _solve_vehicle_chunk(problem)
     return solve_fleet(**problem)
 
 
@@ -117,6 +182,92 @@ def solve_fleet_problems(problems: list[dict[str, Any]], options: SolverOptions)
             chunksize = max(1, len(problems) // (4 * workers))
             return list(pool.map(solve_fleet_problem, problems, chunksize=chunksize)), workers
     return [solve_fleet_problem(p) for p in problems], 1
+
+
+@dataclass(eq=False)
+class VehicleChunkSolution:
+    """The solutions of some vehicles of one "vehicles" fleet: their sums, and each vehicle's when kept.
+
+    Attributes
+    ----------
+    charge, discharge, soc, slack_up, slack_down, shortfall : numpy.ndarray
+        Sums over the chunk's vehicles, per step.
+    objective, profit, penalty, wear, shortfall_cost, bound : float
+        Sums over the vehicles ($; the bound is a sum of certified bounds).
+    components_max : int
+    exact : bool
+    vehicles : numpy.ndarray
+        Global indices of the chunk's vehicles (the ``vehicle`` dimension).
+    per_vehicle : dict of numpy.ndarray or None
+        ``charge``, ``discharge``, ``soc``, ``shortfall`` over (time, vehicle of the chunk).
+    """
+
+    charge: np.ndarray
+    discharge: np.ndarray
+    soc: np.ndarray
+    slack_up: np.ndarray
+    slack_down: np.ndarray
+    shortfall: np.ndarray
+    objective: float
+    profit: float
+    penalty: float
+    wear: float
+    shortfall_cost: float
+    bound: float
+    components_max: int
+    exact: bool
+    vehicles: np.ndarray
+    per_vehicle: dict[str, np.ndarray] | None
+
+
+def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
+    from .exact_dp import solve_fleet
+    from .vehicles import trip_profiles
+
+    price = chunk["price"]
+    n = price.shape[0]
+    sums = {k: np.zeros(n) for k in ("charge", "discharge", "soc", "slack_up", "slack_down", "shortfall")}
+    kept: dict[str, list[np.ndarray]] = {k: [] for k in ("charge", "discharge", "soc", "shortfall")}
+    totals = {k: [] for k in ("objective", "profit", "penalty", "wear", "shortfall_cost", "bound")}
+    components, exact = 1, True
+    for v in chunk["vehicles"].tolist():
+        mine = chunk["trip_vehicle"] == v
+        plugged, driving, departs = trip_profiles(
+            chunk["trip_first"][mine], chunk["trip_last"][mine], chunk["trip_energy"][mine], n
+        )
+        sol = solve_fleet(
+            price,
+            chunk["dt"],
+            plugged * chunk["charger_kw"],
+            chunk["smin"],
+            chunk["smax"],
+            chunk["s_init"],
+            chunk["eta_in"],
+            chunk["eta_out"],
+            chunk["penalty"],
+            exclusive=chunk["exclusive"],
+            driving=driving,
+            floor=np.where(departs, chunk["need_kwh"], 0.0),
+            shortfall_penalty=chunk["shortfall_penalty"],
+            wear_cost=chunk["wear_cost"],
+        )
+        for key, total in sums.items():
+            total += getattr(sol, key)
+        if chunk["keep"]:
+            for key, parts in kept.items():
+                parts.append(getattr(sol, key))
+        for key, values in totals.items():
+            values.append(getattr(sol, key))
+        components = max(components, sol.components_max)
+        exact = exact and sol.exact
+    return VehicleChunkSolution(
+        **sums,
+        **{key: math.fsum(values) for key, values in totals.items()},
+        components_max=components,
+        exact=exact,
+        vehicles=np.asarray(chunk["vehicles"]),
+        per_vehicle={k: np.stack(v, axis=1) for k, v in kept.items()} if chunk["keep"] else None,
+    )
 
 
 def _workers(options: SolverOptions, fleets: int, cells: int) -> int:
@@ -178,11 +329,21 @@ def combine_fleet_solutions(
     """
     from .formulation import VARIABLES
 
+    per_fleet, vehicle_parts = _gather_by_fleet(inputs, solutions)
     coords = {"time": inputs["time"], "fleet": inputs["fleet"]}
     data = {
-        name: xr.DataArray(np.stack([getattr(s, name) for s in solutions], axis=1), dims=("time", "fleet"), coords=coords)
-        for name in VARIABLES
+        name: xr.DataArray(np.stack([getattr(s, name) for s in per_fleet], axis=1), dims=("time", "fleet"), coords=coords)
+        for name in list(VARIABLES) + ["shortfall"]
     }
+    if vehicle_parts:
+        index = np.concatenate([p.vehicles for p in vehicle_parts])
+        vcoords = {"time": inputs["time"], "vehicle": inputs["vehicle"].values[index]}
+        for name in ("charge", "discharge", "soc", "shortfall"):
+            values = np.concatenate([p.per_vehicle[name] for p in vehicle_parts], axis=1)
+            data[f"vehicle_{name}"] = xr.DataArray(values, dims=("time", "vehicle"), coords=vcoords)
+        solution = xr.Dataset(data).reindex(vehicle=inputs["vehicle"].values, fill_value=np.nan)
+    else:
+        solution = xr.Dataset(data)
     objective = math.fsum(s.objective for s in solutions)
     bound = math.fsum(s.bound for s in solutions)
     # An optimum at or near 0 has a bound of a rounding allowance above it: the problem's absolute
@@ -198,7 +359,7 @@ def combine_fleet_solutions(
         status=status,
         objective=objective,
         bound=bound,
-        solution=xr.Dataset(data),
+        solution=solution,
         solver=f"dp {_version()}",
         solve_seconds=seconds,
         termination="optimal" if exact else "capped",
@@ -209,6 +370,33 @@ def combine_fleet_solutions(
             "exact": int(exact),
         },
     )
+
+
+def _gather_by_fleet(inputs: xr.Dataset, solutions: list) -> tuple[list, list]:
+    """One solution per fleet (a "vehicles" fleet's chunks summed) and the chunks that keep their vehicles."""
+    reps = inputs.attrs.get("representations", {})
+    per_fleet, kept = [], []
+    queue = list(solutions)
+    position = 0
+    for name in inputs.indexes["fleet"]:
+        if reps.get(name) != "vehicles":
+            per_fleet.append(queue[position])
+            position += 1
+            continue
+        count = int((inputs["vehicle_fleet"].to_numpy() == list(inputs.indexes["fleet"]).index(name)).sum())
+        chunks = queue[position : position + -(-count // VEHICLES_PER_TASK)]
+        position += len(chunks)
+        total = VehicleChunkSolution(
+            **{k: np.sum([getattr(c, k) for c in chunks], axis=0) for k in ("charge", "discharge", "soc", "slack_up", "slack_down", "shortfall")},
+            **{k: math.fsum(getattr(c, k) for c in chunks) for k in ("objective", "profit", "penalty", "wear", "shortfall_cost", "bound")},
+            components_max=max(c.components_max for c in chunks),
+            exact=all(c.exact for c in chunks),
+            vehicles=np.concatenate([c.vehicles for c in chunks]),
+            per_vehicle=None,
+        )
+        per_fleet.append(total)
+        kept += [c for c in chunks if c.per_vehicle is not None]
+    return per_fleet, kept
 
 
 def _version() -> str:

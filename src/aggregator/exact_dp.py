@@ -14,6 +14,13 @@ The per-fleet arbitrage MILP
           + \\sigma^+_t - \\sigma^-_t,\\quad
     \\underline S_t \\le S_t \\le \\overline S_t,\\quad S_0 = s_{init}
 
+optionally with a known driving energy ``d_t`` subtracted in the balance, a
+soft floor ``S_t + q_t >= F_t`` priced at ``K q_t`` (departure needs) and a wear
+cost ``w P_out dt / eta_out`` (see the docs page "How the exact backend works",
+Step 3b: driving shifts the step revenue by ``-d_t``, the need adds the
+concave ``-K max(0, F_t - S)`` to every component, wear lowers the discharge
+vertex by ``w b``, and the step is one concave mode iff
+``(e - w b) a - e b <= 0``),
 is solved exactly (no discretisation of the state of charge) by a backward
 dynamic programme over piecewise-linear (PWL) value functions followed by a
 forward pass that recovers an optimal trajectory.
@@ -132,11 +139,18 @@ class FleetSolution:
     slack_up, slack_down : numpy.ndarray
         ``sigma+`` and ``sigma-`` per step (kWh).
     objective : float
-        ``profit - penalty`` of the returned trajectory ($).
+        ``profit - penalty - wear - shortfall_cost`` of the returned
+        trajectory ($).
     profit : float
         ``sum lambda/1000 (P_out - P_in) dt`` ($).
     penalty : float
         ``M * sum (sigma+ + sigma-)`` ($).
+    shortfall : numpy.ndarray
+        ``max(0, floor_t - S_t)`` per step (kWh); zeros without a floor.
+    shortfall_cost : float
+        ``shortfall_penalty * sum shortfall`` ($).
+    wear : float
+        ``wear_cost * sum P_out dt / eta_out`` ($).
     bound : float
         Upper bound on the optimal objective: DP value plus allowances for
         pruning, merging and rounding (see module docstring).
@@ -160,6 +174,9 @@ class FleetSolution:
     objective: float
     profit: float
     penalty: float
+    shortfall: NDArray[np.float64]
+    shortfall_cost: float
+    wear: float
     bound: float
     components_max: int
     components_mean: float
@@ -258,21 +275,69 @@ def _step_modes(
     eta_out: float,
     big_m: float,
     exclusive: bool,
+    wear: float = 0.0,
+    drive: float = 0.0,
 ) -> list[_Mode]:
-    """Concave modes whose maximum is the one-step revenue ``w_t``."""
+    """Concave modes whose maximum is the one-step revenue ``w_t``.
+
+    ``wear`` ($/kWh) is charged on the battery-side discharge ``P_out dt /
+    eta_out``, which lowers the value of the full-discharge vertex by
+    ``wear * b``.  ``drive`` (kWh) is the known energy that leaves the battery
+    in the step: it shifts every vertex by ``-drive`` (``x - S = y - drive``).
+    """
     if pmax <= 0.0:
-        return [_Mode([0.0], [0.0], [0.0], [0.0], big_m)]
+        return [_Mode([-drive], [0.0], [0.0], [0.0], big_m)]
     a = eta_in * pmax * dt
     b = pmax * dt / eta_out
     e = lam * pmax * dt / 1000.0  # revenue of a full-power discharge
-    if lam >= 0.0:  # concave: discharge slope >= charge slope
-        return [_Mode([-b, 0.0, a], [e, 0.0, -e], [0.0, 0.0, pmax], [pmax, 0.0, 0.0], big_m)]
+    vd = e - wear * b if wear > 0.0 else e  # value of the full-discharge vertex
+    vc = -e  # value of the full-charge vertex
+    # concave iff the idle vertex (0, 0) lies on or above the chord from
+    # (-b, vd) to (a, vc), i.e. vd * a + vc * b <= 0; for lam >= 0 this always
+    # holds (eta_in * eta_out <= 1), for lam < 0 iff
+    # wear >= |lam| / 1000 * (1 / eta_in - eta_out)
+    concave = lam >= 0.0 or (wear > 0.0 and vd * a + vc * b <= 0.0)
+    if drive != 0.0:
+        ys = [-b - drive, -drive, a - drive]
+    else:
+        ys = [-b, 0.0, a]
+    if concave:
+        return [_Mode(ys, [vd, 0.0, vc], [0.0, 0.0, pmax], [pmax, 0.0, 0.0], big_m)]
     if not exclusive:  # concave envelope: simultaneous charge/discharge
-        return [_Mode([-b, a], [e, -e], [0.0, pmax], [pmax, 0.0], big_m)]
+        return [_Mode([ys[0], ys[2]], [vd, vc], [0.0, pmax], [pmax, 0.0], big_m)]
     return [
-        _Mode([0.0, a], [0.0, -e], [0.0, pmax], [0.0, 0.0], big_m),
-        _Mode([-b, 0.0], [e, 0.0], [0.0, 0.0], [pmax, 0.0], big_m),
+        _Mode([ys[1], ys[2]], [0.0, vc], [0.0, pmax], [0.0, 0.0], big_m),
+        _Mode([ys[0], ys[1]], [vd, 0.0], [0.0, 0.0], [pmax, 0.0], big_m),
     ]
+
+
+def _add_floor(c: _Comp, floor: float, rate: float) -> _Comp:
+    """Add the shortfall penalty ``-rate * max(0, floor - x)`` to a component.
+
+    The penalty is concave, so the sum stays concave; a breakpoint is
+    inserted at ``floor`` when it lies inside the domain.
+    """
+    xs, vs, ss = c
+    if rate <= 0.0 or floor <= xs[0]:
+        return c
+    nx: list[float] = []
+    nv: list[float] = []
+    ns: list[float] = []
+    for k, x in enumerate(xs):
+        if k > 0:
+            x0 = xs[k - 1]
+            if x0 < floor < x:  # split the segment at the floor
+                ns.append(ss[k - 1] + rate)
+                nx.append(floor)
+                nv.append(vs[k - 1] + ss[k - 1] * (floor - x0))
+                ns.append(ss[k - 1])
+            elif x <= floor:
+                ns.append(ss[k - 1] + rate)
+            else:
+                ns.append(ss[k - 1])
+        nx.append(x)
+        nv.append(vs[k] - rate * (floor - x) if x < floor else vs[k])
+    return (nx, nv, ns)
 
 
 # --------------------------------------------------------------------------
@@ -585,6 +650,10 @@ def solve_fleet(
     penalty: float,
     exclusive: bool = True,
     max_components: int = 256,
+    driving: ArrayLike | None = None,
+    floor: ArrayLike | None = None,
+    shortfall_penalty: float | None = None,
+    wear_cost: float = 0.0,
 ) -> FleetSolution:
     """Solve the single-fleet arbitrage MILP exactly.
 
@@ -612,6 +681,18 @@ def solve_fleet(
     max_components : int, default 256
         Safety cap on concave components per value function; beyond it a
         concave relaxation is used and ``exact`` becomes ``False``.
+    driving : array_like, optional
+        Energy that leaves the battery in each step without passing the
+        charger (driving, kWh), subtracted in the balance; default 0.
+    floor : array_like, optional
+        Soft floor on the state of charge at the end of each step (kWh):
+        ``shortfall_t = max(0, floor_t - S_t)`` is priced at
+        ``shortfall_penalty``; default: no floor.
+    shortfall_penalty : float, optional
+        Price of shortfall energy ($/kWh, ``> 0``); default: ``penalty``.
+    wear_cost : float, default 0
+        Battery wear in $ per kWh discharged, battery side
+        (``P_out dt / eta_out``), ``>= 0``.
 
     Returns
     -------
@@ -647,13 +728,23 @@ def solve_fleet(
         raise ValueError("pmax must be non-negative")
     if np.any(lo_a > hi_a):
         raise ValueError("smin must not exceed smax")
+    drive = np.zeros(n_t) if driving is None else _as_array("driving", driving, n_t)
+    flo = np.full(n_t, -math.inf) if floor is None else _as_array("floor", floor, n_t)
+    rate = big_m if shortfall_penalty is None else float(shortfall_penalty)
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError("shortfall_penalty must be positive and finite")
+    wear = float(wear_cost)
+    if not (wear >= 0 and math.isfinite(wear)):
+        raise ValueError("wear_cost must be non-negative and finite")
 
     # The DP allocates many small lists and no reference cycles; the cyclic
     # garbage collector would repeatedly traverse them (about 40 % run time).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _solve(lam, pm, lo_a, hi_a, dt, s0, eta_in, eta_out, big_m, exclusive, max_components)
+        return _solve(
+            lam, pm, lo_a, hi_a, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, drive, flo, rate, wear
+        )
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -671,6 +762,10 @@ def _solve(
     big_m: float,
     exclusive: bool,
     max_components: int,
+    drive: NDArray[np.float64],
+    flo: NDArray[np.float64],
+    rate: float,
+    wear: float,
 ) -> FleetSolution:
     """Backward and forward pass on validated inputs (see :func:`solve_fleet`)."""
     n_t = lam.shape[0]
@@ -678,11 +773,19 @@ def _solve(
     pm_l = pm.tolist()
     lo_l = lo_a.tolist()
     hi_l = hi_a.tolist()
+    dr_l = drive.tolist()
+    fl_l = flo.tolist()
     modes_all = [
-        _step_modes(lam_l[t], pm_l[t], dt, eta_in, eta_out, big_m, exclusive)
+        _step_modes(lam_l[t], pm_l[t], dt, eta_in, eta_out, big_m, exclusive, wear, dr_l[t])
         for t in range(n_t)
     ]
-    step_rev = np.abs(lam * pm * dt / 1000.0).tolist()
+    step_rev = (np.abs(lam * pm * dt / 1000.0) + wear * pm * dt / eta_out).tolist()
+    # the shortfall penalty h_t(S) = -rate * max(0, floor_t - S) is added to the
+    # stored value functions (they hold V_t + h_t); its range on the domain
+    # enters the rounding allowance, its slope the largest slope
+    has_floor = bool(np.any(flo > lo_a))
+    floor_span = (rate * np.maximum(flo - lo_a, 0.0)).tolist()
+    slope_max = big_m + (rate if has_floor else 0.0)
 
     # ---------------- backward pass ----------------
     # stored[t] holds the components of V_t (t = 1..T), values relative to
@@ -691,15 +794,15 @@ def _solve(
     offsets = [0.0] * (n_t + 1)
     lo_t, hi_t = lo_l[-1], hi_l[-1]
     if hi_t > lo_t:
-        stored[n_t] = [([lo_t, hi_t], [0.0, 0.0], [0.0])]
+        stored[n_t] = [_add_floor(([lo_t, hi_t], [0.0, 0.0], [0.0]), fl_l[-1], rate)]
     else:
-        stored[n_t] = [([lo_t], [0.0], [])]
+        stored[n_t] = [_add_floor(([lo_t], [0.0], []), fl_l[-1], rate)]
     prune_allow = 0.0
     merge_allow = 0.0
     fp_terms: list[float] = []
     counts = [1] * (n_t + 1)
     exact = True
-    span = 0.0
+    span = floor_span[-1]
     for t in range(n_t, 1, -1):
         comps = stored[t]
         modes = modes_all[t - 1]
@@ -712,7 +815,7 @@ def _solve(
             for m in modes:
                 c, d = _convolve_clip(g, m, lo, hi, big_m, mtol)
                 merge_allow += d
-                new.append(c)
+                new.append(_add_floor(c, fl_l[t - 2], rate) if has_floor else c)
         # re-centre values (offset kept exactly-summed later)
         off = max(max(c[1]) for c in new)
         if off != 0.0:
@@ -746,10 +849,10 @@ def _solve(
         # rounding allowance of this step (see module docstring): values cost
         # O(1) roundings of magnitude <= spans + step revenue, positions one
         # rounding of magnitude <= xmag, turned into values by slopes <= M
-        xmag = max(abs(lo), abs(hi), abs(lo_l[t - 1]), abs(hi_l[t - 1])) + (
+        xmag = max(abs(lo), abs(hi), abs(lo_l[t - 1]), abs(hi_l[t - 1])) + abs(dr_l[t - 1]) + (
             max(m.wy[-1] for m in modes) - min(m.wy[0] for m in modes)
         )
-        fp_terms.append(span + span_prev + step_rev[t - 1] + xmag * big_m)
+        fp_terms.append(span + span_prev + step_rev[t - 1] + floor_span[t - 2] + xmag * slope_max)
         stored[t - 1] = new
 
     # ---------------- forward pass ----------------
@@ -773,22 +876,23 @@ def _solve(
             scale = pmx / (pin + pout)
             pin *= scale
             pout *= scale
-        base = s + (eta_in * pin - pout / eta_out) * dt
+        d_t = dr_l[t - 1]
+        base = s + (eta_in * pin - pout / eta_out) * dt - d_t
         lo = lo_l[t - 1]
         hi = hi_l[t - 1]
         # rounding may push a full-power move an ulp across a bound: trim
         # the power (not slack) when the slack-free target was in bounds
-        noise = 64.0 * _U * (abs(s) + abs(x) + pmx * dt / eta_out)
+        noise = 64.0 * _U * (abs(s) + abs(x) + abs(d_t) + pmx * dt / eta_out)
         for _ in range(4 if abs(_sig) <= noise else 0):
-            if base < lo and pout > 0.0 and lo <= s + (eta_in * pin) * dt:
+            if base < lo and pout > 0.0 and lo <= s + (eta_in * pin) * dt - d_t:
                 new_p = min(pout - (lo - base) * eta_out / dt, math.nextafter(pout, 0.0))
                 pout = max(new_p, 0.0)
-            elif base > hi and pin > 0.0 and s - pout / eta_out * dt <= hi:
+            elif base > hi and pin > 0.0 and s - pout / eta_out * dt - d_t <= hi:
                 new_p = min(pin - (base - hi) / (eta_in * dt), math.nextafter(pin, 0.0))
                 pin = max(new_p, 0.0)
             else:
                 break
-            base = s + (eta_in * pin - pout / eta_out) * dt
+            base = s + (eta_in * pin - pout / eta_out) * dt - d_t
         # slack only where the decomposition asks for it (beyond rounding
         # noise) or to absorb rounding that would otherwise violate a bound
         if lo <= base <= hi and abs(_sig) <= noise:
@@ -826,13 +930,16 @@ def _solve(
 
     profit = math.fsum((lam / 1000.0 * (discharge - charge) * dt).tolist())
     pen = big_m * math.fsum((s_up + s_dn).tolist())
-    objective = profit - pen
+    short = np.maximum(flo - soc, 0.0) if has_floor else np.zeros(n_t)
+    short_cost = rate * math.fsum(short.tolist())
+    wear_total = wear * dt / eta_out * math.fsum(discharge.tolist())
+    objective = profit - pen - wear_total - short_cost
     # offsets[k] (k = 1..T-1) was subtracted from the stored V_k, and the
     # value found in step 1 of the forward pass is V_0 minus their sum.
     dp_value = math.fsum(offsets[1:n_t] + [dp_local])
     # step 1 is evaluated in the forward pass, like a backward step
-    xmag = max(abs(s0), abs(lo_l[0]), abs(hi_l[0])) + max(m.wy[-1] - m.wy[0] for m in modes_all[0])
-    fp_terms.append(span + step_rev[0] + xmag * big_m)
+    xmag = max(abs(s0), abs(lo_l[0]), abs(hi_l[0])) + abs(dr_l[0]) + max(m.wy[-1] - m.wy[0] for m in modes_all[0])
+    fp_terms.append(span + step_rev[0] + xmag * slope_max)
     fp_allow = _FP_FACTOR * _U * math.fsum(fp_terms) + 4.0 * _U * abs(dp_value)
     allowance = prune_allow + merge_allow + fp_allow
     bound = dp_value + allowance
@@ -846,6 +953,9 @@ def _solve(
         objective=objective,
         profit=profit,
         penalty=pen,
+        shortfall=short,
+        shortfall_cost=short_cost,
+        wear=wear_total,
         bound=bound,
         components_max=int(max(comp_counts)),
         components_mean=float(np.mean(comp_counts)),

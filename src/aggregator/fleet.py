@@ -11,7 +11,16 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Fleet"]
+__all__ = ["Fleet", "REPRESENTATIONS", "VEHICLE_RESULTS"]
+
+#: The fleet representations (scenario key ``representation``), see the docs page "The model".
+REPRESENTATIONS: dict[str, str] = {
+    "study": "the original study's fleet: one battery whose size follows the share plugged in",
+    "energy": "one battery holding the energy of all vehicles, plugged in or not; driving and departure needs",
+    "vehicles": "every vehicle its own battery, plugged in whenever it is not on a trip",
+}
+#: What a ``"vehicles"`` fleet keeps in its result: every vehicle's dispatch, or only the fleet totals.
+VEHICLE_RESULTS = ("all", "totals")
 
 
 def _positive(name: str, fleet: str, value: Any) -> float:
@@ -62,6 +71,30 @@ def _profile(name: str, fleet: str, value: Any) -> np.ndarray:
     return array
 
 
+def _nonnegative_profile(name: str, fleet: str, value: Any, *, upper: float | None = None, what: str) -> np.ndarray:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1 or array.size == 0:
+        raise InputError(f"fleet {fleet!r}: {name} must be a number or a non-empty one-dimensional profile")
+    bad = ~np.isfinite(array) | (array < 0)
+    if upper is not None:
+        bad |= array > upper
+    if bad.any():
+        step = int(np.flatnonzero(bad)[0])
+        raise InputError(f"fleet {fleet!r}: {name} at step {step} is {float(array[step])!r}; expected {what}")
+    array.setflags(write=False)
+    return array
+
+
+def _rate(name: str, fleet: str, value: Any, *, strict: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"fleet {fleet!r}: {name} = {value!r}; expected a number of $/kWh")
+    if not math.isfinite(value) or value < 0 or (strict and value == 0):
+        raise InputError(f"fleet {fleet!r}: {name} = {value!r}; expected a finite number of $/kWh {'> 0' if strict else '>= 0'}")
+    return float(value)
+
+
 @dataclass(frozen=True, eq=False)
 class Fleet:
     """One fleet of identical electric vehicles, controlled as one battery.
@@ -97,6 +130,32 @@ class Fleet:
         bound.
     power_availability : array_like, optional
         A separate profile for the power bound.
+    representation : {"study", "energy", "vehicles"}
+        ``"study"`` (default): the original study's model, as above.
+        ``"energy"``: the stored energy is that of all the fleet's batteries,
+        within ``[(1 - contract_limit) * vehicles * battery_kwh, vehicles *
+        battery_kwh]`` whatever the share plugged in; the power follows the
+        availability.  ``"vehicles"``: every vehicle its own battery,
+        plugged in whenever it is not on a trip (``trips``).
+    driving_kwh : float or array_like, optional
+        ``"energy"`` only: energy each vehicle drives per step (kWh, >= 0),
+        taken out of the stored energy.
+    min_soc : float or array_like, optional
+        Departure need, a share of the battery in [0, 1]: for ``"energy"`` a
+        floor on the stored energy at the end of each step (share of
+        ``vehicles * battery_kwh``, a number or a profile); for
+        ``"vehicles"`` the share each vehicle must hold when it leaves.
+        Unmet need is shortfall energy priced at ``shortfall_penalty``.
+    shortfall_penalty : float, optional
+        $/kWh of shortfall (> 0); default: the model's slack penalty.
+    wear_cost : float
+        Battery wear in $ per kWh discharged from the batteries (battery
+        side, ``P_out * dt / discharge_efficiency``), >= 0; every representation.
+    trips : aggregator.vehicles.VehicleSchedule, optional
+        ``"vehicles"`` only (required there): the vehicles' trips.
+    vehicle_results : {"all", "totals"}
+        ``"vehicles"`` only: keep every vehicle's dispatch in the result on a
+        ``vehicle`` dimension (``"all"``, default) or only the fleet totals.
 
     Raises
     ------
@@ -127,6 +186,13 @@ class Fleet:
     initial_soc: float = 1.0
     availability: Any = field(default=None, repr=False)
     power_availability: Any = field(default=None, repr=False)
+    representation: str = "study"
+    driving_kwh: Any = field(default=None, repr=False)
+    min_soc: Any = field(default=None, repr=False)
+    shortfall_penalty: float | None = None
+    wear_cost: float = 0.0
+    trips: Any = field(default=None, repr=False)
+    vehicle_results: str = "all"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -154,6 +220,12 @@ class Fleet:
                 )
         set_(self, "contract_limit", _share("contract_limit", name, self.contract_limit, low_open=False))
         set_(self, "initial_soc", _share("initial_soc", name, self.initial_soc, low_open=False))
+        if self.representation == "vehicles" and hasattr(self.trips, "plugged_share"):
+            # a vehicle is plugged in whenever it is not on a trip: the schedule is the availability
+            set_(self, "availability", self.trips.plugged_share())
+            if self.power_availability is not None:
+                raise InputError(f"fleet {name!r}: power_availability is given but representation = 'vehicles'; "
+                                 "expected the trips alone to say when each vehicle is plugged in")
         if self.availability is None:
             raise InputError(f"fleet {name!r}: availability is missing; expected a profile of shares in [0, 1]")
         set_(self, "availability", _profile("availability", name, self.availability))
@@ -165,6 +237,69 @@ class Fleet:
                     f"{self.availability.size}; expected the same length"
                 )
             set_(self, "power_availability", power)
+        self._check_representation()
+
+    def _check_representation(self) -> None:
+        """Validate the representation and its keys (driving, needs, wear, trips)."""
+        name, set_ = self.name, object.__setattr__
+        rep = self.representation
+        if rep not in REPRESENTATIONS:
+            raise InputError(
+                f"fleet {name!r}: representation = {rep!r}; expected one of {', '.join(map(repr, REPRESENTATIONS))}"
+            )
+        set_(self, "wear_cost", _rate("wear_cost", name, self.wear_cost, strict=False))
+        if self.shortfall_penalty is not None:
+            set_(self, "shortfall_penalty", _rate("shortfall_penalty", name, self.shortfall_penalty, strict=True))
+        allowed = {"study": (), "energy": ("driving_kwh", "min_soc"), "vehicles": ("min_soc", "trips")}[rep]
+        for key in ("driving_kwh", "min_soc", "trips"):
+            if getattr(self, key) is not None and key not in allowed:
+                needs = [r for r, keys in (("energy", ("driving_kwh", "min_soc")), ("vehicles", ("min_soc", "trips"))) if key in keys]
+                raise InputError(
+                    f"fleet {name!r}: {key} is given but representation = {rep!r}; expected representation = "
+                    + " or ".join(repr(r) for r in needs)
+                )
+        if self.driving_kwh is not None:
+            set_(self, "driving_kwh", _nonnegative_profile("driving_kwh", name, self.driving_kwh, what="kWh per vehicle and step >= 0"))
+        if self.min_soc is not None:
+            soc = _nonnegative_profile("min_soc", name, self.min_soc, upper=1.0, what="a share of the battery in [0, 1]")
+            if rep == "vehicles" and soc.size != 1:
+                raise InputError(f"fleet {name!r}: min_soc of a 'vehicles' fleet is one share for every departure; expected a number in [0, 1]")
+            set_(self, "min_soc", soc)
+        for key, value in (("driving_kwh", self.driving_kwh), ("min_soc", self.min_soc)):
+            if value is not None and value.size not in (1, self.availability.size):
+                raise InputError(
+                    f"fleet {name!r}: {key} has {value.size} steps but availability has {self.availability.size}; "
+                    "expected a number or the same length"
+                )
+        if rep == "vehicles":
+            from .vehicles import VehicleSchedule
+
+            if not isinstance(self.trips, VehicleSchedule):
+                raise InputError(f"fleet {name!r}: representation = 'vehicles' needs trips (a VehicleSchedule, scenario key trips)")
+            self.trips.check_fleet(self)
+        if self.vehicle_results not in VEHICLE_RESULTS:
+            raise InputError(
+                f"fleet {name!r}: vehicle_results = {self.vehicle_results!r}; expected one of {', '.join(map(repr, VEHICLE_RESULTS))}"
+            )
+
+    def profile(self, key: str, steps: int) -> np.ndarray:
+        """A per-step profile of ``steps`` steps (``driving_kwh`` or ``min_soc``; a number is repeated, absent is 0).
+
+        Parameters
+        ----------
+        key : {"driving_kwh", "min_soc"}
+        steps : int
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        value = getattr(self, key)
+        if value is None:
+            return np.zeros(steps)
+        if value.size == 1:
+            return np.full(steps, float(value[0]))
+        return np.asarray(value[:steps], dtype=float)
 
     @property
     def capacity_kwh(self) -> float:
@@ -185,6 +320,30 @@ class Fleet:
     def power_profile(self) -> np.ndarray:
         """Availability used for the power bound."""
         return self.availability if self.power_availability is None else self.power_availability
+
+    def window_options(self, start: int, stop: int) -> dict[str, Any]:
+        """The profile fields restricted to steps ``start:stop``, for :meth:`with_options`.
+
+        Parameters
+        ----------
+        start, stop : int
+
+        Returns
+        -------
+        dict
+            ``availability`` and, where given, ``power_availability``,
+            ``driving_kwh``, ``min_soc`` (profiles sliced, numbers kept) and
+            ``trips`` (trips shifted to the window; energy of trips that left
+            before it is not counted again).
+        """
+        changes: dict[str, Any] = {"availability": self.availability[start:stop]}
+        for key in ("power_availability", "driving_kwh", "min_soc"):
+            value = getattr(self, key)
+            if value is not None:
+                changes[key] = value if (key != "power_availability" and value.size == 1) else value[start:stop]
+        if self.trips is not None:
+            changes["trips"] = self.trips.window(start, stop)
+        return changes
 
     def with_options(self, **changes: Any) -> "Fleet":
         """Return a copy with some fields changed (validated again).

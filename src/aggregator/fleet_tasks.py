@@ -77,7 +77,7 @@ def _solve_task(template: Aggregator, fleets: list[Fleet] | None, trim: bool) ->
     problem = template if fleets is None else _with_fleets(template, fleets, standard=template.is_standard())
     result = problem.solve()
     if trim:  # the gatherer rebuilds the inputs; ship only the solution and the facts
-        keep = list(VARIABLES) + (["window"] if "window" in result.dataset else [])
+        keep = list(VARIABLES) + [v for v in ("window", "shortfall") if v in result.dataset]
         result = Result(result.dataset[keep])
     return result
 
@@ -122,7 +122,15 @@ def combine_fleet_results(
             status=worst_status(statuses), termination="fleet tasks", message="; ".join(problems), **common
         )
     else:
-        solution = xr.concat([r.dataset[list(VARIABLES)] for r in solved], dim="fleet")
+        # the fleet-level shortfall of a "vehicles" fleet is its vehicles' sum: keep it (per-vehicle
+        # dispatch stays in the fleet tasks' results only)
+        parts = [r.dataset[list(VARIABLES)] for r in solved]
+        if any("shortfall" in r.dataset for r in solved):
+            parts = [
+                p.assign(shortfall=r.dataset["shortfall"] if "shortfall" in r.dataset else xr.zeros_like(p["soc"]))
+                for p, r in zip(parts, solved)
+            ]
+        solution = xr.concat(parts, dim="fleet")
         objective = float(sum(r.objective for r in solved))
         bound = float(sum(r.bound for r in solved))
         outcome = SolveOutcome(

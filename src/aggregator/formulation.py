@@ -18,7 +18,15 @@ soc           kWh    energy stored at the end of the step ``S``
 slack_up      kWh    energy added without being bought (penalised)
 slack_down    kWh    energy removed without being sold (penalised)
 mode          --     1 = the fleet may charge, 0 = it may discharge
+shortfall     kWh    departure need not met (priced at shortfall_penalty)
 ============  =====  ====================================================
+
+``shortfall`` exists only when a fleet has a departure need (``soc_floor``)
+or is a ``"vehicles"`` fleet.  ``"vehicles"`` fleets add the same variables
+per vehicle over ``(time, vehicle)`` (``vehicle_charge``, ...), each vehicle
+its own battery, and rows that make the fleet's variables the sums of its
+vehicles' (``vehicle_sum_*``); the fleet-level binary is left out there,
+because different vehicles may charge and discharge in one step.
 """
 
 from __future__ import annotations
@@ -29,11 +37,13 @@ import xarray as xr
 
 __all__ = [
     "VARIABLES",
+    "OPTIONAL_VARIABLES",
     "define_variables",
     "define_constraints",
     "define_objective",
     "build_model",
     "binary_mask",
+    "has_shortfall",
     "net_out_simultaneous",
 ]
 
@@ -44,6 +54,16 @@ VARIABLES: dict[str, str] = {
     "soc": "kWh",
     "slack_up": "kWh",
     "slack_down": "kWh",
+}
+
+#: Variables reported when the model has them: the shortfall of departure needs
+#: and the per-vehicle dispatch of "vehicles" fleets (over (time, vehicle)).
+OPTIONAL_VARIABLES: dict[str, str] = {
+    "shortfall": "kWh",
+    "vehicle_charge": "kW",
+    "vehicle_discharge": "kW",
+    "vehicle_soc": "kWh",
+    "vehicle_shortfall": "kWh",
 }
 
 
@@ -66,6 +86,102 @@ def define_variables(model: linopy.Model, inputs: xr.Dataset) -> None:
     model.add_variables(lower=0, coords=coords, name="slack_down")
     if inputs.attrs["exclusive_charging"]:
         model.add_variables(coords=coords, binary=True, name="mode", mask=binary_mask(inputs))
+    if has_shortfall(inputs):
+        model.add_variables(lower=0, coords=coords, name="shortfall")
+    if "vehicle" in inputs.dims:
+        _define_vehicle_variables(model, inputs)
+
+
+def has_shortfall(inputs: xr.Dataset) -> bool:
+    """Whether the model has a ``shortfall`` variable (some departure need, or a "vehicles" fleet).
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+
+    Returns
+    -------
+    bool
+    """
+    return "vehicle" in inputs.dims or ("soc_floor" in inputs and bool((inputs["soc_floor"] > 0).any()))
+
+
+def _vehicle_fleets(inputs: xr.Dataset) -> xr.DataArray:
+    """Over fleet: True for "vehicles" fleets."""
+    reps = inputs.attrs.get("representations", {})
+    return xr.DataArray([reps.get(f) == "vehicles" for f in inputs.indexes["fleet"]], dims="fleet",
+                        coords={"fleet": inputs["fleet"]})
+
+
+def _vehicle_data(inputs: xr.Dataset) -> xr.Dataset:
+    from .vehicles import vehicle_inputs
+
+    arrays = vehicle_inputs(inputs)
+    coords = {"time": inputs["time"], "vehicle": inputs["vehicle"]}
+    data = xr.Dataset(coords=coords)
+    for key in ("power_max", "driving", "soc_floor"):
+        data[key] = (("time", "vehicle"), arrays[key])
+    for key in ("soc_min", "soc_max", "soc_initial"):
+        data[key] = ("vehicle", arrays[key])
+    owner = arrays["fleet"]
+    for key in ("charge_efficiency", "discharge_efficiency", "shortfall_penalty"):
+        data[key] = ("vehicle", inputs[key].to_numpy()[owner])
+    # the fleet each vehicle belongs to, as a (vehicle, fleet) 0/1 matrix for the sums
+    member = np.zeros((owner.size, inputs.sizes["fleet"]))
+    member[np.arange(owner.size), owner] = 1.0
+    data["member"] = (("vehicle", "fleet"), member)
+    data = data.assign_coords(fleet=inputs["fleet"])
+    return data
+
+
+def _define_vehicle_variables(model: linopy.Model, inputs: xr.Dataset) -> None:
+    v = _vehicle_data(inputs)
+    coords = [inputs.indexes["time"], inputs.indexes["vehicle"]]
+    model.add_variables(lower=0, upper=v["power_max"], coords=coords, name="vehicle_charge")
+    model.add_variables(lower=0, upper=v["power_max"], coords=coords, name="vehicle_discharge")
+    lower = v["soc_min"].broadcast_like(v["power_max"]).transpose("time", "vehicle")
+    upper = v["soc_max"].broadcast_like(v["power_max"]).transpose("time", "vehicle")
+    model.add_variables(lower=lower, upper=upper, coords=coords, name="vehicle_soc")
+    model.add_variables(lower=0, coords=coords, name="vehicle_slack_up")
+    model.add_variables(lower=0, coords=coords, name="vehicle_slack_down")
+    model.add_variables(lower=0, coords=coords, name="vehicle_shortfall")
+    if inputs.attrs["exclusive_charging"]:
+        mask = xr.ones_like(v["power_max"], dtype=bool)
+        if inputs.attrs.get("binaries", "all") != "all":
+            mask = mask & (inputs["price"] < 0)
+        model.add_variables(coords=coords, binary=True, name="vehicle_mode", mask=mask.transpose("time", "vehicle"))
+
+
+def _define_vehicle_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
+    """Each vehicle's power limits, balance and departure need; fleet variables = sums over vehicles."""
+    v = _vehicle_data(inputs)
+    dt = float(inputs.attrs["step_hours"])
+    charge, discharge, soc = model["vehicle_charge"], model["vehicle_discharge"], model["vehicle_soc"]
+    pmax = v["power_max"]
+    model.add_constraints(charge + discharge <= pmax, name="vehicle_power_limit")
+    if inputs.attrs["exclusive_charging"]:
+        mode = model["vehicle_mode"].fillna(0)
+        mask = xr.ones_like(pmax, dtype=bool)
+        if inputs.attrs.get("binaries", "all") != "all":
+            mask = mask & (inputs["price"] < 0)
+        model.add_constraints(charge - pmax * mode <= 0, name="vehicle_charge_limit", mask=mask)
+        model.add_constraints(discharge + pmax * mode <= pmax, name="vehicle_discharge_limit", mask=mask)
+    flow = (
+        (v["charge_efficiency"] * dt) * charge
+        - (dt / v["discharge_efficiency"]) * discharge
+        + model["vehicle_slack_up"]
+        - model["vehicle_slack_down"]
+    )
+    previous = soc.shift(time=1).fillna(0)
+    initial = xr.zeros_like(v["power_max"])
+    initial[0, :] = v["soc_initial"].to_numpy()
+    model.add_constraints(soc - previous - flow == initial - v["driving"], name="vehicle_energy_balance")
+    model.add_constraints(soc + model["vehicle_shortfall"] >= v["soc_floor"], name="vehicle_need")
+    member = v["member"]
+    chosen = _vehicle_fleets(inputs)
+    for name in ("charge", "discharge", "soc", "slack_up", "slack_down", "shortfall"):
+        total = (model[f"vehicle_{name}"] * member).sum("vehicle")
+        model.add_constraints(model[name] - total == 0, name=f"vehicle_sum_{name}", mask=chosen.broadcast_like(inputs["soc_min"]))
 
 
 def define_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
@@ -100,7 +216,16 @@ def define_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
     previous = soc.shift(time=1).fillna(0)
     initial = xr.zeros_like(inputs["soc_min"])
     initial[0, :] = inputs["soc_initial"].to_numpy()
-    model.add_constraints(soc - previous - flow == initial, name="energy_balance")
+    driving = inputs["driving"] if "driving" in inputs else 0.0
+    model.add_constraints(soc - previous - flow == initial - driving, name="energy_balance")
+    if has_shortfall(inputs):
+        # the departure need: S_t + shortfall_t >= soc_floor_t (a "vehicles" fleet's shortfall is its vehicles' sum)
+        need = xr.ones_like(inputs["soc_min"], dtype=bool)
+        if "vehicle" in inputs.dims:
+            need = need & ~_vehicle_fleets(inputs)
+        model.add_constraints(soc + model["shortfall"] >= inputs["soc_floor"], name="departure_need", mask=need)
+    if "vehicle" in inputs.dims:
+        _define_vehicle_constraints(model, inputs)
 
 
 def binary_mask(inputs: xr.Dataset) -> xr.DataArray:
@@ -122,6 +247,8 @@ def binary_mask(inputs: xr.Dataset) -> xr.DataArray:
     xarray.DataArray of bool
     """
     everywhere = xr.ones_like(inputs["power_max"], dtype=bool)
+    if "vehicle" in inputs.dims:  # a "vehicles" fleet's binaries are per vehicle
+        everywhere = everywhere & ~_vehicle_fleets(inputs)
     if inputs.attrs.get("binaries", "all") == "all":
         return everywhere
     return everywhere & (inputs["price"] < 0)
@@ -151,31 +278,69 @@ def net_out_simultaneous(solution: xr.Dataset, inputs: xr.Dataset, tol: float = 
     xarray.Dataset
         A copy with ``charge`` and ``discharge`` netted where needed.
     """
-    charge = solution["charge"].transpose("time", "fleet").to_numpy().copy()
-    discharge = solution["discharge"].transpose("time", "fleet").to_numpy().copy()
+    out = solution
+    if "vehicle_charge" in solution:
+        out = _net_out_vehicles(solution, inputs, tol)
+    charge = out["charge"].transpose("time", "fleet").to_numpy().copy()
+    discharge = out["discharge"].transpose("time", "fleet").to_numpy().copy()
     eta_in = np.broadcast_to(inputs["charge_efficiency"].to_numpy()[None, :], charge.shape)
     eta_out = np.broadcast_to(inputs["discharge_efficiency"].to_numpy()[None, :], charge.shape)
-    eta = eta_in * eta_out
     both = (np.minimum(charge, discharge) > tol) & (inputs["price"].to_numpy()[:, None] >= 0)
+    if "vehicle" in inputs.dims:  # a "vehicles" fleet's totals may charge and discharge (different vehicles)
+        both &= ~_vehicle_fleets(inputs).to_numpy()[None, :]
     if not both.any():
-        return solution
+        return out
+    charge, discharge = _net(charge, discharge, eta_in, eta_out, both)
+    out = out.copy()
+    out["charge"] = (("time", "fleet"), charge)
+    out["discharge"] = (("time", "fleet"), discharge)
+    return out
+
+
+def _net(charge, discharge, eta_in, eta_out, both):
+    """Net out simultaneous flows where ``both`` (see :func:`net_out_simultaneous`)."""
+    eta = eta_in * eta_out
     net = eta_in * charge - discharge / eta_out  # change of stored energy per hour
     p, q = charge[both], discharge[both]
     n, e = net[both], eta[both]
     charging = n >= 0
+    charge, discharge = charge.copy(), discharge.copy()
     charge[both] = np.where(charging, p - q / e, 0.0)
     discharge[both] = np.where(charging, 0.0, q - e * p)
+    return np.clip(charge, 0.0, None), np.clip(discharge, 0.0, None)
+
+
+def _net_out_vehicles(solution: xr.Dataset, inputs: xr.Dataset, tol: float) -> xr.Dataset:
+    """Net out each vehicle's simultaneous flows at prices >= 0; the fleet totals follow."""
+    charge = solution["vehicle_charge"].transpose("time", "vehicle").to_numpy()
+    discharge = solution["vehicle_discharge"].transpose("time", "vehicle").to_numpy()
+    owner = inputs["vehicle_fleet"].to_numpy()
+    eta_in = np.broadcast_to(inputs["charge_efficiency"].to_numpy()[owner][None, :], charge.shape)
+    eta_out = np.broadcast_to(inputs["discharge_efficiency"].to_numpy()[owner][None, :], charge.shape)
+    both = (np.minimum(charge, discharge) > tol) & (inputs["price"].to_numpy()[:, None] >= 0)
+    if not both.any():
+        return solution
+    charge, discharge = _net(charge, discharge, eta_in, eta_out, both)
     out = solution.copy()
-    out["charge"] = (("time", "fleet"), np.clip(charge, 0.0, None))
-    out["discharge"] = (("time", "fleet"), np.clip(discharge, 0.0, None))
+    out["vehicle_charge"] = (("time", "vehicle"), charge)
+    out["vehicle_discharge"] = (("time", "vehicle"), discharge)
+    member = np.zeros((owner.size, inputs.sizes["fleet"]))
+    member[np.arange(owner.size), owner] = 1.0
+    chosen = _vehicle_fleets(inputs).to_numpy()
+    for name, values in (("charge", charge), ("discharge", discharge)):
+        fleet = out[name].transpose("time", "fleet").to_numpy().copy()
+        fleet[:, chosen] = (values @ member)[:, chosen]
+        out[name] = (("time", "fleet"), fleet)
     return out
 
 
 def define_objective(model: linopy.Model, inputs: xr.Dataset) -> None:
-    """Maximise arbitrage revenue minus the slack penalty.
+    """Maximise arbitrage revenue minus the slack penalty, battery wear and shortfall.
 
-    ``sum(price / 1000 * (discharge - charge) * dt) - M * sum(slack_up + slack_down)``
-    in $, with price in $/MWh, power in kW, dt in hours and M in $/kWh.
+    ``sum(price / 1000 * (discharge - charge) * dt) - M * sum(slack_up + slack_down)
+    - sum(wear_cost * discharge * dt / discharge_efficiency) - sum(shortfall_penalty * shortfall)``
+    in $, with price in $/MWh, power in kW, dt in hours and M in $/kWh (the
+    last two terms only where they are non-zero).
 
     Parameters
     ----------
@@ -189,7 +354,12 @@ def define_objective(model: linopy.Model, inputs: xr.Dataset) -> None:
     value = inputs["price"] * (dt / 1000.0)
     revenue = (value * model["discharge"]).sum() - (value * model["charge"]).sum()
     slack = (model["slack_up"] + model["slack_down"]).sum()
-    model.add_objective(revenue - penalty * slack, sense="max")
+    objective = revenue - penalty * slack
+    if "wear_cost" in inputs and bool((inputs["wear_cost"] > 0).any()):
+        objective = objective - ((inputs["wear_cost"] * dt / inputs["discharge_efficiency"]) * model["discharge"]).sum()
+    if "shortfall" in model.variables:
+        objective = objective - (inputs["shortfall_penalty"] * model["shortfall"]).sum()
+    model.add_objective(objective, sense="max")
 
 
 def build_model(inputs: xr.Dataset) -> linopy.Model:

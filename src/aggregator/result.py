@@ -31,6 +31,64 @@ def _package_version() -> str:
         return "unknown"
 
 
+# ---------------------------------------------------------------------------
+# Accounting of the fleet-representation terms (issue 12): battery wear and the
+# shortfall of departure needs, kept apart from profit and slack penalty so the
+# one accounting function can take them over as they are.
+# ---------------------------------------------------------------------------
+def _fleet_wear(ds: xr.Dataset, dt: float) -> xr.DataArray:
+    """Wear cost per fleet in $: ``wear_cost * sum(discharge * dt / discharge_efficiency)``."""
+    if "wear_cost" not in ds:
+        return xr.zeros_like(ds["charge"].sum("time"))
+    return (ds["wear_cost"] * dt / ds["discharge_efficiency"] * ds["discharge"]).sum("time")
+
+
+def _representation_terms(ds: xr.Dataset, inputs: xr.Dataset, solution: xr.Dataset | None) -> None:
+    """Put the wear rate, the recomputed shortfall and the per-vehicle dispatch into ``ds``.
+
+    Their cost is counted by :func:`aggregator.accounting.objective_terms`
+    (terms ``wear`` and ``shortfall_cost``) from what this puts into ``ds``.
+
+    The shortfall of a fleet without vehicles is recomputed from its state of
+    charge, ``max(0, soc_floor - soc)``; a "vehicles" fleet's is the sum of
+    its vehicles' (from the solution: the fleet total alone does not show it).
+    """
+    from .formulation import OPTIONAL_VARIABLES, has_shortfall
+
+    for key in ("driving", "soc_floor"):
+        if key in inputs and bool((inputs[key] != 0).any()):
+            ds[key] = inputs[key]
+    if "wear_cost" in inputs and bool((inputs["wear_cost"] > 0).any()):
+        ds["wear_cost"] = inputs["wear_cost"]
+    if has_shortfall(inputs):
+        ds["shortfall_penalty"] = inputs["shortfall_penalty"]
+    if solution is None or not has_shortfall(inputs):
+        return
+    shortfall = np.maximum(inputs["soc_floor"].to_numpy() - ds["soc"].to_numpy(), 0.0)
+    reps = inputs.attrs.get("representations", {})
+    if "shortfall" in solution:
+        reported = solution["shortfall"].transpose("time", "fleet").to_numpy()
+        for j, name in enumerate(inputs.indexes["fleet"]):
+            if reps.get(name) == "vehicles":
+                shortfall[:, j] = np.maximum(reported[:, j], shortfall[:, j])
+    # below rounding of the state of charge (1e-9 relative) there is no shortfall to report
+    shortfall[shortfall <= 1e-9 * np.maximum(inputs["soc_floor"].to_numpy(), 1.0)] = 0.0
+    ds["shortfall"] = xr.DataArray(shortfall, dims=("time", "fleet"), attrs={"units": "kWh"})
+    if "vehicle" in inputs.dims:
+        keep_all = inputs.attrs.get("vehicle_results", {})
+        fleets = list(inputs.indexes["fleet"])
+        owner = inputs["vehicle_fleet"].to_numpy()
+        kept = np.array([keep_all.get(fleets[j]) == "all" for j in owner])
+        if kept.any():
+            for name, unit in OPTIONAL_VARIABLES.items():
+                if name.startswith("vehicle_") and name in solution:
+                    values = solution[name].transpose("time", "vehicle").to_numpy()[:, kept]
+                    ds[name] = xr.DataArray(
+                        values, dims=("time", "vehicle"), coords={"vehicle": inputs["vehicle"].values[kept]},
+                        attrs={"units": unit},
+                    )
+
+
 class Result:
     """The outcome of a solve: solution, inputs and run facts in one Dataset.
 
@@ -45,12 +103,13 @@ class Result:
     Notes
     -----
     ``profit`` is the arbitrage revenue ``sum(price/1000 * (discharge - charge) * dt)``
-    without the slack penalty; ``objective = profit - penalty`` (plus any terms a
-    model extension added), all recomputed from the dispatch
-    (:mod:`aggregator.accounting`), never taken from the solver (its claim is
-    ``attrs["solver_objective"]``); ``gap = (bound - objective) / |bound|`` where the
-    bound is proven by the solver (NaN when it proves none, or when the core
-    found it below the recomputed objective: then ``attrs["solver_bound"]`` is the claim).
+    without the slack penalty; ``objective = profit - penalty - wear -
+    shortfall_cost`` (plus any terms a model extension added), all recomputed
+    from the dispatch (:mod:`aggregator.accounting`), never taken from the
+    solver (its claim is ``attrs["solver_objective"]``); ``gap = (bound -
+    objective) / |bound|`` where the bound is proven by the solver (NaN when it
+    proves none, or when the core found it below the recomputed objective: then
+    ``attrs["solver_bound"]`` is the claim).
     """
 
     def __init__(self, dataset: xr.Dataset) -> None:
@@ -117,7 +176,9 @@ class Result:
         dt = float(inputs.attrs["step_hours"])
         penalty_rate = float(inputs.attrs["slack_penalty"])
         has = outcome.solution is not None
-        # Never the solver's word: every amount is recomputed from the dispatch.
+        # Never the solver's word: every amount is recomputed from the dispatch (the wear and the
+        # departure shortfall too: _representation_terms puts the recomputed shortfall into ds).
+        _representation_terms(ds, inputs, outcome.solution)
         terms = objective_terms(ds, inputs) if has else {name: math.nan for name in (*TERMS, "objective")}
         if has and objective is not None:
             terms["objective"] = float(objective)
@@ -138,6 +199,7 @@ class Result:
             step_hours=dt,
             slack_penalty=penalty_rate,
             exclusive_charging=int(bool(inputs.attrs["exclusive_charging"])),
+            representations=json.dumps(inputs.attrs.get("representations", {}), sort_keys=True),
             price_source=str(inputs.attrs.get("price_source", "")),
             aggregator_version=_package_version(),
             versions=json.dumps(package_versions(), sort_keys=True),
@@ -148,6 +210,63 @@ class Result:
             if isinstance(value, (int, float, str)):
                 ds.attrs[f"solver_{key}"] = value
         return cls(ds)
+
+    @property
+    def wear(self) -> float:
+        """Battery wear cost in $ (``wear_cost`` times the energy discharged from the batteries)."""
+        return float(self.dataset.attrs.get("wear", 0.0))
+
+    @property
+    def shortfall_cost(self) -> float:
+        """Cost of unmet departure needs in $ (``shortfall_penalty`` times the shortfall energy)."""
+        return float(self.dataset.attrs.get("shortfall_cost", 0.0))
+
+    @property
+    def shortfall_kwh(self) -> pd.Series:
+        """Departure need not met, per fleet, in kWh (zero without needs)."""
+        if "shortfall" not in self.dataset:
+            return pd.Series(0.0, index=self.dataset.indexes["fleet"], name="shortfall_kwh")
+        return self.dataset["shortfall"].sum("time").to_series().rename("shortfall_kwh")
+
+    @property
+    def fleet_objective(self) -> pd.Series:
+        """Objective per fleet in $: profit minus slack penalty, wear and shortfall cost."""
+        ds = self.dataset
+        value = self._fleet_profit(ds, self.step_hours) - float(ds.attrs["slack_penalty"]) * (
+            ds["slack_up"] + ds["slack_down"]
+        ).sum("time")
+        value = value - _fleet_wear(ds, self.step_hours)
+        if "shortfall" in ds:
+            value = value - (ds["shortfall_penalty"] * ds["shortfall"]).sum("time")
+        return value.to_series().rename("objective")
+
+    @property
+    def aggregation_error(self) -> pd.DataFrame:
+        """For each "vehicles" fleet: its objective, its energy aggregate's, their difference ($) and its share.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``vehicles``, ``aggregate``, ``error``, ``relative``; empty
+            without "vehicles" fleets (see :mod:`aggregator.aggregation`).
+        """
+        ds = self.dataset
+        if "aggregation_error" not in ds:
+            return pd.DataFrame(columns=["vehicles", "aggregate", "error", "relative"], dtype=float)
+        table = pd.DataFrame(
+            {
+                "vehicles": self.fleet_objective,
+                "aggregate": ds["aggregate_objective"].to_series(),
+                "error": ds["aggregation_error"].to_series(),
+                "relative": ds["aggregation_error_relative"].to_series(),
+            }
+        )
+        return table[table["aggregate"].notna()]
+
+    @property
+    def fleet_wear(self) -> pd.Series:
+        """Battery wear cost per fleet in $."""
+        return _fleet_wear(self.dataset, self.step_hours).to_series().rename("wear")
 
     @staticmethod
     def _fleet_profit(ds: xr.Dataset, dt: float) -> xr.DataArray:
@@ -235,7 +354,10 @@ class Result:
         dict
             ``status``, ``profit``, ``objective``, ``penalty``, ``bound``, ``gap``,
             ``solve_seconds``, ``fleets`` (name -> profit, charged_kwh,
-            discharged_kwh), ``slack_kwh``, ``solver``; ``message`` when there is
+            discharged_kwh, wear, shortfall_kwh), ``slack_kwh``, ``wear`` and
+            ``shortfall_cost`` ($), ``shortfall_kwh``, ``aggregation_error``
+            (for "vehicles" fleets: vehicles, aggregate, error, relative),
+            ``shortfall`` (see :meth:`shortfall_report`), ``solver``; ``message`` when there is
             one; ``mip_gap`` (the requested gap), ``termination`` (the solver's
             word), ``slack`` (fleet -> kwh, penalty, steps, direction,
             first_step, first_time, worst_step, worst_time, worst_kwh, for each
@@ -263,6 +385,22 @@ class Result:
             else {}
         )
         out["slack_kwh"] = number(self.slack_kwh.sum()) if self.has_solution else None
+        # fleet representation terms (issue 12), reported apart like the penalty
+        out["wear"] = number(self.dataset.attrs.get("wear", 0.0))
+        out["shortfall_cost"] = number(self.dataset.attrs.get("shortfall_cost", 0.0))
+        out["shortfall_kwh"] = number(self.shortfall_kwh.sum()) if self.has_solution else None
+        if table is not None:
+            wear, short = self.fleet_wear, self.shortfall_kwh
+            for name in out["fleets"]:
+                out["fleets"][name]["wear"] = number(wear[name])
+                out["fleets"][name]["shortfall_kwh"] = number(short[name])
+        out["shortfall"] = self.shortfall_report() if self.has_solution else None
+        errors = self.aggregation_error
+        if not errors.empty:
+            out["aggregation_error"] = {
+                str(name): {key: number(row[key]) for key in ("vehicles", "aggregate", "error", "relative")}
+                for name, row in errors.iterrows()
+            }
         out["solver"] = self.dataset.attrs.get("solver", "")
         if self.dataset.attrs.get("message"):
             out["message"] = self.dataset.attrs["message"]
@@ -288,6 +426,36 @@ class Result:
         else:
             out["slack"] = None
             out["slack_forced_kwh"] = None
+        return out
+
+    def shortfall_report(self) -> dict[str, dict[str, Any]]:
+        """Where departure needs are not met: per fleet with shortfall, its kWh, cost, steps and worst step.
+
+        Returns
+        -------
+        dict
+            fleet -> ``kwh``, ``cost`` ($), ``steps``, ``first_time``,
+            ``worst_time``, ``worst_kwh``; empty without shortfall.
+        """
+        if "shortfall" not in self.dataset:
+            return {}
+        ds = self.dataset
+        times = ds.indexes["time"]
+        out = {}
+        for j, name in enumerate(ds.indexes["fleet"]):
+            values = ds["shortfall"].transpose("time", "fleet").to_numpy()[:, j]
+            steps = np.flatnonzero(values > 0)
+            if not steps.size:
+                continue
+            worst = int(np.argmax(values))
+            out[str(name)] = {
+                "kwh": float(values.sum()),
+                "cost": float(values.sum() * float(ds["shortfall_penalty"].values[j])),
+                "steps": int(steps.size),
+                "first_time": str(times[int(steps[0])]),
+                "worst_time": str(times[worst]),
+                "worst_kwh": float(values[worst]),
+            }
         return out
 
     def _slack_tolerance(self) -> float:
@@ -351,9 +519,17 @@ class Result:
         eta_out = ds["discharge_efficiency"].to_numpy()
         previous = np.vstack([ds["soc_initial"].to_numpy()[None, :], soc[:-1]])
         flow = (eta_in * charge - discharge / eta_out) * dt + up - down
+        if "driving" in ds:  # energy driven away (representations "energy" and "vehicles")
+            flow = flow - ds["driving"].transpose("time", "fleet").to_numpy()
         out["balance"] = float(np.max(np.abs(soc - previous - flow), initial=0.0))
         if ds.attrs.get("exclusive_charging"):
-            out["exclusive"] = float(np.max(np.minimum(charge, discharge), initial=0.0))
+            # a "vehicles" fleet may charge some vehicles while discharging others: check each vehicle instead
+            reps = json.loads(ds.attrs.get("representations", "{}"))
+            single = np.array([reps.get(str(f)) != "vehicles" for f in ds.indexes["fleet"]])
+            both = np.minimum(charge, discharge)[:, single]
+            if "vehicle_charge" in ds:
+                both = np.concatenate([both, np.minimum(ds["vehicle_charge"].to_numpy(), ds["vehicle_discharge"].to_numpy())], axis=1)
+            out["exclusive"] = float(np.max(both, initial=0.0))
         else:
             out["power"] = max(out["power"], float(np.max(charge + discharge - pmax, initial=0.0)))
         return out

@@ -183,9 +183,7 @@ def window_aggregator(aggregator: "Aggregator", start: int, stop: int, soc_kwh: 
     """
     fleets = []
     for i, fleet in enumerate(aggregator.fleets):
-        changes: dict[str, Any] = {"availability": fleet.availability[start:stop]}
-        if fleet.power_availability is not None:
-            changes["power_availability"] = fleet.power_availability[start:stop]
+        changes: dict[str, Any] = fleet.window_options(start, stop)
         if soc_kwh is not None:
             # Fleet.initial_soc is a share of vehicles * battery_kwh.
             changes["initial_soc"] = float(np.clip(soc_kwh[i] / fleet.capacity_kwh, 0.0, 1.0))

@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from . import plugins
 from .aggregator import Aggregator
 from .availability import load_profile
@@ -47,8 +49,109 @@ _HORIZON = type_map(HORIZON)
 _SOLVER = type_map(SOLVER)
 _MODEL = type_map(MODEL)
 _FLEET = type_map(FLEET)
+
+# ---- fleet representations (issue 12): keys, their types, and how they are read ----------------
+# One block so that a schema rewrite can move it as a whole; see _representation_keys below.
+# Their types are declared with the other fleet keys in aggregator.scenario_schema.FLEET.
+_FLEET_REPRESENTATION = ("representation", "driving_kwh", "min_soc", "shortfall_penalty", "wear_cost", "trips",
+                         "vehicle_results")
+_TRIPS_FILE_KEYS = {"path": "trips file (CSV: vehicle, depart, arrive, energy_kwh), relative to the scenario"}
+_TRIPS_GENERATOR_KEYS = {
+    "model": '"from_availability": vehicles that reproduce the fleet\'s availability profile',
+    "trip_kwh": "kWh of every trip (default 0)",
+    "kwh_per_hour": "kWh per hour away (default 0)",
+}
+
+
+def _driving_profile(spec: Any, where: str, base_dir: Path, time, step_hours: float, offset: int = 0) -> np.ndarray:
+    """``driving_kwh``: a number, or a profile like availability (kWh, so a CSV column is read as numbers >= 0)."""
+    if isinstance(spec, dict) and spec.get("model") == "csv":
+        from .csv_input import numeric_column, read_csv_table
+
+        unknown = sorted(set(spec) - {"model", "path", "column"})
+        if unknown:
+            raise _unknown(unknown[0], {"model", "path", "column"}, where)
+        if not isinstance(spec.get("path"), str):
+            raise InputError(f"{where}: needs `path = ...` (a CSV file)")
+        path = Path(spec["path"]).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        _, values = numeric_column(read_csv_table(path), path, spec.get("column"), what="driving energy")
+        if values.size < len(time):
+            raise InputError(f"{path}: {values.size} rows but the horizon needs {len(time)} steps")
+        return values[offset: len(time)]
+    if isinstance(spec, dict):
+        return _availability(spec, where, base_dir, time, step_hours)[offset: len(time)]
+    return np.asarray(float(spec))
+
+
+def _representation_keys(
+    table: dict[str, Any], where: str, base_dir: Path, time, step_hours: float, profile_time=None, offset: int = 0
+) -> dict[str, Any]:
+    """The Fleet keyword arguments of the representation keys of one [[fleets]] table.
+
+    ``time`` is the studied window; profiles are read over ``profile_time``
+    (from the series' start to the window's end) and cut at ``offset``.
+    """
+    profile_time = time if profile_time is None else profile_time
+    from .vehicles import read_trips, schedule_from_availability
+
+    out: dict[str, Any] = {}
+    for key in ("representation", "shortfall_penalty", "wear_cost", "vehicle_results"):
+        if key in table:
+            out[key] = table[key]
+    if "driving_kwh" in table:
+        out["driving_kwh"] = _driving_profile(
+            table["driving_kwh"], f"{where} driving_kwh", base_dir, profile_time, step_hours, offset
+        )
+    if "min_soc" in table:
+        spec = table["min_soc"]
+        out["min_soc"] = (
+            _availability(spec, f"{where} min_soc", base_dir, profile_time, step_hours)[offset: len(profile_time)]
+            if isinstance(spec, dict)
+            else np.asarray(float(spec))
+        )
+    if "trips" in table:
+        spec = table["trips"]
+        twhere = f"{where} trips"
+        if table.get("representation") != "vehicles":
+            raise InputError(f"{twhere}: trips are given but representation = {table.get('representation', 'study')!r}; expected representation = \"vehicles\"")
+        if "model" in spec:
+            if spec["model"] != "from_availability":
+                raise InputError(f"{twhere} model = {spec['model']!r}: expected \"from_availability\" (or `path = ...` for a trips file)")
+            for key in spec:
+                if key not in _TRIPS_GENERATOR_KEYS:
+                    raise _unknown(key, _TRIPS_GENERATOR_KEYS, twhere)
+            if "availability" not in table:
+                raise InputError(f"{twhere}: model = \"from_availability\" needs the fleet's `availability` (the profile to reproduce)")
+            profile = _availability(
+                table["availability"], f"{where} availability", base_dir, profile_time, step_hours
+            )[offset: len(profile_time)]
+            vehicles = table.get("vehicles")
+            if isinstance(vehicles, float) and vehicles.is_integer():
+                vehicles = int(vehicles)
+            if not isinstance(vehicles, int) or vehicles < 1:
+                raise InputError(f"{where} vehicles = {vehicles!r}: a 'vehicles' fleet needs a whole number of vehicles >= 1")
+            capacity = float(table.get("battery_kwh", math.inf))
+            out["trips"] = schedule_from_availability(
+                profile, vehicles, step_hours=step_hours, trip_kwh=spec.get("trip_kwh", 0.0),
+                kwh_per_hour=spec.get("kwh_per_hour", 0.0),
+                max_trip_kwh=capacity * float(table.get("contract_limit", 0.8)), where=twhere,
+            )
+        else:
+            for key in spec:
+                if key not in _TRIPS_FILE_KEYS:
+                    raise _unknown(key, {**_TRIPS_FILE_KEYS, "model": ""}, twhere)
+            if not isinstance(spec.get("path"), str):
+                raise InputError(f"{twhere}: needs `path = ...` (a CSV file: vehicle, depart, arrive, energy_kwh) or model = \"from_availability\"")
+            path = Path(spec["path"]).expanduser()
+            out["trips"] = read_trips(path if path.is_absolute() else base_dir / path, time, step_hours)
+    elif table.get("representation") == "vehicles":
+        raise InputError(f"{where}: representation = \"vehicles\" needs `trips = {{ path = ... }}` or `trips = {{ model = \"from_availability\" }}`")
+    return out
+# ---- end of the fleet representation block ------------------------------------------------------
 _ANY = (object, bool)  # a backend-specific [solver] key: any TOML value, the backend checks it
-_FLEET_REQUIRED = tuple(key for key, option in FLEET.items() if option.required)
+# availability is required of every fleet but a "vehicles" one (its trips say when it is plugged in)
+_FLEET_REQUIRED = (*(key for key, option in FLEET.items() if option.required), "availability")
 _TYPE_WORDS = {str: "a string", bool: "true or false", int: "an integer", float: "a number", dict: "a table"}
 
 
@@ -434,12 +537,16 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
                 )
             names[table["name"]] = i
         for key in _FLEET_REQUIRED:
-            if key not in table:
+            if key not in table and not (key == "availability" and table.get("representation") == "vehicles"):
                 raise InputError(f"{where}: `{key}` is missing")
-        params = {k: v for k, v in table.items() if k not in ("availability", "power_availability")}
-        params["availability"] = _availability(
-            table["availability"], f"{where} availability", base_dir, profile_time, step_hours
-        )[offset:]
+        params = {
+            k: v for k, v in table.items() if k not in ("availability", "power_availability", *_FLEET_REPRESENTATION)
+        }
+        params.update(_representation_keys(table, where, base_dir, prices.time, step_hours, profile_time, offset))
+        if "availability" in table and "trips" not in params:
+            params["availability"] = _availability(
+                table["availability"], f"{where} availability", base_dir, profile_time, step_hours
+            )[offset:]
         if "power_availability" in table:
             params["power_availability"] = _availability(
                 table["power_availability"], f"{where} power_availability", base_dir, profile_time, step_hours

@@ -87,8 +87,24 @@ FLEET: dict[str, Option] = {
     "contract_limit": Option(**_SHARE, description="share of the battery the aggregator may use", default=0.8),
     "initial_soc": Option(**_SHARE, description="state of charge at the start, a share of the battery",
                           default=1.0),
-    "availability": Option(_PROFILE.type, "plugged-in share: " + _PROFILE.description, required=True),
+    "availability": Option(_PROFILE.type, "plugged-in share (required except for representation = \"vehicles\" "
+                           "with a trips file): " + _PROFILE.description),
     "power_availability": Option(_PROFILE.type, "share of the charger power usable (default: availability)"),
+    # fleet representations (docs page "The model")
+    "representation": Option(str, "how the fleet is modelled", choices=("study", "energy", "vehicles"),
+                             default="study"),
+    "driving_kwh": Option((dict, float), "energy each vehicle drives per step (\"energy\"): a number or a "
+                          "profile like availability", unit="kWh", minimum=0),
+    "min_soc": Option((dict, float), "share of the fleet's battery that must be stored at the end of each "
+                      "step (a departure need), a number or a profile", minimum=0, maximum=1),
+    "shortfall_penalty": Option(float, "price of unmet departure need (default: the slack penalty)",
+                                unit="$/kWh", exclusive_minimum=0),
+    "wear_cost": Option(float, "battery wear per kWh discharged from the batteries", unit="$/kWh", minimum=0,
+                        default=0.0),
+    "trips": Option(dict, "the vehicles' trips (\"vehicles\"): { path = \"trips.csv\" } or "
+                    "{ model = \"from_availability\", trip_kwh = ..., kwh_per_hour = ... }"),
+    "vehicle_results": Option(str, "keep every vehicle's dispatch in the result, or only the fleet totals",
+                              choices=("all", "totals"), default="all"),
 }
 
 

@@ -631,11 +631,16 @@ def warm_start_vector(model, aggregator: "Aggregator") -> tuple[np.ndarray, np.n
     tuple of numpy.ndarray
         Column positions (int32) and values for ``Highs.setSolution``.
     """
-    from .dp_backend import fleet_problems, solve_fleet_problem
+    from .dp_backend import combine_fleet_solutions, fleet_problems, solve_fleet_problem
 
     inputs = aggregator.inputs
+    if "vehicle" in inputs.dims:  # per-vehicle variables: no complete start from fleet totals
+        return np.zeros(0, dtype=np.int32), np.zeros(0)
     solutions = [solve_fleet_problem(p) for p in fleet_problems(inputs)]
-    start = {name: np.stack([getattr(s, name) for s in solutions], axis=1) for name in VARIABLES}
+    combined = combine_fleet_solutions(inputs, solutions, seconds=0.0).solution
+    start = {name: combined[name].transpose("time", "fleet").to_numpy() for name in VARIABLES}
+    if "shortfall" in model.variables:
+        start["shortfall"] = combined["shortfall"].transpose("time", "fleet").to_numpy()
     charging = (start["charge"] > 0) | (start["discharge"] <= 0)
     start["mode"] = charging.astype(float)
     vlabels = np.asarray(model.matrices.vlabels)

@@ -92,6 +92,24 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
                 "bold",
             )
         )
+        if result.wear or result.shortfall_cost or "shortfall" in result.dataset:
+            lines.append(
+                (
+                    "costs",
+                    f"battery wear {_fmt(result.wear)} $, unmet departure needs "
+                    f"{float(result.shortfall_kwh.sum()):,.1f} kWh costing {_fmt(result.shortfall_cost)} $",
+                    "",
+                )
+            )
+        for name, row in result.aggregation_error.iterrows():
+            lines.append(
+                (
+                    "aggregation",
+                    f"{name}: vehicles {_fmt(row['vehicles'])} $, energy aggregate {_fmt(row['aggregate'])} $, "
+                    f"error {_fmt(row['error'])} $ ({row['relative']:.2%})",
+                    "",
+                )
+            )
         gap = result.gap
         lines.append(
             ("bound", f"{_fmt(result.bound)} $   gap {gap:.2e}" if math.isfinite(gap) else "not proven by this solver", "")

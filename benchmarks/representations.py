@@ -1,0 +1,179 @@
+"""The seed fleets in the three representations, and the speed targets of issue 12.
+
+Usage::
+
+    python benchmarks/representations.py energy            # the seed year, four "energy" fleets (target <= 3 s)
+    python benchmarks/representations.py vehicles 1000     # 1000 vehicles x 8760 h, totals only (target <= 5 min)
+    python benchmarks/representations.py study 40          # four fleets x three representations -> docs/figures
+
+Assumptions (the seed data have availability profiles only): the vehicles
+are generated from each fleet's availability profile with
+``trips = { model = "from_availability" }`` (those plugged in longest leave
+first, those away longest come back first); every trip takes 6 kWh (a 30 km
+round trip at 0.2 kWh/km, a typical Californian commute), and each vehicle
+must hold 50 % (15 kWh) when it leaves, which leaves 9 kWh after the trip,
+above the 6 kWh that ``contract_limit = 0.8`` keeps.  The ``"energy"``
+representation is the energy aggregate of the same vehicles (summed power,
+energy, driving and needs).  Battery wear is 0 (the seed study has none).
+Case0 prices, contract limit 0.8, 30 kWh, 7.2 kW, efficiencies 0.85 / 0.78,
+starting full, 8760 h.  Results go to ``benchmarks/representations.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO.parent / "shared" / "data" / "seed"
+OUT = REPO / "benchmarks" / "representations.json"
+FIGURES = REPO / "docs" / "figures"
+FLEETS = ("car_aval1", "car_aval2", "car_aval3", "car_aval4")
+TRIP_KWH = 6.0
+MIN_SOC = 0.5
+
+
+def seed_inputs(hours: int = 8760):
+    from aggregator import PriceSignal
+    from aggregator.csv_input import numeric_column, read_csv_table
+
+    frame = read_csv_table(SEED / "CA_Weighted_Price_Case0.csv")
+    _, price = numeric_column(frame, SEED / "CA_Weighted_Price_Case0.csv", "Weighted_Avg_Price")
+    table = read_csv_table(SEED / "car_profile_multiple.csv")
+    profiles = {name: numeric_column(table, "car_profile_multiple.csv", name)[1][:hours] for name in FLEETS}
+    return PriceSignal(price[:hours]), profiles
+
+
+def fleet(name: str, profile: np.ndarray, vehicles: int, representation: str, **kw):
+    from aggregator import Fleet
+    from aggregator.aggregation import energy_aggregate
+    from aggregator.vehicles import schedule_from_availability
+
+    base = dict(vehicles=vehicles, battery_kwh=30, charger_kw=7.2, charge_efficiency=0.85,
+                discharge_efficiency=0.78, contract_limit=0.8, initial_soc=1.0)
+    if representation == "study":
+        return Fleet(name, availability=profile, **base)
+    trips = schedule_from_availability(profile, vehicles, step_hours=1.0, trip_kwh=TRIP_KWH, max_trip_kwh=24.0)
+    cars = Fleet(name, representation="vehicles", trips=trips, min_soc=MIN_SOC, **base, **kw)
+    return cars if representation == "vehicles" else energy_aggregate(cars, profile.size)
+
+
+def record(key: str, value) -> None:
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    data[key] = value
+    OUT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def bench_energy() -> None:
+    from aggregator import Aggregator
+
+    prices, profiles = seed_inputs()
+    for rep in ("study", "energy"):  # the same machine load for both: the target is "as fast as study"
+        agg = Aggregator([fleet(n, p, 1000, rep) for n, p in profiles.items()], prices)
+        agg.inputs  # build the inputs outside the timing
+        start = time.perf_counter()
+        result = agg.solve(solver="dp")
+        wall = time.perf_counter() - start
+        print(f"{rep}, four fleets x 8760 h: {result.status}, objective {result.objective:,.2f} $, "
+              f"gap {result.gap:.1e}, {wall:.2f} s wall")
+        record(f"{rep}_seed_year", {"seconds": wall, "objective": result.objective, "gap": result.gap,
+                                    "status": result.status})
+
+
+def bench_vehicles(count: int) -> None:
+    from aggregator import Aggregator
+
+    prices, profiles = seed_inputs()
+    agg = Aggregator([fleet("car_aval1", profiles["car_aval1"], count, "vehicles", vehicle_results="totals")], prices)
+    agg.inputs
+    start = time.perf_counter()
+    result = agg.solve(solver="dp")
+    wall = time.perf_counter() - start
+    row = result.aggregation_error.iloc[0]
+    print(f"vehicles, {count} x 8760 h (totals only): {result.status}, objective {result.objective:,.2f} $, "
+          f"gap {result.gap:.1e}, {wall:.1f} s wall (incl. the aggregate), aggregation error {row['error']:,.2f} $")
+    record(f"vehicles_{count}", {"seconds": wall, "objective": result.objective, "gap": result.gap,
+                                 "aggregation_error": float(row["error"]), "status": result.status})
+
+
+def bench_study(count: int) -> None:
+    """Four fleets x three representations, per vehicle; CSV and figure for docs/study.rst."""
+    import pandas as pd
+
+    from aggregator import Aggregator
+
+    prices, profiles = seed_inputs()
+    rows = []
+    for name, profile in profiles.items():
+        values = {}
+        for rep in ("study", "energy", "vehicles"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = Aggregator([fleet(name, profile, count, rep)], prices).solve(solver="dp")
+            values[rep] = r.objective / count
+            values[f"{rep}_slack_kwh"] = float(r.slack_kwh.sum()) / count
+            values[f"{rep}_shortfall_kwh"] = float(r.shortfall_kwh.sum()) / count
+            print(name, rep, r.status, f"{values[rep]:,.2f} $/vehicle", flush=True)
+        rows.append({"fleet": name, **values})
+    table = pd.DataFrame(rows).set_index("fleet")
+    table["aggregation_error"] = table["energy"] - table["vehicles"]
+    table["aggregation_error_relative"] = table["aggregation_error"] / table["energy"].abs()
+    FIGURES.mkdir(exist_ok=True)
+    table.round(4).to_csv(FIGURES / "representations.csv")
+    record(f"study_{count}", table.round(4).reset_index().to_dict("records"))
+    plot_study(table, count)
+
+
+def plot_study(table, count: int) -> None:
+    """Left: objective per vehicle in each representation (a dot plot, zoomed); right: differences to "vehicles"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    x = np.arange(len(table))
+    styles = {"study": ("o", "study: one battery, size follows availability"),
+              "energy": ("s", "energy: aggregate of the same vehicles"),
+              "vehicles": ("D", f"vehicles: {count} individual batteries")}
+    for rep, (marker, label) in styles.items():
+        left.plot(x, table[rep], marker=marker, linestyle="none", markersize=8, label=label)
+    left.set_xticks(x, table.index)
+    left.set_ylabel("objective per vehicle and year ($)")
+    left.set_title("Value of one vehicle (note the zoomed axis)")
+    top = float(table[list(styles)].to_numpy().max())
+    left.set_ylim(None, top + 0.6 * (top - float(table[list(styles)].to_numpy().min())))
+    left.legend(fontsize=8, loc="upper center")
+    left.grid(axis="y", alpha=0.3)
+    width = 0.38
+    agg = right.bar(x - width / 2, table["energy"] - table["vehicles"], width, label="energy - vehicles (aggregation error)")
+    study = right.bar(x + width / 2, table["study"] - table["vehicles"], width, label="study - vehicles")
+    right.bar_label(agg, fmt="%.1f", fontsize=8)
+    right.bar_label(study, fmt="%.1f", fontsize=8)
+    right.axhline(0, color="black", linewidth=0.6)
+    right.set_xticks(x, table.index)
+    right.set_ylabel("$ per vehicle and year")
+    right.set_title("Overstatement against the vehicles")
+    low = min(0.0, float((table["study"] - table["vehicles"]).min()))
+    right.set_ylim(low - 14, None)
+    right.legend(fontsize=8, loc="lower left")
+    fig.suptitle("Seed fleets, Case0 prices, contract limit 0.8, 8760 h (trips of 6 kWh, 50 % needed at departure)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(FIGURES / "study_representations.png", dpi=120)
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "energy"
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    if what == "plot":  # redraw the figure from docs/figures/representations.csv
+        import pandas as pd
+
+        plot_study(pd.read_csv(FIGURES / "representations.csv", index_col="fleet"), n)
+    else:
+        {"energy": lambda: bench_energy(), "vehicles": lambda: bench_vehicles(n), "study": lambda: bench_study(n)}[what]()
