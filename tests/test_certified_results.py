@@ -18,7 +18,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from aggregator import Aggregator, Fleet, InputError, PriceSignal, SolveOutcome, SolverBackend, hookimpl, plugins
+from aggregator import (
+    Aggregator,
+    Fleet,
+    InputError,
+    ModelExtension,
+    Option,
+    PriceSignal,
+    SolveOutcome,
+    SolverBackend,
+    hookimpl,
+    plugins,
+)
 from aggregator.cli import main
 from aggregator.dp_backend import fleet_problems, solve_fleet_problem
 from aggregator.formulation import VARIABLES
@@ -180,32 +191,38 @@ class _Backends:
         return [Inflating, NanBound, LowBound, Empty, Unconstrained, Idle]
 
 
-class _SalesCap:
+class SalesCap(ModelExtension):
     """``[extensions.sales_cap] kwh = ...``: at most this much energy sold in the horizon."""
 
-    @hookimpl
-    def aggregator_extend_model(self, model, inputs):
-        options = inputs.attrs["extensions"].get("sales_cap")
-        if options is not None:
-            dt = float(inputs.attrs["step_hours"])
-            model.add_constraints((model["discharge"] * dt).sum() <= float(options["kwh"]), name="sales_cap")
+    name = "sales_cap"
+    options = {"kwh": Option(float, "energy sold at most", unit="kWh", minimum=0, required=True)}
+
+    def add_to_model(self, model, options, *, inputs):
+        dt = float(inputs.attrs["step_hours"])
+        model.add_constraints((model["discharge"] * dt).sum() <= float(options["kwh"]), name="sales_cap")
 
 
-class _Fee:
+class Fee(ModelExtension):
     """``[extensions.fee] per_kwh = ...``: a fee on every kWh sold, in the objective."""
 
+    name = "fee"
+    options = {"per_kwh": Option(float, "fee per kWh sold", unit="$/kWh", minimum=0, required=True)}
+
+    def add_to_model(self, model, options, *, inputs):
+        dt = float(inputs.attrs["step_hours"])
+        fee = float(options["per_kwh"]) * (model["discharge"] * dt).sum()
+        model.add_objective(model.objective.expression - fee, overwrite=True, sense="max")
+
+
+class _Extensions:
     @hookimpl
-    def aggregator_extend_model(self, model, inputs):
-        options = inputs.attrs["extensions"].get("fee")
-        if options is not None:
-            dt = float(inputs.attrs["step_hours"])
-            fee = float(options["per_kwh"]) * (model["discharge"] * dt).sum()
-            model.add_objective(model.objective.expression - fee, overwrite=True, sense="max")
+    def aggregator_register_model_extensions(self):
+        return [SalesCap, Fee]
 
 
 @pytest.fixture
 def liars():
-    added = [_Backends(), _SalesCap(), _Fee()]
+    added = [_Backends(), _Extensions()]
     for i, plugin in enumerate(added):
         plugins.register(plugin, name=f"test:liars{i}", distribution=DIST)
     yield

@@ -320,13 +320,17 @@ def _failure_reason(result, args: argparse.Namespace) -> str:
 def _cmd_solvers(args: argparse.Namespace) -> int:
     from . import plugins
 
-    for name, (cls, dist) in sorted(plugins.registry("solver_backends").items(), key=lambda kv: -kv[1][0].priority):
+    backends = sorted(plugins.registry("solver_backends").items(), key=lambda kv: -kv[1][0].priority)
+    width = max([len("backend"), *(len(name) for name, _ in backends)])
+    dist_width = max([len("distribution"), *(len(dist) for _, (_, dist) in backends)])
+    print(f"{'backend':<{width}} {'state':<14} {'distribution':<{dist_width}} description")
+    for name, (cls, dist) in backends:
         state = "available" if cls.is_available() else "not installed"
-        print(f"{name:<10} {state:<14} {dist:<22} {cls.description}")
+        print(f"{name:<{width}} {state:<14} {dist:<{dist_width}} {cls.description}")
         if name == "linopy" and cls.is_available():
             import linopy
 
-            print(f"{'':<10} solvers linopy finds: {', '.join(sorted(linopy.available_solvers)) or 'none'}")
+            print(f"{'':<{width}} solvers linopy finds: {', '.join(sorted(linopy.available_solvers)) or 'none'}")
     return EXIT_OK
 
 
