@@ -202,8 +202,11 @@ def _plugin_versions(scenario: Mapping[str, Any]) -> dict[str, str]:
     backends = plugins.registry("solver_backends")
     used |= {("solver_backends", n) for n in (backends if name == "auto" else [name])}
     distributions = {dist for kind, n in used for (cls, dist) in [plugins.registry(kind).get(n, (None, ""))] if dist}
-    extensions = plugins.model_extensions()
-    distributions |= {extensions[n][1] for n in scenario.get("extensions", {}) or {} if n in extensions}
+    classes, functions = plugins.registry("model_extensions"), plugins.extension_functions()
+    for n in scenario.get("extensions", {}) or {}:
+        entry = classes.get(n) or functions.get(n)
+        if entry is not None:
+            distributions.add(entry[1])
     out = {}
     for dist in sorted(distributions):
         try:
