@@ -123,6 +123,18 @@ def test_hand_solved_shared_export_limit():
     assert net_import(result)[0] == pytest.approx(-12.0)
 
 
+@pytest.mark.parametrize("extra", [{"wear_cost": 0.05}, {"representation": "energy", "driving_kwh": 1.0}])
+def test_fleets_beyond_the_study_model_fall_back_to_the_milp(extra):
+    # The decomposition's LP start and repair model the study fleet only: auto must not choose it
+    # (its answer would be checked and rejected), and the exact MILP gets the same answer it would alone.
+    fleets = [fleet(n, pmax=10.0, capacity=10.0, initial_soc=1.0, availability=[1.0, 1.0], **extra) for n in ("a", "b")]
+    agg = shared(fleets, PriceSignal([100.0, 20.0]), [(None, math.inf, 12.0)])
+    backend, note = agg.backend("auto")
+    assert backend.name != "decomposition" and "decomposition skipped" in note, note
+    result = agg.solve(mip_gap=0.0)
+    assert result.status == "optimal" and result.objective == pytest.approx(result.bound, abs=1e-6)
+
+
 @pytest.mark.parametrize(
     ("site", "key"),
     [

@@ -612,6 +612,12 @@ class DecompositionBackend(SolverBackend):
             return "the model has a subclass step or a model extension that is not a declared coupling"
         if not couplings:
             return "no coupling is declared (the fleets are independent: dp solves them)"
+        inputs = aggregator.inputs
+        richer = [f.name for f in aggregator.fleets if f.representation != "study"]
+        if richer or ("wear_cost" in inputs and bool((inputs["wear_cost"] > 0).any())):
+            # Its coupled LP and repair model the study's fleet only; the DP bound alone would be valid.
+            which = f"fleets {', '.join(map(repr, richer))} are not representation = 'study'" if richer else "wear_cost is set"
+            return f"{which}; the decomposition's LP start and repair cover the study representation without wear only"
         return None
 
     def solve(self, aggregator: "Aggregator", options: SolverOptions) -> SolveOutcome:  # noqa: D102
