@@ -7,8 +7,10 @@ import errno
 import glob
 import os
 import re
+import signal
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -93,7 +95,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         try:
-            yield tmp_path
+            with _interrupts_deferred():
+                yield tmp_path
         except (OSError, RuntimeError) as exc:  # netCDF reports a full disk as RuntimeError("NetCDF: HDF error")
             cause = storage_cause(folder, exc)
             if cause is None:
@@ -113,6 +116,31 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the file is written (they take effect right after).
+
+    Writers hold locks (xarray's netCDF lock) that an exception in the middle
+    of the write leaves held, so that the writer's own clean-up waits for them
+    forever; a file is short to write, so the interrupt waits for it instead.
+    SIGKILL cannot be held: the temporary file then stays, and the next write
+    removes it (:func:`remove_stale_parts`).
+    """
+    if threading.current_thread() is not threading.main_thread():  # Python runs handlers in the main thread only
+        yield
+        return
+    held = (signal.SIGINT, signal.SIGTERM)
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum)) for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for sig in dict.fromkeys(arrived):  # now, as if they had come just after the write
+            signal.raise_signal(sig)
 
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"

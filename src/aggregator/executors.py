@@ -325,9 +325,12 @@ def _quiet_dask_logs() -> Iterator[None]:
     import_distributed()  # it sets its loggers' levels when imported
     names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "dask")]
     loggers = [logging.getLogger(name) for name in {"distributed", "dask", *names}]
+    # Dask's event loop runs on tornado, whose logger reports Dask's own slips in callbacks (an interrupt
+    # that lands inside Client.submit makes distributed.utils.sync's cancel callback fail with a NameError).
+    loggers.append(logging.getLogger("tornado.application"))
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        logger.setLevel(logging.ERROR)
+        logger.setLevel(logging.CRITICAL if logger.name == "tornado.application" else logging.ERROR)
     try:
         yield
     finally:
