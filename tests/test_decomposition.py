@@ -173,7 +173,7 @@ def small_instances(draw):
 
 
 @pytest.mark.filterwarnings("ignore:fleet .* initial_soc")  # random initial states outside the first bounds
-@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(small_instances())
 def test_random_small_instances_against_the_exact_milp(instance):
     fleets, prices, site = instance

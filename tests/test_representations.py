@@ -7,6 +7,8 @@ derived in the comment.
 
 from __future__ import annotations
 
+import os
+
 import warnings
 
 import numpy as np
@@ -236,7 +238,12 @@ def _instance(draw, n):
     return [round(p, 1) for p in prices]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Examples per property test; raise it to search harder, e.g. ``AGGREGATOR_PROPERTY_EXAMPLES=200``.
+EXAMPLES = int(os.environ.get("AGGREGATOR_PROPERTY_EXAMPLES", "10"))
+
+
+@settings(max_examples=2 * EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), n=st.integers(1, 5), exclusive=st.booleans())
 def test_energy_dp_equals_highs(data, n, exclusive):
     prices = _instance(data.draw, n)
@@ -257,7 +264,8 @@ def test_energy_dp_equals_highs(data, n, exclusive):
         assert "driving_kwh" in str(exc)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(1, EXAMPLES * 6 // 10), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), n=st.integers(2, 5), exclusive=st.booleans())
 def test_vehicles_dp_equals_highs_and_aggregate_bounds_them(data, n, exclusive):
     prices = _instance(data.draw, n)
