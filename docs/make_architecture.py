@@ -23,8 +23,8 @@ STEPS = [
     ("scenario", "TOML file,\nchecked against the\ntyped options", "scenario.py\nscenario_schema.py\noptions.py"),
     ("inputs", "xarray Dataset over\n(time, fleet):\nprices, bounds, fleets", "aggregator.py (inputs)\nprices.py, availability.py\nfleet.py"),
     ("linopy model", "variables, rows,\nobjective; extension\nrows and couplings", "formulation.py\nextensions.py, coupling.py\naggregator.py (build_model)"),
-    ("backend", "dp, highs, linopy\nor a plugin's:\nSolveOutcome", "dp_backend.py, exact_dp.py\nsolvers.py\nplugins.py (registries)"),
-    ("Result", "one Dataset: dispatch,\nrecomputed profit,\nstatus, bound, gap", "result.py\nsummary.py, formats.py\nplotting.py"),
+    ("backend", "dp, decomposition, highs,\nlinopy or a plugin's:\nSolveOutcome", "dp_backend.py, exact_dp.py\ndecomposition.py, solvers.py\nplugins.py (registries)"),
+    ("Result", "one Dataset: dispatch,\nrecomputed profit,\nstatus, bound, gap", "accounting.py, model_check.py\nresult.py, summary.py\nformats.py, plotting.py"),
 ]
 PLUGINS = [
     (1, "price sources,\navailability models"),
