@@ -42,8 +42,10 @@ def solve_both(fleets, prices, **kw):
         assert result.bound >= result.objective - 1e-9
         out[backend] = result
     assert out["dp"].objective == pytest.approx(out["highs"].objective, rel=1e-7, abs=1e-7)
-    # the dp's certified bound is never below the exact optimum
-    assert out["dp"].bound >= out["highs"].objective - 1e-9 * max(1.0, abs(out["highs"].objective))
+    # The dp's certified bound is never below the exact optimum.  The reference is as exact as HiGHS's
+    # feasibility tolerance (1e-7 per row, which a slack or shortfall penalty scales into dollars): its
+    # recomputed objective may exceed the true optimum by that much, so compare at the reference's accuracy.
+    assert out["dp"].bound >= out["highs"].objective - 1e-7 * max(1.0, abs(out["highs"].objective))
     return out
 
 
