@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator import Aggregator, Fleet, InputError, PriceSignal
+from aggregator.errors import InputWarning
 from aggregator.vehicles import VehicleSchedule, schedule_from_availability
 
 BACKENDS = ("dp", "highs")
@@ -338,6 +339,35 @@ def test_a_trips_file_scenario_solves(tmp_path):
     assert set(result.summary()["aggregation_error"]) == {"vans"}
 
 
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_per_vehicle_dispatch_goes_beside_a_table_result(tmp_path, suffix):
+    from conftest import run_cli
+    from aggregator import Result
+
+    path = _write(tmp_path, "vehicle,depart,arrive,energy_kwh\nv1,2024-01-01 02:00,2024-01-01 04:30,12\nv2,2024-01-01 01:00,2024-01-01 02:00,3\n")
+    out = tmp_path / f"result{suffix}"
+    done = run_cli("run", str(path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    side = tmp_path / f"result.vehicles{suffix}"
+    assert Result.vehicle_path(out) == side and side.is_file()
+    if suffix == ".csv":
+        import pandas as pd
+
+        table = pd.read_csv(side)
+        assert list(table.columns[:3]) == ["time", "vehicle", "fleet"] and len(table) == 6 * 2
+        assert set(table["vehicle"]) == {"vans/v1", "vans/v2"} and set(table["fleet"]) == {"vans"}
+        # v2 drives 3 kWh in hour 2 and v1 12 kWh in hours 3-5 (leaving in hour 3): their sum is the fleet's
+        assert table.groupby("time")["vehicle_soc"].sum().to_numpy() == pytest.approx(
+            pd.read_csv(out)["soc"].to_numpy(), abs=1e-9)
+    else:
+        back = Result.read(out)
+        assert list(back.dataset.indexes["vehicle"]) == ["vans/v1", "vans/v2"]
+        assert back.dataset["vehicle_soc"].attrs["units"] == "kWh"
+        np.testing.assert_allclose(back.dataset["vehicle_soc"].sum("vehicle").values, back.dataset["soc"].values[:, 0],
+                                   atol=1e-9)
+
+
 @pytest.mark.parametrize(
     "trips, words",
     [
@@ -413,7 +443,7 @@ def test_auto_picks_dp_for_every_representation_and_json_reports_the_terms(tmp_p
     assert out["aggregation_error"]["vans"]["error"] >= -1e-9
     assert out["objective"] == pytest.approx(out["profit"] - out["penalty"] - out["wear"] - out["shortfall_cost"], abs=1e-6)
     table = run_cli("run", str(path))
-    assert "battery wear" in table.stdout and "aggregation" in table.stdout
+    assert "battery wear" in table.stdout and "aggregate  vans: vehicles" in table.stdout
 
 
 def test_per_fleet_tasks_keep_the_vehicles_shortfall():
@@ -448,3 +478,45 @@ def test_forced_slack_counts_driving():
     r = solve_both([fleet], [10.0, 10.0])["dp"]
     assert r.slack_forced_kwh() == pytest.approx(6.0, abs=1e-9)
     assert float(r.slack_kwh.sum()) == pytest.approx(6.0, abs=1e-9)
+
+
+# ------------------------------------------------------- needs out of reach
+def test_need_out_of_reach_is_a_warning_naming_the_step():
+    # Empty 10 kWh battery, 2 kW charger: it holds at most 2 kWh after hour 1 and 4 kWh after
+    # hour 2, so a 50 % need (5 kWh) at the end of hour 2 is 1 kWh out of reach; hour 1 needs
+    # nothing.  The model is still solved (the shortfall is priced): a warning, not an error.
+    fleet = energy_fleet(charger_kw=2, min_soc=[0.0, 0.5])
+    with pytest.warns(InputWarning, match=r"1 departure needs \(min_soc\) are out of reach.*1\.00 kWh short") as seen:
+        Aggregator([fleet], PriceSignal([10.0, 10.0])).inputs
+    assert "at 2024-01-01 01:00:00," in str(seen[0].message)
+    # 4 kWh after hour 2 is within reach: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        Aggregator([energy_fleet(charger_kw=2, min_soc=[0.0, 0.4])], PriceSignal([10.0, 10.0])).inputs
+
+
+def test_vehicle_need_out_of_reach_names_the_vehicle():
+    # B starts with 5 kWh and drives them in hour 1 (away), is plugged in during hours 2 and 3 with
+    # a 1 kW charger and leaves in hour 4, needing 90 % = 9 kWh at the end of hour 3 (the step
+    # stamped 02:00): at most 0 + 1 + 1 = 2 kWh, 7 kWh short.  A never leaves: no need.
+    fleet = two_vehicles([5, 0], [5, 0], [0.0, 5.0], steps=4, charger_kw=1.0, min_soc=0.9,
+                         trips=VehicleSchedule(ids=("A", "B"), steps=4, vehicle=np.array([0, 1, 1]),
+                                               first=np.array([5, 0, 3]), last=np.array([5, 0, 3]),
+                                               energy=np.array([0.0, 5.0, 0.0])))
+    with pytest.warns(InputWarning, match=r"of 1 vehicles .*vehicle 'v/B' at 2024-01-01 02:00:00, 7\.00 kWh short"):
+        Aggregator([fleet], PriceSignal([10.0] * 4)).inputs
+
+
+def test_reachable_energy_matches_the_recursion():
+    from aggregator.needs import reachable_energy
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(1, 30))
+        charge, drive = rng.uniform(0, 3, n), rng.uniform(0, 3, n) * (rng.random(n) < 0.3)
+        s0, smax = float(rng.uniform(0, 10)), 10.0
+        expected, r = [], s0
+        for a, d in zip(charge, drive):
+            r = min(smax, r + a - d)
+            expected.append(r)
+        np.testing.assert_allclose(reachable_energy(s0, smax, charge, drive), expected, atol=1e-12)

@@ -19,6 +19,7 @@ from .errors import InputError, InputWarning, SolveError
 from .coupling import PowerCoupling
 from .extensions import ModelExtension
 from .fleet import Fleet
+from .needs import UnmetNeeds, unmet_needs
 from .options import validate_options
 from .prices import PriceSignal
 from .result import Result
@@ -322,12 +323,24 @@ class Aggregator:
                 driving[:, j] = f.vehicles * f.profile("driving_kwh", n)
                 floor[:, j] = cap * f.profile("min_soc", n)
                 _check_driving(f, driving[:, j], ds["power_max"].values[:, j], self.step_hours)
+                charge = f.charge_efficiency * ds["power_max"].values[:, j] * self.step_hours
+                unmet = unmet_needs(f.initial_soc * cap, smin[0, j], cap, charge, driving[:, j], floor[:, j])
+                _warn_unmet(f, ds.indexes["time"], [(f.name, unmet)], self._shortfall_rate(f))
                 continue
             schedule: VehicleSchedule = f.trips
             _, drive, departs = schedule.totals(n)
             driving[:, j] = drive
             _check_driving(f, drive, ds["power_max"].values[:, j], self.step_hours)
-            floor[:, j] = departs * f.battery_kwh * float(f.profile("min_soc", 1)[0])
+            need = f.battery_kwh * float(f.profile("min_soc", 1)[0])
+            floor[:, j] = departs * need
+            if need > 0:
+                rate = f.charge_efficiency * f.charger_kw * self.step_hours
+                found = [
+                    (f"{f.name}/{schedule.ids[v]}", unmet_needs(f.initial_soc * f.battery_kwh, (1 - f.contract_limit) * f.battery_kwh,
+                                                                f.battery_kwh, plugged * rate, d, dep * need))
+                    for v, plugged, d, dep in schedule.iter_vehicles(n)
+                ]
+                _warn_unmet(f, ds.indexes["time"], found, self._shortfall_rate(f))
             offset = len(labels)
             labels += [f"{f.name}/{v}" for v in schedule.ids]
             owner += [j] * schedule.count
@@ -342,7 +355,7 @@ class Aggregator:
         ds["soc_floor"] = xr.DataArray(floor, dims=dims, attrs={"units": "kWh"})
         ds["wear_cost"] = xr.DataArray([f.wear_cost for f in self.fleets], dims="fleet", attrs={"units": "$/kWh"})
         ds["shortfall_penalty"] = xr.DataArray(
-            [self.slack_penalty if f.shortfall_penalty is None else f.shortfall_penalty for f in self.fleets],
+            [self._shortfall_rate(f) for f in self.fleets],
             dims="fleet",
             attrs={"units": "$/kWh"},
         )
@@ -356,6 +369,10 @@ class Aggregator:
         vehicle_fleets = [f for f in self.fleets if f.representation == "vehicles"]
         ds.attrs["vehicle_results"] = {f.name: f.vehicle_results for f in vehicle_fleets}
         ds.attrs["vehicle_min_soc"] = {f.name: float(f.profile("min_soc", 1)[0]) for f in vehicle_fleets}
+
+    def _shortfall_rate(self, fleet: Fleet) -> float:
+        """The fleet's shortfall penalty ($/kWh): its own, else the slack penalty."""
+        return self.slack_penalty if fleet.shortfall_penalty is None else fleet.shortfall_penalty
 
     # ------------------------------------------------------------------- model
     def define_variables(self, model: linopy.Model, inputs: xr.Dataset) -> None:
@@ -912,6 +929,26 @@ def _check_driving(fleet: Fleet, driving: np.ndarray, pmax: np.ndarray, dt: floa
             f"most {chargeable:,.1f} kWh and the batteries start with {max(room, 0.0):,.1f} kWh above their minimum; "
             "expected driving energy the chargers can replace (lower driving_kwh or raise availability/charger_kw)"
         )
+
+
+def _warn_unmet(fleet: Fleet, time: pd.Index, found: list[tuple[str, UnmetNeeds]], rate: float) -> None:
+    """Warn once per fleet about departure needs that no dispatch meets (the shortfall is certain)."""
+    unmet = [(who, u) for who, u in found if u.steps]
+    if not unmet:
+        return
+    who, first = min(unmet, key=lambda item: item[1].first)
+    largest = max(u.largest_kwh for _, u in unmet)
+    steps = sum(u.steps for _, u in unmet)
+    whose = f" of {len(unmet):,} vehicles" if fleet.representation == "vehicles" else ""
+    at = f"vehicle {who!r} " if fleet.representation == "vehicles" else ""
+    warnings.warn(
+        f"fleet {fleet.name!r}: {steps:,} departure needs{whose} (min_soc) are out of reach even charging at full "
+        f"power whenever plugged in; the first {at}at {time[first.first]}, {first.first_kwh:,.2f} kWh short (the largest "
+        f"{largest:,.2f} kWh); the result covers them with shortfall ({rate:,g} $/kWh) or slack energy, both "
+        "reported by step; expected needs the chargers can reach (lower min_soc or the trip energies, or raise charger_kw)",
+        InputWarning,
+        stacklevel=4,
+    )
 
 
 def _signature_delta(before: tuple, after: tuple) -> tuple[tuple[str, ...], tuple[str, ...], bool]:

@@ -368,7 +368,7 @@ def _dask_executor(
         threads_per_worker=threads_per_worker,
         processes=True,
         host="127.0.0.1",
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,  # a worker's heartbeat racing the cluster's close logs a traceback at ERROR; task errors reach the client anyway
         preload=[__name__],  # dask_setup below, in every worker process (restarted ones too)
     )
     try:

@@ -202,6 +202,20 @@ def write_parquet(result: "Result", path: str | Path) -> Path:
     }
     schema = pa.schema(fields, metadata={**(table.schema.metadata or {}), _METADATA_KEY: json.dumps(meta).encode()})
     table = table.cast(schema)
+    vehicles = result.vehicle_dataframe()
+    if not vehicles.empty:  # the per-vehicle table first, so the main file never names a missing one
+        vehicles = vehicles.reset_index()
+        vehicles["vehicle"] = vehicles["vehicle"].astype(str)
+        vtable = pa.Table.from_pandas(vehicles, preserve_index=False)
+        vfields = [
+            field.with_metadata({"units": str(ds[field.name].attrs["units"])})
+            if field.name in ds and ds[field.name].attrs.get("units") else field
+            for field in vtable.schema
+        ]
+        vmeta = {_METADATA_KEY: json.dumps({"format": "aggregator-vehicles-1", "result": path.name}).encode()}
+        vtable = vtable.cast(pa.schema(vfields, metadata={**(vtable.schema.metadata or {}), **vmeta}))
+        with atomic_path(result.vehicle_path(path)) as tmp:
+            pq.write_table(vtable, tmp)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return path
@@ -245,5 +259,31 @@ def read_parquet(path: str | Path) -> xr.Dataset:
         if name in ds and unit:
             ds[name].attrs["units"] = unit
     ds.attrs.update({k: (math.nan if v is None else v) for k, v in meta["attrs"].items()})
+    _read_vehicles(ds, path, pa, pq)
     order = [v for v in ("charge", "discharge", "soc", "slack_up", "slack_down", "price") if v in ds]
     return ds[order + [v for v in ds.data_vars if v not in order]]
+
+
+def _read_vehicles(ds: xr.Dataset, path: Path, pa: Any, pq: Any) -> None:
+    """Add the per-vehicle table written beside ``path`` (if any) to ``ds``."""
+    vpath = path.with_name(f"{path.stem}.vehicles{path.suffix}")
+    if not vpath.exists():
+        return
+    check_regular(vpath, "a per-vehicle result file (.vehicles.parquet)")
+    try:
+        vtable = pq.read_table(vpath)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{vpath}: not a Parquet file ({exc})") from None
+    if _METADATA_KEY not in (vtable.schema.metadata or {}):
+        raise InputError(f"{vpath}: a Parquet file without aggregator metadata; expected the per-vehicle table of {path.name}")
+    frame = vtable.to_pandas()
+    frame["time"] = pd.DatetimeIndex(frame["time"]).as_unit("ns")
+    order = pd.unique(frame["vehicle"])
+    frame = frame.drop(columns="fleet").set_index(["time", "vehicle"])
+    part = xr.Dataset.from_dataframe(frame).reindex(vehicle=order)
+    for field in vtable.schema:
+        unit = (field.metadata or {}).get(b"units")
+        if unit and field.name in part:
+            part[field.name].attrs["units"] = unit.decode()
+    for name in part.data_vars:
+        ds[name] = part[name]

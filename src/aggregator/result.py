@@ -570,8 +570,34 @@ class Result:
         frame["price"] = self.dataset["price"].to_series().reindex(frame.index.get_level_values("time")).to_numpy()
         return frame
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the long table of :meth:`to_dataframe` to CSV, atomically.
+    def vehicle_dataframe(self) -> pd.DataFrame:
+        """The per-vehicle dispatch as a long table, one row per step and vehicle.
+
+        Present for "vehicles" fleets that keep ``vehicle_results = "all"``:
+        columns ``fleet`` and the ``vehicle_*`` variables (``vehicle_charge``,
+        ``vehicle_discharge`` in kW, ``vehicle_soc``, ``vehicle_shortfall`` in
+        kWh), indexed by (time, vehicle).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Empty (no rows, no columns) when the result keeps no vehicles.
+        """
+        names = [v for v in self.dataset.data_vars if set(self.dataset[v].dims) == {"time", "vehicle"}]
+        if not names:
+            return pd.DataFrame()
+        frame = self.dataset[names].to_dataframe()
+        fleets = sorted(map(str, self.dataset.indexes["fleet"]), key=len, reverse=True)  # labels are "fleet/id"
+        owner = {str(v): next((f for f in fleets if str(v).startswith(f + "/")), "") for v in self.dataset.indexes["vehicle"]}
+        frame.insert(0, "fleet", [owner[str(v)] for v in frame.index.get_level_values("vehicle")])
+        return frame
+
+    @staticmethod
+    def vehicle_path(path: str | Path) -> Path:
+        """Where :meth:`to_csv` and :meth:`to_parquet` put the per-vehicle table of ``path``.
+
+        ``result.csv`` -> ``result.vehicles.csv``; ``result.parquet`` ->
+        ``result.vehicles.parquet``.
 
         Parameters
         ----------
@@ -582,6 +608,28 @@ class Result:
         pathlib.Path
         """
         path = Path(path)
+        return path.with_name(f"{path.stem}.vehicles{path.suffix}")
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the long table of :meth:`to_dataframe` to CSV, atomically.
+
+        When the result keeps per-vehicle dispatch, its long table
+        (:meth:`vehicle_dataframe`) goes beside it, to :meth:`vehicle_path`
+        (written first, also atomically).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        vehicles = self.vehicle_dataframe()
+        if not vehicles.empty:
+            with atomic_path(self.vehicle_path(path)) as tmp:
+                vehicles.to_csv(tmp)
         with atomic_path(path) as tmp:
             self.to_dataframe().to_csv(tmp)
         return path
@@ -592,7 +640,9 @@ class Result:
         Units are in each column's field metadata (``units``); run facts,
         provenance (scenario and inputs hashes, package versions, solver, gap)
         and the per-fleet parameters are JSON under the schema metadata key
-        ``aggregator`` (see :mod:`aggregator.formats`).  Needs pyarrow.
+        ``aggregator`` (see :mod:`aggregator.formats`).  Needs pyarrow.  The
+        per-vehicle table, when the result keeps one, goes to
+        :meth:`vehicle_path` (and :meth:`from_parquet` reads it back).
 
         Parameters
         ----------

@@ -104,7 +104,7 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
         for name, row in result.aggregation_error.iterrows():
             lines.append(
                 (
-                    "aggregation",
+                    "aggregate",
                     f"{name}: vehicles {_fmt(row['vehicles'])} $, energy aggregate {_fmt(row['aggregate'])} $, "
                     f"error {_fmt(row['error'])} $ ({row['relative']:.2%})",
                     "",
