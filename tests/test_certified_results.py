@@ -447,3 +447,21 @@ def test_huge_magnitudes_through_the_cli(tmp_path, capsys):
     path.write_text(DEFAULT_SCENARIO.replace("hours = 168", "hours = 24").replace("slack_penalty = 1000.0", "slack_penalty = 1e6"))
     code, out, err = run(capsys, "run", str(path), "--json")
     assert code == 0 and json.loads(out)["status"] == "optimal"
+
+
+def test_combined_fleet_tasks_are_checked_like_a_backend():
+    # Two fleets solved as independent tasks (as `run --workers` and sweeps do); one task's result
+    # claims 100 $ more than its dispatch is worth (a corrupted or lying worker).  The combined
+    # result recomputes its objective from the concatenated dispatch and must not be certified.
+    from aggregator.fleet_tasks import combine_fleet_results
+
+    fleets = [make_fleet("a", availability=(1.0,) * 4), make_fleet("b", availability=(1.0, 0.5, 1.0, 1.0))]
+    whole = Aggregator(fleets, PriceSignal([30.0, 80.0, 20.0, 90.0]))
+    parts = [Aggregator([f], PriceSignal([30.0, 80.0, 20.0, 90.0])).solve(solver="dp") for f in fleets]
+    honest = combine_fleet_results(whole, parts)
+    assert honest.status == "optimal" and honest.objective == pytest.approx(sum(p.objective for p in parts), abs=1e-9)
+    parts[1].dataset.attrs["objective"] = parts[1].objective + 100.0
+    lied = combine_fleet_results(whole, parts)
+    assert lied.status == "feasible"
+    assert lied.objective == pytest.approx(honest.objective, abs=1e-9)
+    assert "the 2 fleet tasks claimed objective" in lied.dataset.attrs["message"]

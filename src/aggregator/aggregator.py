@@ -838,6 +838,10 @@ class Aggregator:
             )
 
     def _check_certificate(self, result: Result, backend: SolverBackend) -> None:
+        """:meth:`check_certificate` of what ``backend`` returned."""
+        self.check_certificate(result, self._backend_label(backend))
+
+    def check_certificate(self, result: Result, label: str) -> None:
         """Accept ``optimal`` only with a finite bound >= the recomputed objective and a gap within ``mip_gap``.
 
         A bound below the recomputed objective by more than the problem's
@@ -846,13 +850,20 @@ class Aggregator:
         ``solver_bound``) and the gap becomes unknown.  ``optimal`` without a
         finite bound, or with a gap above the requested one, becomes ``feasible``;
         the message names the backend and its distribution.
+
+        Parameters
+        ----------
+        result : Result
+            A result of this problem, changed in place (status, bound, gap, message).
+        label : str
+            Who made the claims, for the message (e.g. ``"the dp backend
+            (distribution 'aggregator')"``, ``"the fleet tasks"``).
         """
         from .solvers import absolute_tolerance
 
         a = result.dataset.attrs
         if not result.has_solution or a["status"] not in ("optimal", "feasible", "time_limit"):
             return
-        label = self._backend_label(backend)
         notes = []
         objective, claimed, bound = result.objective, float(a["solver_objective"]), result.bound
         tolerance = absolute_tolerance(self.inputs) + 1e-9 * abs(objective)
