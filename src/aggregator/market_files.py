@@ -234,7 +234,7 @@ def _mtu_starts(frame: "pd.DataFrame", column: str, zone: str, name: str) -> tup
     import numpy as np
     import pandas as pd
 
-    from .timezones import localize
+    from .timezones import in_zone
 
     starts, minutes, summer = [], [], []
     for line, cell in zip(frame.index, frame[column].astype(str)):
@@ -258,10 +258,10 @@ def _mtu_starts(frame: "pd.DataFrame", column: str, zone: str, name: str) -> tup
         ambiguous = np.array([True if flag is None else flag for flag in summer])
         try:
             aware = naive.tz_localize(zone, ambiguous=ambiguous, nonexistent="raise")
-        except Exception:  # noqa: BLE001 - a skipped local time: let localize name its line
-            aware = localize(naive, zone, where=name, lines=frame.index, ambiguous="earliest", column=column)
+        except ValueError:  # a local time the clocks skip (pandas' NonExistentTimeError): in_zone names its line
+            aware = in_zone(naive, zone, where=name, lines=frame.index, ambiguous="earliest", column=column)
     else:
-        aware = localize(naive, zone, where=name, lines=frame.index, column=column)
+        aware = in_zone(naive, zone, where=name, lines=frame.index, column=column)
     return aware, minutes
 
 

@@ -389,7 +389,7 @@ class PriceSignal:
             stamps' offsets; naive stamps stay naive).
         ambiguous, nonexistent : str
             How local times that the clocks repeat or skip are read (see
-            :func:`aggregator.timezones.localize`); by default a repeated hour
+            :func:`aggregator.timezones.in_zone`); by default a repeated hour
             is read in order and a skipped one is an error naming the line.
         currency : str
             A label of the prices' currency.
@@ -478,7 +478,7 @@ def time_column(
     their zone: one offset throughout gives a fixed-offset zone, several (a
     daylight-saving zone) give UTC with a warning naming ``[horizon] timezone``;
     ``timezone`` converts them to a named zone, and reads naive stamps as its
-    local times (:func:`aggregator.timezones.localize`).
+    local times (:func:`aggregator.timezones.in_zone`).
 
     Parameters
     ----------
@@ -991,7 +991,7 @@ def window_offset(
         The key that gave it, for messages.
     ambiguous, nonexistent : str
         How a local ``start`` that the clocks repeat or skip is read
-        (:func:`aggregator.timezones.localize`).
+        (:func:`aggregator.timezones.in_zone`).
 
     Returns
     -------

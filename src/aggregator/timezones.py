@@ -28,7 +28,6 @@ __all__ = [
     "NONEXISTENT_RULES",
     "TIMEZONE_ATTR",
     "check_timezone",
-    "localize",
     "in_zone",
     "zone_name",
     "utc_naive",
@@ -145,7 +144,7 @@ def local_time(time: Any) -> "pd.DatetimeIndex":
 
 def in_zone(
     stamps: "pd.DatetimeIndex",
-    zone: str | None,
+    zone: Any,
     *,
     where: str,
     lines: Sequence[int] | None = None,
@@ -153,56 +152,23 @@ def in_zone(
     nonexistent: str = "raise",
     column: str | None = None,
 ) -> "pd.DatetimeIndex":
-    """Stamps in ``zone``: converted when they have a zone, read as local times of it when they have none.
+    """Stamps in ``zone``: converted when they have a zone, read as its local times when they have none.
+
+    Naive stamps are read across daylight-saving changes: a local time the
+    clocks repeat is read by the rule ``ambiguous``, one they skip by the rule
+    ``nonexistent``; by default a repeated hour is read in order and a skipped
+    one is an error naming the file and line.
 
     Parameters
     ----------
     stamps : pandas.DatetimeIndex
-    zone : str or None
-        An IANA name; None leaves the stamps as they are.
+        With a zone, or naive local times sorted as in their file.
+    zone : str, tzinfo or None
+        An IANA name (or a zone object); None leaves the stamps as they are.
     where : str
         The file (or source) of the stamps, for messages.
     lines : sequence of int, optional
-        The line of each stamp in its file, for messages (default: the stamp's row, from 1).
-    ambiguous, nonexistent : str
-        The rules for local times the clocks repeat or skip (see :func:`localize`).
-    column : str, optional
-        The column of the stamps, for messages.
-
-    Returns
-    -------
-    pandas.DatetimeIndex
-    """
-    if zone is None:
-        return stamps
-    if stamps.tz is not None:
-        return stamps.tz_convert(zone)
-    return localize(stamps, zone, where=where, lines=lines, ambiguous=ambiguous, nonexistent=nonexistent,
-                    column=column)
-
-
-def localize(
-    stamps: "pd.DatetimeIndex",
-    zone: str,
-    *,
-    where: str,
-    lines: Sequence[int] | None = None,
-    ambiguous: str = "infer",
-    nonexistent: str = "raise",
-    column: str | None = None,
-) -> "pd.DatetimeIndex":
-    """Read naive stamps as local times of ``zone``, across daylight-saving changes.
-
-    Parameters
-    ----------
-    stamps : pandas.DatetimeIndex
-        Naive local times, sorted as in their file.
-    zone : str
-        An IANA name.
-    where : str
-        The file (or source) of the stamps, for messages.
-    lines : sequence of int, optional
-        The line of each stamp in its file (default: its row, from 1).
+        The line of each stamp in its file, for messages (default: its row, from 1).
     ambiguous : {"infer", "earliest", "latest"}
         A local time the clocks repeat (:data:`AMBIGUOUS_RULES`).
     nonexistent : {"raise", "shift_forward", "shift_backward"}
@@ -213,7 +179,6 @@ def localize(
     Returns
     -------
     pandas.DatetimeIndex
-        In ``zone``.
 
     Raises
     ------
@@ -225,10 +190,20 @@ def localize(
     --------
     >>> import pandas as pd
     >>> t = pd.DatetimeIndex(["2024-11-03 00:00", "2024-11-03 01:00", "2024-11-03 01:00", "2024-11-03 02:00"])
-    >>> [str(s) for s in localize(t, "America/Los_Angeles", where="f.csv")]  # doctest: +NORMALIZE_WHITESPACE
+    >>> [str(s) for s in in_zone(t, "America/Los_Angeles", where="f.csv")]  # doctest: +NORMALIZE_WHITESPACE
     ['2024-11-03 00:00:00-07:00', '2024-11-03 01:00:00-07:00', '2024-11-03 01:00:00-08:00',
      '2024-11-03 02:00:00-08:00']
     """
+    if zone is None:
+        return stamps
+    if stamps.tz is not None:
+        return stamps.tz_convert(zone)
+    return _localize(stamps, zone, where, lines, ambiguous, nonexistent, column)
+
+
+def _localize(stamps: "pd.DatetimeIndex", zone: Any, where: str, lines: Sequence[int] | None, ambiguous: str,
+              nonexistent: str, column: str | None) -> "pd.DatetimeIndex":
+    """:func:`in_zone` of naive stamps."""
     import numpy as np
 
     if ambiguous not in AMBIGUOUS_RULES:
@@ -256,7 +231,7 @@ def localize(
         if repeated.any():
             try:
                 return stamps.tz_localize(zone, ambiguous="infer", nonexistent=nonexistent)
-            except Exception:  # noqa: BLE001 - pandas/pytz raise their own AmbiguousTimeError types
+            except ValueError:  # pandas' AmbiguousTimeError: a repeated hour the order does not resolve
                 i = int(np.flatnonzero(repeated)[0])
                 raise InputError(
                     f"{where}{line(i)}: local time {stamps[i]} occurs twice in {zone} (the clocks go back) and "
