@@ -392,3 +392,16 @@ def test_a_series_with_a_datetime_index_makes_a_price_signal():
         PriceSignal.from_series(series.drop(series.index[5]))
     with pytest.raises(InputError, match=r"expected a pandas Series with a DatetimeIndex"):
         PriceSignal.from_series(pd.Series([1.0, 2.0]))
+
+
+def test_trips_in_local_time_follow_the_prices_zone(tmp_path):
+    hours = local_hours("2024-11-03", "America/Los_Angeles")
+    write_csv(tmp_path / "prices.csv", hours.strftime("%Y-%m-%d %H:%M"), [30.0] * 25)
+    # away from 07:00 to 09:00 local time: steps 8 and 9 of the 25-hour day (the 01:00 hour comes twice)
+    (tmp_path / "trips.csv").write_text("vehicle,depart,arrive,energy_kwh\ncar,2024-11-03 07:00,2024-11-03 09:00,2\n")
+    fleet = FLEET.replace('name = "ev"', 'name = "ev"\nrepresentation = "vehicles"\ntrips = { path = "trips.csv" }')
+    path = tmp_path / "s.toml"
+    path.write_text(f'[prices]\npath = "prices.csv"\n[horizon]\ntimezone = "America/Los_Angeles"\n{fleet}')
+    agg = load_scenario(path)
+    trips = agg.fleets[0].trips
+    assert trips.first.tolist() == [8] and trips.last.tolist() == [9]  # 24 wall-clock hours would say 7 and 8
