@@ -137,7 +137,7 @@ class AvailabilityModel:
 
 
 class CsvAvailability(AvailabilityModel):
-    """A column of a CSV file (``model = "csv"``)."""
+    """A column of a CSV file (``model = "csv"``): aligned by time when it has a time column, else row by row."""
 
     name = "csv"
     options = {

@@ -3,7 +3,8 @@
 A *price source* is a plugin kind: a class with a ``name``, registered through
 the ``aggregator_register_price_sources`` hook, that turns the options of a
 scenario's ``[prices]`` table into a :class:`PriceSignal`.  The builtin sources
-are ``csv``, ``constant`` and ``synthetic``.
+are ``csv``, ``constant`` and ``synthetic`` here, and ``caiso_oasis`` and
+``entsoe`` in :mod:`aggregator.market_files`.
 """
 
 from __future__ import annotations
@@ -1016,7 +1017,7 @@ def window_offset(
         raise InputError(f"{where} = {start!r}: expected a date or time such as 2024-03-01")
     time = prices.time
     if time.tz is not None:
-        stamp = in_zone(pd.DatetimeIndex([stamp]), zone_name(time), where=where, ambiguous=ambiguous,
+        stamp = in_zone(pd.DatetimeIndex([stamp]), time.tz, where=where, ambiguous=ambiguous,
                         nonexistent=nonexistent)[0]
     elif stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)

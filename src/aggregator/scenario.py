@@ -295,6 +295,7 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
     horizon = _check_table(data.get("horizon", {}), _HORIZON, "[horizon]")
     if "rolling" in horizon:
         RollingSpec.from_mapping(horizon["rolling"])
+    _time_rules(horizon)
     _check_table(data.get("model", {}), _MODEL, "[model]")
     solver = data.get("solver", {})
     if not isinstance(solver, dict):
@@ -314,6 +315,7 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
     source = prices.get("source", "csv")
     if not isinstance(source, str):
         raise InputError(f"[prices] source = {source!r}: expected a string")
+    _currency(prices, "")
     _plugin_options({k: v for k, v in prices.items() if k not in _PRICE_CORE_KEYS},
                     plugins.lookup("price_sources", source, where="[prices] source"), "[prices]", "source")
     fleets = data.get("fleets")
