@@ -405,3 +405,20 @@ def test_trips_in_local_time_follow_the_prices_zone(tmp_path):
     agg = load_scenario(path)
     trips = agg.fleets[0].trips
     assert trips.first.tolist() == [8] and trips.last.tolist() == [9]  # 24 wall-clock hours would say 7 and 8
+
+
+def test_validation_checks_the_zone_its_rules_and_the_currency():
+    import tomllib
+
+    from aggregator.scenario import DEFAULT_SCENARIO, validate_scenario
+
+    for table, text, message in (
+        ("horizon", 'timezone = "Mars/Olympus"', r"\[horizon\] timezone = 'Mars/Olympus': not a time zone"),
+        ("horizon", 'ambiguous = "latest"', r"\[horizon\] ambiguous is given without \[horizon\] timezone"),
+        ("horizon", 'timezone = "UTC"\nnonexistent = "skip"', r"\[horizon\] nonexistent = 'skip': expected one of"),
+        ("prices", "currency = 3", r"\[prices\] currency = 3: expected a short label"),
+    ):
+        data = tomllib.loads(DEFAULT_SCENARIO)
+        data.setdefault(table, {}).update(tomllib.loads(text))
+        with pytest.raises(InputError, match=message):
+            validate_scenario(data)
