@@ -407,7 +407,7 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
     try:
         return load_profile(cls, model_name, distribution, options, base_dir=base_dir, time=time, step_hours=step_hours)
     except ProfileTimeMismatch as exc:  # name the price file too
-        raise InputError(f"{where}: {exc} (the prices: {prices_source})") from None
+        raise InputError(f"{where}: {exc}" + (f" (the prices: {prices_source})" if prices_source else "")) from None
     except InputError as exc:  # the plugin's own message, or its failure on the options
         raise InputError(f"{where}: {exc}") from None
     except PluginError as exc:
