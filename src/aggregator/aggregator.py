@@ -25,6 +25,7 @@ from .prices import PriceSignal
 from .result import Result
 from .rolling import RollingSpec
 from .solvers import SolveOutcome, SolverBackend, SolverOptions, check_threads
+from .timezones import TIMEZONE_ATTR, utc_naive
 
 __all__ = ["Aggregator"]
 
@@ -249,7 +250,11 @@ class Aggregator:
         and for "vehicles" fleets the ``vehicle`` and ``trip`` dimensions
         (:doc:`/model`, "Fleet representations").
         Attributes: ``step_hours``, ``slack_penalty``, ``exclusive_charging``,
-        ``extensions``, ``representations``, ``vehicle_results``, ``vehicle_min_soc``.
+        ``extensions``, ``representations``, ``vehicle_results``, ``vehicle_min_soc``,
+        ``currency`` and, when the prices have a zone, ``timezone``.  The
+        ``time`` coordinate is in UTC when the prices have a zone, which is then
+        its attribute ``timezone`` (:func:`aggregator.timezones.local_time`
+        gives the local stamps).
         """
         if self._inputs is None:
             self._inputs = self._build_inputs()
@@ -257,13 +262,17 @@ class Aggregator:
 
     def _build_inputs(self) -> xr.Dataset:
         n = self.steps
-        time_index = pd.DatetimeIndex(self.prices.time, name="time")
+        # The time axis in UTC (unique and evenly spaced); its zone is the coordinate's attribute.
+        time_index = pd.DatetimeIndex(utc_naive(self.prices.time), name="time")
         fleet_index = pd.Index([f.name for f in self.fleets], name="fleet")
         coords = {"time": time_index, "fleet": fleet_index}
         energy = np.stack([f.availability[:n] for f in self.fleets], axis=1)
         power = np.stack([f.power_profile[:n] for f in self.fleets], axis=1)
         ds = xr.Dataset(coords=coords)
-        ds["price"] = xr.DataArray(self.prices.values, dims="time", attrs={"units": "$/MWh"})
+        zone = self.prices.timezone
+        if zone is not None:
+            ds["time"].attrs[TIMEZONE_ATTR] = zone
+        ds["price"] = xr.DataArray(self.prices.values, dims="time", attrs={"units": self.prices.unit})
         ds["availability"] = xr.DataArray(energy, dims=("time", "fleet"), attrs={"units": "1"})
         ds["power_availability"] = xr.DataArray(power, dims=("time", "fleet"), attrs={"units": "1"})
         for field_name, unit in _PARAMETERS.items():
@@ -284,6 +293,9 @@ class Aggregator:
             exclusive_charging=self.exclusive_charging,
             extensions=self.extensions,
             price_source=self.prices.source,
+            # only when given (the inputs' hash of every earlier scenario is unchanged)
+            **({"currency": self.prices.currency} if self.prices.currency else {}),
+            **({TIMEZONE_ATTR: zone} if zone is not None else {}),
             # Binaries only at negative prices is exact for the documented model;
             # a subclass step or a configured extension may change that, so keep them all.
             binaries="negative_prices" if self._overridden_steps() == [] and not self.extensions else "all",

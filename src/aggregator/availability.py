@@ -8,7 +8,6 @@ profile of shares in [0, 1].  Builtins: ``csv``, ``constant``, ``synthetic``.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -16,12 +15,76 @@ import numpy as np
 import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
-from .errors import PLUGIN_OPTION_FAILURES, InputError, InputWarning, PluginError, plugin_failed
+from .errors import PLUGIN_OPTION_FAILURES, InputError, PluginError, plugin_failed
 from .options import Option
 from .prices import TIME_COLUMNS, time_column
 from .synthetic import AVAILABILITY_PATTERNS, synthetic_availability
 
-__all__ = ["AvailabilityModel", "CsvAvailability", "ConstantAvailability", "SyntheticAvailability", "load_profile"]
+__all__ = [
+    "AvailabilityModel",
+    "CsvAvailability",
+    "ConstantAvailability",
+    "SyntheticAvailability",
+    "load_profile",
+    "ProfileTimeMismatch",
+    "align_profile",
+]
+
+
+class ProfileTimeMismatch(InputError):
+    """A profile file's time stamps that do not cover the prices' (the scenario adds the price file to the message)."""
+
+
+def align_profile(
+    values: np.ndarray, stamps: pd.DatetimeIndex, time: pd.DatetimeIndex, path: str | Path, column: str
+) -> np.ndarray:
+    """The values of a time-stamped profile at the horizon's steps (``time``), aligned by time.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        One value per stamp.
+    stamps : pandas.DatetimeIndex
+        The profile's checked time stamps (sorted, unique, one step apart).
+    time : pandas.DatetimeIndex
+        The horizon's steps (the prices' stamps).
+    path, column : str
+        The profile's file and column, for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``len(time)`` values: those whose stamps are the horizon's.
+
+    Raises
+    ------
+    ProfileTimeMismatch
+        If the profile and the prices mix stamps with and without a zone, or
+        the profile does not cover the horizon step for step (the message gives
+        both ranges).
+    """
+    if (stamps.tz is None) != (time.tz is None):
+        with_zone = "the profile" if stamps.tz is not None else "the prices"
+        raise ProfileTimeMismatch(
+            f"{path}, column {column!r}: {with_zone} have time stamps with a zone and the other without, so they "
+            "cannot be aligned; write both with UTC offsets, or give [horizon] timezone"
+        )
+    if stamps.tz is not None:
+        stamps = stamps.tz_convert(time.tz)
+    positions = stamps.get_indexer(time)
+    if (positions < 0).any():
+        i = int(np.flatnonzero(positions < 0)[0])
+        raise ProfileTimeMismatch(
+            f"{path}: the time stamps of column {column!r} run from {stamps[0]} to {stamps[-1]} "
+            f"every {_hours(stamps)} but the horizon needs {time[0]} to {time[-1]}; the step at {time[i]} has no row. "
+            "Expected a profile that covers the prices' time stamps"
+        )
+    return values[positions]
+
+
+def _hours(stamps: pd.DatetimeIndex) -> str:
+    seconds = (stamps[1] - stamps[0]).total_seconds() if len(stamps) > 1 else 0.0
+    return f"{seconds / 3600:g} h" if seconds else "(one row)"
 
 
 class AvailabilityModel:
@@ -74,7 +137,7 @@ class AvailabilityModel:
 
 
 class CsvAvailability(AvailabilityModel):
-    """A column of a CSV file (``model = "csv"``)."""
+    """A column of a CSV file (``model = "csv"``): aligned by time when it has a time column, else row by row."""
 
     name = "csv"
     options = {
@@ -105,14 +168,10 @@ class CsvAvailability(AvailabilityModel):
                 f"{path}, line {int(frame.index[i])}, column {column!r}: availability {values[i]:g}; "
                 f"expected a share in [0, 1]{hint}"
             )
-        stamps = time_column(frame, path, column, step_hours)
-        if stamps is not None and len(time) and stamps[0] != time[0]:
-            warnings.warn(
-                f"{path}: column {stamps.name or 'time'!r} starts at {stamps[0]} but the prices start at {time[0]}; "
-                "the profile is used step by step from its first row",
-                InputWarning,
-                stacklevel=2,
-            )
+        # Naive stamps are local times of the prices' zone, when they have one.
+        stamps = time_column(frame, path, column, step_hours, timezone=time.tz)
+        if stamps is not None and len(time):
+            return align_profile(values, stamps, time, path, column)
         if values.size < len(time):
             raise InputError(
                 f"{path}: column {column!r} has {values.size} rows but the horizon needs {len(time)} steps; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .availability import ConstantAvailability, CsvAvailability, SyntheticAvailability
 from .decomposition import DecompositionBackend
 from .dp_backend import DPBackend
+from .market_files import CaisoOasisPriceSource, EntsoePriceSource
 from .plugins import hookimpl
 from .prices import ConstantPriceSource, CsvPriceSource, SyntheticPriceSource
 from .solvers import HighsBackend, LinopyBackend
@@ -12,8 +13,8 @@ from .solvers import HighsBackend, LinopyBackend
 
 @hookimpl
 def aggregator_register_price_sources():
-    """Builtin price sources: csv, constant, synthetic."""
-    return [CsvPriceSource, ConstantPriceSource, SyntheticPriceSource]
+    """Builtin price sources: csv, constant, synthetic, caiso_oasis, entsoe."""
+    return [CsvPriceSource, ConstantPriceSource, SyntheticPriceSource, CaisoOasisPriceSource, EntsoePriceSource]
 
 
 @hookimpl

@@ -20,7 +20,7 @@ import pandas as pd
 from .errors import InputError
 from .input_files import open_regular
 
-__all__ = ["read_csv_table", "numeric_column"]
+__all__ = ["read_csv_table", "read_csv_bytes", "numeric_column"]
 
 _DELIMITER_HINTS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 _SNIFF_BYTES = 65536  # the start of a file, examined for a UTF-16 byte-order mark and NUL bytes
@@ -78,6 +78,37 @@ def read_csv_table(
             continue  # not UTF-8: read it again as Latin-1, which decodes any byte
         except OSError as exc:
             raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    raise AssertionError("unreachable: latin-1 decodes any byte")  # pragma: no cover
+
+
+def read_csv_bytes(
+    data: bytes, name: str, *, rows: int | None = None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read CSV text held in memory (a member of a zip archive) as :func:`read_csv_table` reads a file.
+
+    Parameters
+    ----------
+    data : bytes
+        The CSV text.
+    name : str
+        What to call it in messages (``"prices.zip:PRC_LMP.csv"``).
+    rows, columns
+        As for :func:`read_csv_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputError
+        As :func:`read_csv_table`, naming ``name``.
+    """
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            return _read_rows(io.BytesIO(data), Path(name), encoding, rows, columns)
+        except UnicodeDecodeError:
+            continue
     raise AssertionError("unreachable: latin-1 decodes any byte")  # pragma: no cover
 
 

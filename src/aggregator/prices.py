@@ -3,13 +3,14 @@
 A *price source* is a plugin kind: a class with a ``name``, registered through
 the ``aggregator_register_price_sources`` hook, that turns the options of a
 scenario's ``[prices]`` table into a :class:`PriceSignal`.  The builtin sources
-are ``csv``, ``constant`` and ``synthetic``.
+are ``csv``, ``constant`` and ``synthetic`` here, and ``caiso_oasis`` and
+``entsoe`` in :mod:`aggregator.market_files`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -20,6 +21,7 @@ from .csv_input import numeric_column, read_csv_table
 from .errors import PLUGIN_OPTION_FAILURES, InputError, PluginError, plugin_failed
 from .options import Option
 from .synthetic import synthetic_prices
+from .timezones import in_zone, zone_name
 
 __all__ = [
     "PriceSignal",
@@ -33,8 +35,10 @@ __all__ = [
     "price_step_hours",
     "window_offset",
     "stamp_step_hours",
+    "check_time_stamps",
     "time_column",
     "TIME_COLUMNS",
+    "PER_KWH_LIMIT",
 ]
 
 DEFAULT_START = pd.Timestamp("2024-01-01 00:00")
@@ -45,6 +49,9 @@ TIME_COLUMNS = ("time", "Time", "datetime", "Datetime", "timestamp", "Timestamp"
 #: Prices outside this range in $/MWh are probably a unit or data error: a scenario warns about
 #: them (``[prices] min_price`` and ``max_price`` change the range for one scenario).
 PRICE_RANGE = (-1000.0, 20000.0)
+
+#: Prices whose every magnitude is below this are probably per kWh, not per MWh: a scenario warns.
+PER_KWH_LIMIT = 1.0
 
 #: The longest series a scenario may ask for, in steps (a larger one is surely a typing error).
 MAX_STEPS = 10_000_000
@@ -96,18 +103,24 @@ class InvalidPriceSignal(InputError):
 
 @dataclass(frozen=True, eq=False)
 class PriceSignal:
-    """Wholesale prices in $/MWh on a time index with a fixed step length.
+    """Wholesale prices per MWh on a time index with a fixed step length.
 
     Parameters
     ----------
-    values : array_like
-        Price per step in $/MWh (negative prices are allowed).
+    values : array_like or pandas.Series
+        Price per step per MWh (negative prices are allowed).  A Series with a
+        DatetimeIndex gives the time index too (see :meth:`from_series`).
     step_hours : float
         Length of a step in hours (Δt).
     time : pandas.DatetimeIndex, optional
-        Start of each step; default: hourly steps from 2024-01-01.
+        Start of each step; default: hourly steps from 2024-01-01.  Stamps with
+        a time zone are instants (a local day across a daylight-saving change
+        has 23 or 25 hourly steps); the zone is :attr:`timezone`.
     source : str
         Where the prices came from, for provenance.
+    currency : str
+        A label of the prices' currency (``"EUR"``, ``"USD"``), carried into
+        summaries and result attributes; empty: unstated (shown as ``$``).
 
     Examples
     --------
@@ -123,8 +136,13 @@ class PriceSignal:
     time: pd.DatetimeIndex | None = None
     source: str = "array"
     _checked: bool = field(default=False, repr=False)
+    currency: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.values, pd.Series) and self.time is None and isinstance(self.values.index, pd.DatetimeIndex):
+            object.__setattr__(self, "time", self.values.index)
+        if not isinstance(self.currency, str):
+            raise InvalidPriceSignal(f"prices ({self.source}): currency = {self.currency!r}; expected a label such as \"EUR\"")
         try:
             values = np.asarray(self.values, dtype=float)
         except (TypeError, ValueError) as exc:
@@ -156,6 +174,81 @@ class PriceSignal:
     def __len__(self) -> int:
         return int(self.values.size)
 
+    @property
+    def timezone(self) -> str | None:
+        """The zone of the time stamps (an IANA name, a fixed offset or ``UTC``), or None for naive stamps."""
+        return zone_name(self.time)
+
+    @property
+    def unit(self) -> str:
+        """The prices' unit for messages: ``EUR/MWh``, or ``$/MWh`` when the currency is unstated."""
+        return f"{self.currency or '$'}/MWh"
+
+    def per_kwh_warning(self) -> str | None:
+        """A warning when every price is smaller than 1 in magnitude (likely per kWh), else None.
+
+        Examples
+        --------
+        >>> PriceSignal([0.12, 0.31]).per_kwh_warning()[:60]
+        'prices (array): every price is below 1 $/MWh in magnitude (t'
+        """
+        if np.abs(self.values).max() >= PER_KWH_LIMIT or not np.any(self.values):
+            return None
+        return (
+            f"prices ({self.source}): every price is below {PER_KWH_LIMIT:g} {self.unit} in magnitude (the largest is "
+            f"{float(np.abs(self.values).max()):g}); they look like prices per kWh: multiply them by 1000 to get "
+            "prices per MWh"
+        )
+
+    @classmethod
+    def from_series(cls, series: pd.Series, *, source: str | None = None, currency: str = "") -> "PriceSignal":
+        """Prices from a :class:`pandas.Series` indexed by time (what entsoe-py and gridstatus return).
+
+        The step is read from the index, which must be sorted, unique and
+        evenly spaced (in absolute time: a zone-aware index across a
+        daylight-saving change is evenly spaced); its zone is kept.
+
+        Parameters
+        ----------
+        series : pandas.Series
+            Prices per MWh on a DatetimeIndex (two stamps at least).
+        source : str, optional
+            Provenance (default: the series' name, or ``"series"``).
+        currency : str
+            A label of the currency.
+
+        Returns
+        -------
+        PriceSignal
+
+        Raises
+        ------
+        InputError
+            If the index is not a DatetimeIndex, or has a duplicate, a gap, a
+            change of resolution or a stamp out of order (named), or a value is
+            not a finite number.
+
+        Examples
+        --------
+        >>> s = pd.Series([50.0, 20.0, 35.0], index=pd.date_range("2025-10-01", periods=3, freq="15min", tz="Europe/Berlin"))
+        >>> p = PriceSignal.from_series(s, currency="EUR")
+        >>> p.step_hours, p.timezone, p.currency
+        (0.25, 'Europe/Berlin', 'EUR')
+        """
+        name = source or (str(series.name) if series.name is not None else "series")
+        if not isinstance(series, pd.Series) or not isinstance(series.index, pd.DatetimeIndex):
+            raise InputError(f"prices ({name}): expected a pandas Series with a DatetimeIndex, found {type(series).__name__}"
+                             + (f" indexed by {type(series.index).__name__}" if isinstance(series, pd.Series) else ""))
+        index = series.index
+        if len(index) < 2:
+            raise InputError(f"prices ({name}): {len(index)} time stamp(s); expected two at least, to read the step")
+        check_time_stamps(index, pd.RangeIndex(1, len(index) + 1), f"prices ({name})", "index", None, noun="row")
+        step = stamp_step_hours(index)
+        try:
+            return cls(series.to_numpy(dtype=float), step, index, name, currency=currency)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"prices ({name}): the values are not numbers ({exc})") from None
+
     def head(self, steps: int) -> "PriceSignal":
         """The first ``steps`` steps.
 
@@ -178,7 +271,7 @@ class PriceSignal:
                 f"prices ({self.source}) have {len(self)} steps but the horizon asks for {steps}; "
                 "shorten [horizon] hours or supply a longer series"
             )
-        return PriceSignal(self.values[:steps], self.step_hours, self.time[:steps], self.source)
+        return replace(self, values=self.values[:steps], time=self.time[:steps])
 
     def window(self, first: int, steps: int) -> "PriceSignal":
         """The ``steps`` steps from step ``first`` on.
@@ -211,7 +304,7 @@ class PriceSignal:
         if first == 0 and steps == len(self):
             return self
         end = first + steps
-        return PriceSignal(self.values[first:end], self.step_hours, self.time[first:end], self.source)
+        return replace(self, values=self.values[first:end], time=self.time[first:end])
 
     def to_series(self) -> pd.Series:
         """The prices as a :class:`pandas.Series` indexed by time."""
@@ -243,13 +336,14 @@ class PriceSignal:
             (self.values > high, "above", high, np.argmax),
             (self.values < low, "below", low, np.argmin),
         ):
+            unit = self.unit
             count = int(mask.sum())
             if count:
                 i = int(pick(self.values))
                 extreme = "highest" if word == "above" else "lowest"
                 parts.append(
-                    f"{count} step{'s' if count > 1 else ''} {word} {_price(limit)} $/MWh (the {extreme}, "
-                    f"{_price(self.values[i])} $/MWh, at step {i}, {self.time[i]})"
+                    f"{count} step{'s' if count > 1 else ''} {word} {_price(limit)} {unit} (the {extreme}, "
+                    f"{_price(self.values[i])} {unit}, at step {i}, {self.time[i]})"
                 )
         return f"prices ({self.source}): " + "; ".join(parts) if parts else None
 
@@ -262,6 +356,10 @@ class PriceSignal:
         step_hours: float | None = None,
         start: str | pd.Timestamp | None = None,
         steps: int | None = None,
+        timezone: str | None = None,
+        ambiguous: str = "infer",
+        nonexistent: str = "raise",
+        currency: str = "",
     ) -> "PriceSignal":
         """Read prices from a CSV file, as the study's files are.
 
@@ -286,6 +384,16 @@ class PriceSignal:
         steps : int, optional
             Read only the first ``steps`` rows (default: all); the rest of the
             file is not read.
+        timezone : str, optional
+            An IANA zone: stamps with UTC offsets are converted to it, stamps
+            without are read as its local times (default: the zone of the
+            stamps' offsets; naive stamps stay naive).
+        ambiguous, nonexistent : str
+            How local times that the clocks repeat or skip are read (see
+            :func:`aggregator.timezones.in_zone`); by default a repeated hour
+            is read in order and a skipped one is an error naming the line.
+        currency : str
+            A label of the prices' currency.
 
         Returns
         -------
@@ -299,11 +407,17 @@ class PriceSignal:
         keep = None if column is None else [column, *TIME_COLUMNS]  # the other columns are not kept
         frame = read_csv_table(path, rows=steps, columns=keep)
         name, values = numeric_column(frame, path, column, what="price")
-        stamps = time_column(frame, path, name, step_hours)
+        stamps = time_column(frame, path, name, step_hours, timezone=timezone, ambiguous=ambiguous,
+                             nonexistent=nonexistent)
         if step_hours is None:
             step_hours = (stamp_step_hours(stamps) if stamps is not None else None) or 1.0
-        time = _time_index(stamps[0] if stamps is not None else (start or DEFAULT_START), values.size, step_hours)
-        return cls(values, step_hours=step_hours, time=time, source=f"{path}:{name}")
+        if stamps is not None:
+            first = stamps[0]
+        else:
+            first = pd.DatetimeIndex([pd.Timestamp(start or DEFAULT_START)])
+            first = in_zone(first, timezone, where=str(path), ambiguous=ambiguous, nonexistent=nonexistent)[0]
+        time = _time_index(first, values.size, step_hours)
+        return cls(values, step_hours=step_hours, time=time, source=f"{path}:{name}", currency=currency)
 
 
 def stamp_step_hours(stamps: pd.DatetimeIndex) -> float | None:
@@ -327,10 +441,15 @@ def stamp_step_hours(stamps: pd.DatetimeIndex) -> float | None:
     """
     if len(stamps) < 2:
         return None
-    seconds = np.diff(stamps.to_numpy().astype("datetime64[s]").astype(np.int64))
+    seconds = np.diff(_seconds(stamps))
     values, counts = np.unique(seconds, return_counts=True)
     step = int(values[np.argmax(counts)])
     return step / 3600.0 if step > 0 else None
+
+
+def _seconds(stamps: pd.DatetimeIndex) -> np.ndarray:
+    """Seconds since 1970 of each stamp: of the instant with a zone, of the wall clock without."""
+    return stamps.as_unit("s").asi8 if stamps.tz is None else stamps.tz_convert("UTC").tz_localize(None).as_unit("s").asi8
 
 
 def _duration(hours: float) -> str:
@@ -342,14 +461,25 @@ def _duration(hours: float) -> str:
 
 
 def time_column(
-    frame: pd.DataFrame, path: str | Path, value_column: str, step_hours: float | None
+    frame: pd.DataFrame,
+    path: str | Path,
+    value_column: str,
+    step_hours: float | None,
+    *,
+    timezone: str | None = None,
+    ambiguous: str = "infer",
+    nonexistent: str = "raise",
 ) -> pd.DatetimeIndex | None:
     """The checked time stamps of a table's time column (``Date``, ``time``, ...), or None without one.
 
     A column of that name whose cells are mostly not dates is not a time
     column; one whose cells are mostly dates must be dates throughout, sorted,
-    unique and one step apart (a daylight-saving shift is accepted, see
-    :func:`_check_time_column`).  Stamps with UTC offsets are converted to UTC.
+    unique and one step apart (in naive local times a daylight-saving shift is
+    accepted, see :func:`check_time_stamps`).  Stamps with UTC offsets keep
+    their zone: one offset throughout gives a fixed-offset zone, several (a
+    daylight-saving zone) give UTC with a warning naming ``[horizon] timezone``;
+    ``timezone`` converts them to a named zone, and reads naive stamps as its
+    local times (:func:`aggregator.timezones.in_zone`).
 
     Parameters
     ----------
@@ -362,6 +492,10 @@ def time_column(
     step_hours : float or None
         The expected step between stamps; None: the stamps' own step
         (:func:`stamp_step_hours`), which must then be regular.
+    timezone : str, optional
+        An IANA zone for the stamps.
+    ambiguous, nonexistent : str
+        Rules for local times that the clocks repeat or skip.
 
     Returns
     -------
@@ -376,19 +510,27 @@ def time_column(
         if candidate not in frame.columns or candidate == value_column:
             continue
         cells = frame[candidate].fillna("").astype(str).str.strip()
+        offsets = cells.str.extract(_OFFSET, expand=False)
+        with_offset = offsets.notna().to_numpy()
         try:
-            parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
-        except (ValueError, TypeError, OverflowError):  # e.g. mixed UTC offsets (daylight saving)
-            try:
-                parsed = pd.to_datetime(cells, errors="coerce", format="mixed", utc=True)
-            except (ValueError, TypeError, OverflowError) as exc:
-                raise InputError(f"{path}, column {candidate!r}: cannot read the time stamps ({exc})") from None
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert(None)
+            parsed = pd.to_datetime(cells, errors="coerce", format="mixed", utc=bool(with_offset.any()))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InputError(f"{path}, column {candidate!r}: cannot read the time stamps ({exc})") from None
         ok = parsed.notna().to_numpy()
         if ok.all():
-            stamps = pd.DatetimeIndex(parsed)
-            _check_time_column(stamps, frame.index, path, candidate, step_hours)
+            if with_offset.any() and not with_offset.all():
+                i = int(np.flatnonzero(~with_offset if with_offset.mean() >= 0.5 else with_offset)[0])
+                raise InputError(
+                    f"{path}, line {int(frame.index[i])}, column {candidate!r}: {cells.iloc[i]!r} "
+                    f"{'has no' if with_offset.mean() >= 0.5 else 'has a'} UTC offset, unlike the other stamps; "
+                    "expected every stamp with an offset (such as +01:00) or none"
+                )
+            stamps = pd.DatetimeIndex(parsed, name=None)
+            if with_offset.all() and timezone is None:
+                stamps = _offset_zone(stamps, cells, offsets, path, candidate)
+            stamps = in_zone(stamps, timezone, where=str(path), lines=frame.index, ambiguous=ambiguous,
+                             nonexistent=nonexistent, column=candidate)
+            check_time_stamps(stamps, frame.index, path, candidate, step_hours)
             return stamps
         if ok.mean() >= 0.5:
             line = int(frame.index[~ok][0])
@@ -400,18 +542,67 @@ def time_column(
     return None
 
 
-def _check_time_column(
-    stamps: pd.DatetimeIndex, lines: pd.Index, path: str | Path, column: str, step_hours: float | None
-) -> None:
-    """Check that time stamps advance by one step; accept a daylight-saving clock shift.
+#: A UTC offset at the end of a time stamp (``+01:00``, ``-0800``, ``Z``).
+_OFFSET = r"((?:[+-]\d\d:?\d\d)|Z)$"
 
-    A local-time column skips an hour in spring (a step of two hours followed by
+
+def _offset_zone(stamps: pd.DatetimeIndex, cells: pd.Series, offsets: pd.Series, path: str | Path, column: str):
+    """Stamps read in UTC in the zone their offsets give: one fixed offset, or UTC (with a warning) for several."""
+    distinct = sorted(set(offsets.str.replace(":", "", regex=False).str.replace("Z", "+0000", regex=False)))
+    if len(distinct) == 1:
+        return stamps.tz_convert(pd.Timestamp(cells.iloc[0]).tz)
+    import warnings
+
+    from .errors import InputWarning
+
+    shown = ", ".join(f"{o[:3]}:{o[3:]}" for o in distinct[:4])
+    warnings.warn(
+        f"{path}, column {column!r}: the time stamps have the UTC offsets {shown} (a zone with daylight saving); "
+        "results are labelled in UTC: name the zone with [horizon] timezone = \"...\" (an IANA name such as "
+        "\"Europe/Berlin\") to keep local time",
+        InputWarning,
+        stacklevel=3,
+    )
+    return stamps.tz_convert("UTC")
+
+
+def check_time_stamps(
+    stamps: pd.DatetimeIndex, lines: pd.Index, path: str | Path, column: str, step_hours: float | None,
+    noun: str = "line",
+) -> None:
+    """Check that time stamps advance by one step; accept a daylight-saving clock shift in naive stamps.
+
+    Parameters
+    ----------
+    stamps : pandas.DatetimeIndex
+    lines : pandas.Index
+        The line of each stamp in its file, for messages.
+    path : str or pathlib.Path
+        The file, for messages.
+    column : str
+        The column of the stamps, for messages.
+    step_hours : float or None
+        The step expected; None: the stamps' most common step.
+    noun : str
+        What ``lines`` count (``"line"``, ``"row"``).
+
+    Raises
+    ------
+    InputError
+        Naming the line of the first duplicate, stamp out of order, or jump
+        (a gap or a change of resolution); or, when the stamps are mostly
+        another step than ``step_hours``, the step they have.
+
+    Notes
+    -----
+
+    Stamps with a zone are instants and must be evenly spaced.  A naive local-time column skips an hour in spring (a step of two hours followed by
     a repeated stamp, as in the study's price files); that pair is accepted and
     the regular time axis is used.  Anything else out of step is an error; when
     the stamps' own step is not the one asked for, the message says which
     ``step_hours`` the file has.
     """
-    hours = np.diff(stamps.to_numpy().astype("datetime64[s]").astype(np.int64)) / 3600.0
+    hours = np.diff(_seconds(stamps)) / 3600.0
     native = stamp_step_hours(stamps)
     if step_hours is None:
         step_hours = native if native is not None else 1.0
@@ -422,8 +613,9 @@ def _check_time_column(
             "(or leave step_hours out: the step is read from the time stamps)"
         )
     ok = np.isclose(hours, step_hours)
-    shift = np.flatnonzero(np.isclose(hours[:-1], 2 * step_hours) & np.isclose(hours[1:], 0.0))
-    ok[shift] = ok[shift + 1] = True
+    if stamps.tz is None:
+        shift = np.flatnonzero(np.isclose(hours[:-1], 2 * step_hours) & np.isclose(hours[1:], 0.0))
+        ok[shift] = ok[shift + 1] = True
     if ok.all():
         return
     # Report the kind of fault that explains the others: a row out of order also makes a jump.
@@ -431,7 +623,7 @@ def _check_time_column(
     worst = bad[hours[bad] < 0] if (hours[bad] < 0).any() else bad[hours[bad] == 0] if (hours[bad] == 0).any() else bad
     i = int(worst[0])
     line = int(lines[i + 1])
-    where = f"{path}, line {line}, column {column!r}"
+    where = f"{path}, {noun} {line}, column {column!r}"
     if hours[i] == 0:
         raise InputError(f"{where}: time {stamps[i + 1]} appears twice; expected unique time stamps")
     if hours[i] < 0:
@@ -459,15 +651,30 @@ class PriceSource:
         :class:`aggregator.options.Option`): the core checks the table against
         them before :meth:`load` and fills in their defaults.  A plain string
         (a description) declares a key whose value the source checks itself.
+    timezone : str or None
+        The scenario's ``[horizon] timezone`` (None without one), set by the core
+        before :meth:`load`, with ``ambiguous`` and ``nonexistent`` (its rules
+        for local times, see :mod:`aggregator.timezones`).  A source that
+        reads local times may use them to name the file's lines in its errors;
+        the core converts (or localizes) whatever the source returns to the
+        zone all the same.
     """
 
     name: ClassVar[str] = ""
     options: ClassVar[Mapping[str, "Option | str"]] = {}
+    timezone: str | None = None
+    ambiguous: str = "infer"
+    nonexistent: str = "raise"
 
     @classmethod
     def is_available(cls) -> bool:
         """Whether the optional dependencies of this source are installed (cheap check)."""
         return True
+
+    def _start(self, start: Any, where: str = "start") -> pd.Timestamp:
+        """``start`` as the first stamp of a generated series: a local time of :attr:`timezone` when one is set."""
+        return in_zone(pd.DatetimeIndex([pd.Timestamp(start)]), self.timezone, where=where,
+                       ambiguous=self.ambiguous, nonexistent=self.nonexistent)[0]
 
     def step_hours_of(self, options: Mapping[str, Any], *, base_dir: Path) -> float | None:
         """The step length of the source's own data, when it has one (a file with time stamps).
@@ -532,12 +739,14 @@ class CsvPriceSource(PriceSource):
         # The first rows are enough; read the whole file, a wrong step would be found only at its end.
         frame = read_csv_table(path, rows=_STEP_ROWS, columns=None if column is None else [column, *TIME_COLUMNS])
         name, _ = numeric_column(frame, path, column, what="price")
-        stamps = time_column(frame, path, name, None)
+        stamps = time_column(frame, path, name, None, timezone=self.timezone, ambiguous=self.ambiguous,
+                             nonexistent=self.nonexistent)
         return None if stamps is None else stamp_step_hours(stamps)
 
     def load(self, options, *, base_dir, steps, step_hours):  # noqa: D102 - documented in the base class
         path, column = self._path_and_column(options, base_dir)
-        return PriceSignal.from_csv(path, column, step_hours=step_hours, steps=steps)
+        return PriceSignal.from_csv(path, column, step_hours=step_hours, steps=steps, timezone=self.timezone,
+                                    ambiguous=self.ambiguous, nonexistent=self.nonexistent)
 
     @staticmethod
     def _path_and_column(options: Mapping[str, Any], base_dir: Path) -> tuple[Path, str | None]:
@@ -568,7 +777,8 @@ class ConstantPriceSource(PriceSource):
         n = _steps_option(options, "hours", step_hours, steps)
         if n is None:
             raise InputError("[prices] source = 'constant' needs `hours = ...` or [horizon] hours")
-        return PriceSignal(np.full(n, float(price)), step_hours, source=f"constant {price}")
+        time = _time_index(self._start(DEFAULT_START), n, step_hours)
+        return PriceSignal(np.full(n, float(price)), step_hours, time, source=f"constant {price}")
 
 
 class SyntheticPriceSource(PriceSource):
@@ -594,7 +804,7 @@ class SyntheticPriceSource(PriceSource):
             start = pd.Timestamp(options.get("start", DEFAULT_START))
         except (ValueError, TypeError):
             raise InputError(f"[prices] start = {options.get('start')!r}; expected a date such as 2024-04-01") from None
-        time = _time_index(start, n, step_hours)
+        time = _time_index(self._start(start, "[prices] start"), n, step_hours)
         return PriceSignal(synthetic_prices(time, seed), step_hours, time, source=f"synthetic seed={seed}")
 
 
@@ -609,6 +819,9 @@ def load_prices(
     steps: int | None,
     step_hours: float,
     where: str = "",
+    timezone: str | None = None,
+    ambiguous: str = "infer",
+    nonexistent: str = "raise",
 ) -> PriceSignal:
     """Call a price source and check what it returns.
 
@@ -636,6 +849,10 @@ def load_prices(
         Step length in hours.
     where : str
         Where the source is used (``"[prices]"``), put first in the messages of its failures.
+    timezone : str, optional
+        ``[horizon] timezone``: the time stamps the source returns are converted
+        to it (naive ones read as its local times, with the rules
+        ``ambiguous`` and ``nonexistent``).
 
     Returns
     -------
@@ -644,7 +861,8 @@ def load_prices(
     Raises
     ------
     InputError
-        From the source, on the user's options or data.
+        From the source, on the user's options or data, or a local time that
+        the zone skips or repeats (naming the source, the step and the time).
     PluginError
         If the source returned bad data.
     """
@@ -652,7 +870,9 @@ def load_prices(
         return PluginError.returned("price source", name, distribution, what, where)
 
     try:
-        prices = cls().load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
+        source = cls()
+        source.timezone, source.ambiguous, source.nonexistent = timezone, ambiguous, nonexistent
+        prices = source.load(options, base_dir=base_dir, steps=steps, step_hours=step_hours)
     except InvalidPriceSignal as exc:
         raise bug(f"prices that PriceSignal refuses ({exc})") from None
     except InputError:
@@ -673,6 +893,10 @@ def load_prices(
         raise bug("time stamps that are not sorted and unique")
     if not math.isclose(prices.step_hours, step_hours, rel_tol=1e-12, abs_tol=1e-12):
         raise bug(f"{prices.step_hours:g}-hour steps when {step_hours:g}-hour steps were asked for")
+    if timezone is not None:
+        time = in_zone(prices.time, timezone, where=f"prices ({prices.source})", ambiguous=ambiguous,
+                       nonexistent=nonexistent)
+        prices = replace(prices, time=time)
     return prices
 
 
@@ -685,6 +909,9 @@ def price_step_hours(
     base_dir: Path,
     given: float | None,
     where: str = "",
+    timezone: str | None = None,
+    ambiguous: str = "infer",
+    nonexistent: str = "raise",
 ) -> float:
     """The step length of a scenario: ``[horizon] step_hours``, or the step of the prices' time stamps.
 
@@ -706,6 +933,8 @@ def price_step_hours(
         ``[horizon] step_hours``, or None when the scenario does not give it.
     where : str
         Where the source is used (``"[prices]"``), put first in the messages of its failures.
+    timezone, ambiguous, nonexistent : str
+        ``[horizon] timezone`` and its rules, set on the source (see :class:`PriceSource`).
 
     Returns
     -------
@@ -722,7 +951,9 @@ def price_step_hours(
         other than None or a step of at least one second.
     """
     try:
-        native = cls().step_hours_of(options, base_dir=base_dir)
+        source = cls()
+        source.timezone, source.ambiguous, source.nonexistent = timezone, ambiguous, nonexistent
+        native = source.step_hours_of(options, base_dir=base_dir)
     except InputError:
         raise
     except PLUGIN_OPTION_FAILURES as exc:
@@ -745,17 +976,23 @@ def price_step_hours(
     return float(given)
 
 
-def window_offset(prices: PriceSignal, start: Any, where: str = "start") -> int:
+def window_offset(
+    prices: PriceSignal, start: Any, where: str = "start", *, ambiguous: str = "infer", nonexistent: str = "raise"
+) -> int:
     """The index of the step that starts at ``start`` (``[horizon] start``).
 
     Parameters
     ----------
     prices : PriceSignal
     start : str, datetime.date or pandas.Timestamp
-        A time stamp of the series (a date means its midnight); with a UTC
-        offset it is compared in UTC, as the stamps are.
+        A time stamp of the series (a date means its midnight).  For a series
+        with a zone, a time without an offset is a local time of that zone;
+        for naive stamps, a time with an offset is compared in UTC.
     where : str
         The key that gave it, for messages.
+    ambiguous, nonexistent : str
+        How a local ``start`` that the clocks repeat or skip is read
+        (:func:`aggregator.timezones.in_zone`).
 
     Returns
     -------
@@ -778,9 +1015,12 @@ def window_offset(prices: PriceSignal, start: Any, where: str = "start") -> int:
         raise InputError(f"{where} = {start!r}: expected a date or time such as 2024-03-01 or 2024-03-01T12:00") from None
     if stamp is pd.NaT:
         raise InputError(f"{where} = {start!r}: expected a date or time such as 2024-03-01")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
     time = prices.time
+    if time.tz is not None:
+        stamp = in_zone(pd.DatetimeIndex([stamp]), time.tz, where=where, ambiguous=ambiguous,
+                        nonexistent=nonexistent)[0]
+    elif stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
     if stamp < time[0] or stamp > time[-1]:
         raise InputError(
             f"{where} = {stamp}: outside the prices ({prices.source}), which run from {time[0]} to {time[-1]}"

@@ -17,6 +17,7 @@ from .atomic import atomic_path
 from .formats import inputs_hash, package_versions
 from .formulation import VARIABLES
 from .accounting import TERMS, objective_terms
+from .timezones import TIMEZONE_ATTR
 from .solvers import SolveOutcome, absolute_tolerance, relative_gap
 
 __all__ = ["Result"]
@@ -98,7 +99,11 @@ class Result:
         Over (time, fleet): ``charge``, ``discharge`` (kW), ``soc``,
         ``slack_up``, ``slack_down`` (kWh), ``price`` ($/MWh),
         ``availability`` (share); run facts in ``attrs`` (status, objective,
-        profit, penalty, bound, gap, solver, solve_seconds, ...).
+        profit, penalty, bound, gap, solver, solve_seconds, ``currency`` (the
+        prices' label, empty when unstated), ...).  When the prices have a time
+        zone, the ``time`` coordinate holds UTC stamps and the zone is the
+        attribute ``timezone`` of the coordinate and of the dataset
+        (:func:`aggregator.timezones.local_time` gives the local stamps).
 
     Notes
     -----
@@ -201,6 +206,8 @@ class Result:
             exclusive_charging=int(bool(inputs.attrs["exclusive_charging"])),
             representations=json.dumps(inputs.attrs.get("representations", {}), sort_keys=True),
             price_source=str(inputs.attrs.get("price_source", "")),
+            currency=str(inputs.attrs.get("currency", "")),
+            **{key: inputs.attrs[key] for key in (TIMEZONE_ATTR,) if key in inputs.attrs},
             aggregator_version=_package_version(),
             versions=json.dumps(package_versions(), sort_keys=True),
             inputs_hash=inputs_hash(inputs),

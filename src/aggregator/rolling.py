@@ -33,7 +33,6 @@ import xarray as xr
 
 from .errors import InputError
 from .formulation import VARIABLES
-from .prices import PriceSignal
 from .result import Result
 from .solvers import SolveOutcome
 
@@ -191,7 +190,7 @@ def window_aggregator(aggregator: "Aggregator", start: int, stop: int, soc_kwh: 
     prices = aggregator.prices
     window = copy.copy(aggregator)
     window.fleets = fleets
-    window.prices = PriceSignal(prices.values[start:stop], prices.step_hours, prices.time[start:stop], prices.source)
+    window.prices = prices.window(start, stop - start)  # keeps the zone and the currency
     window.rolling = None
     window.extensions = copy.deepcopy(aggregator.extensions)
     window.solver_options = dict(aggregator.solver_options)

@@ -7,6 +7,7 @@ error naming the field, the expected type and the value found.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -19,13 +20,14 @@ import numpy as np
 
 from . import plugins
 from .aggregator import Aggregator
-from .availability import load_profile
+from .availability import ProfileTimeMismatch, load_profile
 from .default_scenario import DEFAULT_SCENARIO
 from .errors import InputError, InputWarning, PluginError
 from .fleet import Fleet
 from .input_files import read_regular
 from .options import as_option, toml_repr, unknown_key_error, validate_options, validate_value
 from .prices import MAX_STEPS, MIN_STEP_HOURS, PRICE_RANGE, load_prices, price_step_hours, window_offset
+from .timezones import AMBIGUOUS_RULES, NONEXISTENT_RULES, check_timezone
 from .rolling import RollingSpec
 from .scenario_schema import FLEET, HORIZON, MODEL, SOLVER, TOP_LEVEL, type_map
 from .solvers import check_threads
@@ -293,6 +295,7 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
     horizon = _check_table(data.get("horizon", {}), _HORIZON, "[horizon]")
     if "rolling" in horizon:
         RollingSpec.from_mapping(horizon["rolling"])
+    _time_rules(horizon)
     _check_table(data.get("model", {}), _MODEL, "[model]")
     solver = data.get("solver", {})
     if not isinstance(solver, dict):
@@ -312,7 +315,9 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
     source = prices.get("source", "csv")
     if not isinstance(source, str):
         raise InputError(f"[prices] source = {source!r}: expected a string")
-    _plugin_options(prices, plugins.lookup("price_sources", source, where="[prices] source"), "[prices]", "source")
+    _currency(prices, "")
+    _plugin_options({k: v for k, v in prices.items() if k not in _PRICE_CORE_KEYS},
+                    plugins.lookup("price_sources", source, where="[prices] source"), "[prices]", "source")
     fleets = data.get("fleets")
     if not isinstance(fleets, list) or not fleets:
         raise InputError("[[fleets]] is missing: expected at least one [[fleets]] table")
@@ -340,6 +345,38 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
 
 #: Keys of ``[prices]`` understood for every price source: the sanity range of prices in $/MWh.
 _PRICE_RANGE_KEYS = ("min_price", "max_price")
+#: All the core keys of ``[prices]``: the sanity range and the currency label.
+_PRICE_CORE_KEYS = (*_PRICE_RANGE_KEYS, "currency")
+
+
+def _currency(table: Mapping[str, Any], found: str) -> str:
+    """``[prices] currency``: a short label; it must agree with a currency the source read from its file."""
+    if "currency" not in table:
+        return found
+    label = table["currency"]
+    if not isinstance(label, str) or not label.strip() or len(label) > 16:
+        raise InputError(f"[prices] currency = {_toml_repr(label)}: expected a short label such as \"EUR\" or \"USD\"")
+    if found and found != label:
+        raise InputError(
+            f"[prices] currency = {label!r}, but the price file gives its prices in {found}; expected the same "
+            "(or leave currency out)"
+        )
+    return label.strip()
+
+
+def _time_rules(horizon: Mapping[str, Any]) -> tuple[str | None, str, str]:
+    """``[horizon] timezone``, ``ambiguous`` and ``nonexistent``, checked."""
+    zone = horizon.get("timezone")
+    zone = None if zone is None else check_timezone(zone, "[horizon] timezone")
+    rules = []
+    for key, choices, default in (("ambiguous", AMBIGUOUS_RULES, "infer"), ("nonexistent", NONEXISTENT_RULES, "raise")):
+        value = horizon.get(key, default)
+        if value not in choices:
+            raise InputError(f"[horizon] {key} = {_toml_repr(value)}: expected one of {', '.join(map(repr, choices))}")
+        if key in horizon and zone is None:
+            raise InputError(f"[horizon] {key} is given without [horizon] timezone; expected a zone for its rule to apply to")
+        rules.append(value)
+    return zone, rules[0], rules[1]
 
 
 def _price_range(table: Mapping[str, Any]) -> tuple[float, float]:
@@ -356,7 +393,7 @@ def _price_range(table: Mapping[str, Any]) -> tuple[float, float]:
     return bounds[0], bounds[1]
 
 
-def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float):
+def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float, prices_source: str = ""):
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         spec = {"model": "constant", "value": spec}
     if not isinstance(spec, dict):
@@ -369,6 +406,8 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
     distribution = plugins.registry("availability_models")[model_name][1]
     try:
         return load_profile(cls, model_name, distribution, options, base_dir=base_dir, time=time, step_hours=step_hours)
+    except ProfileTimeMismatch as exc:  # name the price file too
+        raise InputError(f"{where}: {exc}" + (f" (the prices: {prices_source})" if prices_source else "")) from None
     except InputError as exc:  # the plugin's own message, or its failure on the options
         raise InputError(f"{where}: {exc}") from None
     except PluginError as exc:
@@ -481,19 +520,24 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
     source_cls = plugins.lookup("price_sources", source_name, where="[prices] source")
     price_range = _price_range(prices_table)
     options = _plugin_options(
-        {k: v for k, v in prices_table.items() if k not in _PRICE_RANGE_KEYS}, source_cls, "[prices]", "source"
+        {k: v for k, v in prices_table.items() if k not in _PRICE_CORE_KEYS}, source_cls, "[prices]", "source"
     )
+    timezone, ambiguous, nonexistent = _time_rules(horizon)
     distribution = plugins.registry("price_sources")[source_name][1]
     step_hours = price_step_hours(
-        source_cls, source_name, distribution, options, base_dir=base_dir, given=given_step, where="[prices]"
+        source_cls, source_name, distribution, options, base_dir=base_dir, given=given_step, where="[prices]",
+        timezone=timezone, ambiguous=ambiguous, nonexistent=nonexistent,
     )
     steps = _horizon_steps(hours, step_hours)
     start = horizon.get("start")  # a window of the series: the source gives all of it
     prices = load_prices(
         source_cls, source_name, distribution, options, base_dir=base_dir,
         steps=steps if start is None else None, step_hours=step_hours, where="[prices]",
+        timezone=timezone, ambiguous=ambiguous, nonexistent=nonexistent,
     )
-    offset = 0 if start is None else window_offset(prices, start, "[horizon] start")
+    prices = dataclasses.replace(prices, currency=_currency(prices_table, prices.currency))
+    offset = 0 if start is None else window_offset(prices, start, "[horizon] start", ambiguous=ambiguous,
+                                                        nonexistent=nonexistent)
     if steps is not None and steps > len(prices) - offset:
         after = f" after [horizon] start = {_toml_repr(start)}" if offset else ""
         raise InputError(
@@ -505,11 +549,14 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
     # profile file without time stamps stays aligned row by row with the price file.
     profile_time = prices.time[: offset + steps]
     prices = prices.window(offset, steps)
+    per_kwh = prices.per_kwh_warning()
+    if per_kwh:
+        warnings.warn(per_kwh, InputWarning, stacklevel=2)
     problem = prices.out_of_range(*price_range)
     if problem:
         keys = " and ".join(f"[prices] {k} = {_toml_repr(prices_table[k])}" for k in _PRICE_RANGE_KEYS if k in prices_table)
         warnings.warn(
-            f"{problem}; check the units ($/MWh expected) or the data"
+            f"{problem}; check the units ({prices.unit} expected) or the data"
             + (f" ({keys})" if keys else ", or widen the sanity range with [prices] min_price / max_price"),
             InputWarning,
             stacklevel=2,
@@ -545,11 +592,12 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
         params.update(_representation_keys(table, where, base_dir, prices.time, step_hours, profile_time, offset))
         if "availability" in table and "trips" not in params:
             params["availability"] = _availability(
-                table["availability"], f"{where} availability", base_dir, profile_time, step_hours
+                table["availability"], f"{where} availability", base_dir, profile_time, step_hours, prices.source
             )[offset:]
         if "power_availability" in table:
             params["power_availability"] = _availability(
-                table["power_availability"], f"{where} power_availability", base_dir, profile_time, step_hours
+                table["power_availability"], f"{where} power_availability", base_dir, profile_time, step_hours,
+                prices.source,
             )[offset:]
         fleets.append(Fleet(**params))
 

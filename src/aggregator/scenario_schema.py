@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from . import plugins
 from .options import Option, options_schema
+from .timezones import AMBIGUOUS_RULES, NONEXISTENT_RULES
 
 __all__ = [
     "TOP_LEVEL",
@@ -41,7 +42,7 @@ TOP_LEVEL: dict[str, Option] = {
     "name": Option(str, "a label for the scenario (default: the file's name)"),
     "description": Option(str, "free text"),
     "prices": Option(dict, "the price source and its options", required=True),
-    "horizon": Option(dict, "hours, step_hours, start, rolling"),
+    "horizon": Option(dict, "hours, step_hours, start, timezone, ambiguous, nonexistent, rolling"),
     "solver": Option(dict, "name, mip_gap, time_limit, threads and the backend's own keys"),
     "model": Option(dict, "slack_penalty, exclusive_charging"),
     "fleets": Option(list, "one table per fleet ([[fleets]])", required=True, items=Option(dict)),
@@ -54,6 +55,14 @@ HORIZON: dict[str, Option] = {
     "step_hours": Option(float, "length of a step", unit="hours", minimum=1 / 3600, default=1.0),
     "start": Option((str, dt.date), "first time studied: a window of a longer price series (a TOML date or "
                     "date-time, or an ISO string; default: the series' start)"),
+    "timezone": Option(str, "IANA time zone of the time axis, such as \"Europe/Berlin\": stamps with UTC offsets are "
+                       "converted to it, stamps without are its local times (default: the zone of the stamps' "
+                       "offsets)"),
+    "ambiguous": Option(str, "how a local time the clocks repeat is read: in the file's order, as daylight time "
+                        "(earliest) or standard time (latest)", choices=AMBIGUOUS_RULES,
+                        default="infer"),
+    "nonexistent": Option(str, "what a local time the clocks skip becomes: an error, or the instant after (before) "
+                          "the gap", choices=NONEXISTENT_RULES, default="raise"),
     "rolling": Option(dict, "rolling-horizon operation: { window_hours = 48, commit_hours = 24 }",
                       schema={"properties": {"window_hours": {"type": "number", "exclusiveMinimum": 0},
                                              "commit_hours": {"type": "number", "exclusiveMinimum": 0}},
@@ -158,6 +167,8 @@ def scenario_json_schema() -> dict[str, Any]:
     price_range = {
         "min_price": {"type": "number", "description": "sanity range of prices, lower end ($/MWh)"},
         "max_price": {"type": "number", "description": "sanity range of prices, upper end ($/MWh)"},
+        "currency": {"type": "string", "description": "a label of the prices' currency, such as EUR (carried into "
+                     "summaries and result attributes)"},
     }
     availability = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
                               *_plugin_branches("availability_models", "model", None, {})]}

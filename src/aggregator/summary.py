@@ -29,6 +29,11 @@ _COLUMNS = (
 )
 
 
+def _currency(result: "Result") -> str:
+    """The prices' currency label (``EUR``), or ``$`` when the scenario did not state one."""
+    return str(result.dataset.attrs.get("currency") or "$")
+
+
 def _fmt(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:,.{digits}f}"
 
@@ -69,6 +74,7 @@ def _count(n: int, word: str) -> str:
 def _facts(result: "Result") -> list[tuple[str, str, str]]:
     """(label, text, style) lines above the table."""
     a = result.dataset.attrs
+    cur = _currency(result)
     sizes = result.dataset.sizes
     lines = [
         (
@@ -88,7 +94,7 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
         lines.append(
             (
                 "profit",
-                f"{_fmt(result.profit)} $   (penalty {_fmt(result.penalty)} $, objective {_fmt(result.objective)} $)",
+                f"{_fmt(result.profit)} {cur}   (penalty {_fmt(result.penalty)} {cur}, objective {_fmt(result.objective)} {cur})",
                 "bold",
             )
         )
@@ -96,8 +102,8 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
             lines.append(
                 (
                     "costs",
-                    f"battery wear {_fmt(result.wear)} $, unmet departure needs "
-                    f"{float(result.shortfall_kwh.sum()):,.1f} kWh costing {_fmt(result.shortfall_cost)} $",
+                    f"battery wear {_fmt(result.wear)} {cur}, unmet departure needs "
+                    f"{float(result.shortfall_kwh.sum()):,.1f} kWh costing {_fmt(result.shortfall_cost)} {cur}",
                     "",
                 )
             )
@@ -105,14 +111,14 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
             lines.append(
                 (
                     "aggregate",
-                    f"{name}: vehicles {_fmt(row['vehicles'])} $, energy aggregate {_fmt(row['aggregate'])} $, "
-                    f"error {_fmt(row['error'])} $ ({row['relative']:.2%})",
+                    f"{name}: vehicles {_fmt(row['vehicles'])} {cur}, energy aggregate {_fmt(row['aggregate'])} {cur}, "
+                    f"error {_fmt(row['error'])} {cur} ({row['relative']:.2%})",
                     "",
                 )
             )
         gap = result.gap
         lines.append(
-            ("bound", f"{_fmt(result.bound)} $   gap {gap:.2e}" if math.isfinite(gap) else "not proven by this solver", "")
+            ("bound", f"{_fmt(result.bound)} {cur}   gap {gap:.2e}" if math.isfinite(gap) else "not proven by this solver", "")
         )
     if "rolling_windows" in a:
         loss = float(a.get("foresight_loss", math.nan))
@@ -121,8 +127,8 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
             (
                 "rolling",
                 f"{float(a['rolling_window_hours']):g} h windows, first {float(a['rolling_commit_hours']):g} h kept "
-                f"({int(a['rolling_windows'])} solves); perfect foresight {_fmt(float(a.get('perfect_foresight_profit', math.nan)))} $, "
-                f"lost to the short look-ahead {_fmt(loss)} $"
+                f"({int(a['rolling_windows'])} solves); perfect foresight {_fmt(float(a.get('perfect_foresight_profit', math.nan)))} {cur}, "
+                f"lost to the short look-ahead {_fmt(loss)} {cur}"
                 + (f" ({share:.2%})" if math.isfinite(share) else ""),
                 "",
             )
@@ -159,12 +165,13 @@ def _rows(result: "Result") -> tuple[list[list[str]], list[str], float]:
 
 def _slack_note(result: "Result", slack: float) -> str:
     forced = result.slack_forced_kwh()
+    cur = _currency(result)
     rate = float(result.dataset.attrs["slack_penalty"])
     lines = [
-        f"note: {slack:,.1f} kWh of slack energy used, costing {_fmt(result.penalty)} $ of penalty "
+        f"note: {slack:,.1f} kWh of slack energy used, costing {_fmt(result.penalty)} {cur} of penalty "
         f"(the fleets' energy and power bounds force at least {forced:,.1f} kWh)"
     ]
-    lines += [f"  {need.sentence()}; {_fmt(need.kwh * rate)} $" for need in result.slack_report()]
+    lines += [f"  {need.sentence()}; {_fmt(need.kwh * rate)} {cur}" for need in result.slack_report()]
     return "\n".join(lines)
 
 
@@ -184,7 +191,7 @@ def plain_summary(result: "Result") -> str:
     if result.has_solution:
         rows, totals, slack = _rows(result)
         widths = [max(16, max(len(r[0]) for r in rows) + 2), 16, 16, 16, 9, 12]
-        headers = [f"{name} {unit}".strip() for name, unit, _ in _COLUMNS]
+        headers = [f"{name} {_currency(result) if unit == '$' else unit}".strip() for name, unit, _ in _COLUMNS]
         headers[2], headers[3] = "charged kWh", "discharged kWh"
 
         def line(cells: list[str]) -> str:
@@ -226,6 +233,7 @@ def print_summary(result: "Result", stream: IO[str] | None = None, *, colour: bo
     table = Table(show_footer=True, header_style="bold", footer_style="bold", box=box.SIMPLE, pad_edge=False,
                   show_edge=False)
     for (name, unit, _), footer in zip(_COLUMNS, totals):
+        unit = _currency(result) if unit == "$" else unit
         heading = f"{name}\n[dim]{unit}[/dim]" if unit else name
         table.add_column(heading, footer=footer, justify="left" if name == "fleet" else "right")
     for row in rows:

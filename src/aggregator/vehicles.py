@@ -25,6 +25,7 @@ import pandas as pd
 
 from .csv_input import numeric_column, read_csv_table
 from .errors import InputError
+from .timezones import in_zone, utc_naive
 
 __all__ = [
     "VehicleSchedule",
@@ -230,7 +231,7 @@ def trip_profiles(
 
 
 def _steps_of(depart: pd.Series, arrive: pd.Series, time: pd.DatetimeIndex, step_hours: float) -> tuple[np.ndarray, np.ndarray]:
-    t0 = pd.Timestamp(time[0])
+    t0 = pd.Timestamp(utc_naive(time)[0])  # the trips' stamps are naive, in UTC when time has a zone
     hour = pd.Timedelta(hours=1)
     start = ((depart - t0) / hour).to_numpy(dtype=float) / step_hours
     end = ((arrive - t0) / hour).to_numpy(dtype=float) / step_hours
@@ -239,7 +240,8 @@ def _steps_of(depart: pd.Series, arrive: pd.Series, time: pd.DatetimeIndex, step
     return first, last
 
 
-def _stamps(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
+def _stamps(frame: pd.DataFrame, path: Path, column: str, zone=None) -> pd.Series:
+    """Trip times as naive stamps: in UTC when the prices have a zone (naive cells are its local times)."""
     cells = frame[column].fillna("").astype(str).str.strip()
     parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
     bad = parsed.isna().to_numpy()
@@ -247,6 +249,9 @@ def _stamps(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
         line = int(frame.index[bad][0])
         found = repr(cells.loc[line]) if cells.loc[line] else "an empty cell"
         raise InputError(f"{path}, line {line}, column {column!r}: found {found}, expected a time stamp such as 2024-01-01 07:30")
+    if zone is not None:
+        local = in_zone(pd.DatetimeIndex(parsed), zone, where=str(path), lines=frame.index, column=column)
+        return pd.Series(utc_naive(local), index=parsed.index)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert(None)
     return parsed
@@ -293,8 +298,8 @@ def read_trips(path: str | Path, time: pd.DatetimeIndex, step_hours: float) -> V
     empty = (vehicles == "").to_numpy()
     if empty.any():
         raise InputError(f"{path}, line {int(frame.index[empty][0])}, column 'vehicle': found an empty cell, expected a vehicle id")
-    depart = _stamps(frame, path, "depart")
-    arrive = _stamps(frame, path, "arrive")
+    depart = _stamps(frame, path, "depart", time.tz)
+    arrive = _stamps(frame, path, "arrive", time.tz)
     backwards = (arrive <= depart).to_numpy()
     if backwards.any():
         line = int(frame.index[backwards][0])
