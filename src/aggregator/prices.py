@@ -156,6 +156,18 @@ class PriceSignal:
     def __len__(self) -> int:
         return int(self.values.size)
 
+    def __repr__(self) -> str:
+        from . import labels
+
+        v = self.values
+        unit = f"{labels.currency(self)}/MWh"
+        return (
+            f"<PriceSignal {len(self):,} steps of {labels.hours(self.step_hours)}, "
+            f"{labels.span(self.time, self.step_hours)} {labels.time_zone(self)}; "
+            f"{v.min():,.2f} to {v.max():,.2f} {unit}, mean {v.mean():,.2f}"
+            f"{f', {int((v < 0).sum()):,} negative' if (v < 0).any() else ''}; source {self.source!r}>"
+        )
+
     def head(self, steps: int) -> "PriceSignal":
         """The first ``steps`` steps.
 
