@@ -101,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one per core; 0: no Dask)"
     )
+    export = sub.add_parser(
+        "export-pypsa",
+        help="write a scenario's fleets and prices as a PyPSA network (.nc), to use in a system model",
+        description="Write the scenario's fleets as PyPSA components (a bus per fleet with a Store for the "
+        "batteries, Links for charging and discharging, the price as a generator at the grid bus) to a PyPSA "
+        "netCDF file; pypsa.Network(OUT) reads it and network.optimize() solves it. Needs the pypsa extra: "
+        "python -m pip install \"aggregator[pypsa]\".",
+    )
+    export.add_argument("scenario", metavar="SCENARIO", help="scenario file (.toml)")
+    export.add_argument("out", metavar="OUT", help="network file to write (.nc)")
+    export.add_argument("--hours", type=float, metavar="N", help="export only the first N hours")
+    export.add_argument("--mkdir", action="store_true", help="create the folder of OUT if it is missing")
     sub.add_parser("solvers", help="list solver backends and whether they are installed")
     plugins_cmd = sub.add_parser("plugins", help="list every registered plugin with its distribution")
     plugins_cmd.add_argument(
@@ -204,6 +216,21 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:
         figure.savefig(tmp, format=out.suffix.lower().lstrip("."))
     print(out)
+    return EXIT_OK
+
+
+def _cmd_export_pypsa(args: argparse.Namespace) -> int:
+    from .pypsa_export import export_pypsa
+
+    out = Path(_non_empty_out(args.out, "a network file such as network.nc"))
+    aggregator = _load(args)
+    if args.hours is not None:
+        aggregator = _restrict_hours(aggregator, args.hours)
+    export_pypsa(aggregator, out, create_folder=args.mkdir)
+    print(
+        f"wrote {out}: {len(aggregator.fleets)} fleet(s), {aggregator.steps} snapshots of {aggregator.step_hours:g} h "
+        f"(read it with pypsa.Network({str(out)!r}))"
+    )
     return EXIT_OK
 
 
@@ -411,6 +438,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "scenario": _cmd_scenario,
         "schema": _cmd_schema,
         "sweep": _cmd_sweep,
+        "export-pypsa": _cmd_export_pypsa,
     }
     try:
         return commands[args.command](args)
