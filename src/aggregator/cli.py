@@ -77,8 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--kind",
         choices=("dispatch", "monthly"),
         default="dispatch",
-        help="dispatch: price, charge/discharge per fleet, state of charge against its bounds (default); "
-        "monthly: profit per month, stacked by fleet",
+        help="dispatch: price, charge/discharge stacked by fleet, state of charge against its bounds (default); "
+        "monthly: profit per month stacked by fleet (per day for a run of up to a month, per week up to four)",
+    )
+    plot.add_argument(
+        "--dpi", type=float, default=300, metavar="N",
+        help="resolution of a PNG in dots per inch (default: 300, for print; 100 is enough for a screen)",
     )
     plot.add_argument("--start", metavar="DATE", help="first day of the dispatch window, e.g. 2024-07-01")
     plot.add_argument(
@@ -207,6 +211,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out}: unknown image format {out.suffix!r}; expected one of {', '.join(formats)}")
     if args.kind == "monthly" and (args.start or args.days is not None or args.fleet):
         raise InputError("--start, --days and --fleet apply to --kind dispatch only")
+    if not 10 <= args.dpi <= 2400:
+        raise InputError(f"--dpi {args.dpi:g}: expected dots per inch between 10 and 2400")
     check_output_folder(out, create=args.mkdir)
     result = Result.read(source)
     if args.kind == "dispatch":
@@ -214,8 +220,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     else:
         figure = result.plot("monthly")
     with atomic_path(out) as tmp:
-        figure.savefig(tmp, format=out.suffix.lower().lstrip("."))
-    print(out)
+        figure.savefig(tmp, format=out.suffix.lower().lstrip("."), dpi=args.dpi)
+    print(f"wrote {out}")
     return EXIT_OK
 
 
