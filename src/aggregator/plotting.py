@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
 
 __all__ = [
-    "plot_dispatch", "plot_monthly_profit", "monthly_profit", "select_window", "profit_period", "PLOT_KINDS",
+    "plot_dispatch", "plot_monthly_profit", "monthly_profit", "select_window", "profit_period", "local_times", "PLOT_KINDS",
     "DEFAULT_DPI", "MAX_FLEET_PANELS",
 ]
 
