@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 
 from .errors import InputError, PluginError, SolveError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "rounded_summary"]
 
 log = logging.getLogger("aggregator")
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    parser.add_argument("--version", action="version", version=f"aggregator {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="solve a scenario (the embedded default without SCENARIO)")
@@ -128,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aggregator")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        return "(not installed)"
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -140,6 +150,11 @@ def _load(args: argparse.Namespace):
     from .scenario import DEFAULT_SCENARIO, load_scenario, read_scenario, scenario_hash
 
     if args.scenario:
+        suffix = Path(args.scenario).suffix.lower()
+        if suffix in _OUT_SUFFIXES:
+            hint = f" (to draw a result file: aggregator plot {args.scenario})" if suffix != ".csv" else (
+                " (a price or availability file goes into a scenario: aggregator scenario > my.toml writes one to edit)")
+            raise InputError(f"{args.scenario}: expected a .toml scenario, not a {suffix} file{hint}")
         aggregator = load_scenario(args.scenario)
         args.scenario_hash = scenario_hash(read_scenario(args.scenario))
         return aggregator
@@ -291,7 +306,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 result.to_parquet(out)
             else:
                 result.to_csv(out)
-            log.info("wrote %s", out)
+            if not args.quiet:  # standard error: standard output is the summary (or --json's one object)
+                kind = {".nc": "netCDF", ".parquet": "Parquet", ".csv": "CSV"}[suffix]
+                print(f"wrote {out} ({kind}: {result.dataset.sizes['time']} steps x {result.dataset.sizes['fleet']} "
+                      f"fleets{', with units and provenance' if suffix != '.csv' else ''})", file=sys.stderr)
         except StorageError as exc:  # the file appears whole or not at all (atomic_path): nothing half-written
             write_error = f"--out {exc}"
         except OSError as exc:
@@ -299,7 +317,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif out is not None:
         log.warning("no result written to %s (status %s); any previous file is unchanged", out, result.status)
     if args.json:
-        print(json.dumps(result.summary()))
+        print(json.dumps(rounded_summary(result.summary())))
     else:
         _print_summary(result)
     if write_error:
@@ -309,6 +327,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"aggregator: {_failure_reason(result, args)}", file=sys.stderr)
     return EXIT_FAILED
+
+
+#: ``--json`` keys that are ratios (kept to 3 significant digits) and seconds (to the millisecond).
+_RATIO_KEYS = frozenset({"gap", "mip_gap", "relative"})
+_SECONDS_KEYS = frozenset({"solve_seconds"})
+
+
+def rounded_summary(value: Any, key: str = "") -> Any:
+    """``--json``'s figures without float noise: amounts ($, kWh) to 1e-7, ratios to 3 digits, seconds to 1 ms.
+
+    A penalty of ``6.4e-09`` $ when nothing was penalised prints as ``0.0``;
+    amounts keep seven decimals, so sums of them stay within 1e-6 of their
+    total.
+
+    Parameters
+    ----------
+    value : Any
+        :meth:`aggregator.Result.summary` (or a part of it).
+    key : str
+        The key ``value`` is under.
+
+    Returns
+    -------
+    Any
+        The same structure with its floats rounded.
+    """
+    if isinstance(value, dict):
+        return {k: rounded_summary(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded_summary(v, key) for v in value]
+    if isinstance(value, float) and math.isfinite(value):
+        if key in _RATIO_KEYS:
+            return float(f"{value:.3g}") + 0.0
+        if key in _SECONDS_KEYS:
+            return round(value, 3) + 0.0
+        return round(value, 7) + 0.0  # + 0.0: no "-0.0"
+    return value
 
 
 def _failure_reason(result, args: argparse.Namespace) -> str:

@@ -437,7 +437,10 @@ def sweep_command(
             shown = totals.reset_index().rename(columns=lambda c: c if c not in keys[2:] else c)
             for key in keys[2:]:
                 shown[key] = shown[key].map(short_value)
-            print(shown.to_string(index=False, na_rep=""))  # a failed scenario has no profit, not 0
+            # figures as run's table prints them; a failed scenario has no profit, not 0
+            shown["profit"] = shown["profit"].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+            shown["gap"] = shown["gap"].map(lambda v: "" if pd.isna(v) else f"{v:.2e}")
+            print(shown.rename(columns={"profit": "profit $"}).to_string(index=False))
     print(
         f"{len(report.points)} scenarios: {len(report.solved)} solved now, {len(report.skipped)} already done, "
         f"{len(report.failed)} failed; results in {report.out}"
