@@ -10,8 +10,11 @@ pluggy documentation) tries each project's online inventory first and falls
 back to an empty local inventory, so a build without network access stays
 green under ``-W`` (its links to those projects are then plain text).  Set
 ``AGGREGATOR_DOCS_OFFLINE=1`` to skip the network attempts altogether.
-``AGGREGATOR_DOCS_MATHJAX`` points MathJax at a local copy (a path or URL of
-``tex-chtml.js``) for reading the pages without network access.
+The formulas render without network access too: MathJax 3 comes from the
+``sphinx-mathjax-offline`` package (a requirement of the ``docs`` extra), is
+copied into ``_static/mathjax/`` of the build and loaded from there.
+``AGGREGATOR_DOCS_MATHJAX`` points MathJax elsewhere (a path or URL of
+``tex-chtml.js``).
 """
 
 from __future__ import annotations
@@ -90,8 +93,27 @@ html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_theme_options = {"navigation_with_keys": True}
+
+
+def _local_mathjax() -> Path:
+    """The folder holding ``mathjax/tex-chtml.js`` (MathJax 3 with its fonts and TeX extensions)."""
+    import importlib
+
+    try:
+        package = importlib.import_module("sphinx-mathjax-offline")  # its import name has hyphens
+    except ImportError:
+        raise RuntimeError(
+            "the documentation renders its formulas offline with MathJax from the package sphinx-mathjax-offline, "
+            "which is not installed: python -m pip install -e \".[docs]\""
+        ) from None
+    return Path(package.__file__).resolve().parent / "static"
+
+
 if os.environ.get("AGGREGATOR_DOCS_MATHJAX"):
     mathjax_path = os.environ["AGGREGATOR_DOCS_MATHJAX"]
+else:  # copied into _static/ with the build, so the pages need no network
+    html_static_path.append(str(_local_mathjax()))
+    mathjax_path = "mathjax/tex-chtml.js"
 
 # Keep "--option" as two hyphens (the command line reference is full of them).
 smartquotes = False

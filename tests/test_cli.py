@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 import xarray as xr
 
 from conftest import REPO, run_cli
@@ -72,3 +74,45 @@ def test_solvers_and_plugins_listings():
     assert p.returncode == 0 and "highs" in p.stdout
     p = run_cli("plugins")
     assert p.returncode == 0 and "price sources" in p.stdout and "csv" in p.stdout
+
+
+# ------------------------------------------------------------------ polish (issue 15)
+def test_run_out_says_what_it_wrote(tmp_path):
+    out = tmp_path / "r.nc"
+    p = run_cli("run", "--hours", "24", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert f"wrote {out} (netCDF: 24 steps x 3 fleets, with units and provenance)" in p.stderr
+    quiet = run_cli("-q", "run", "--hours", "24", "--out", str(tmp_path / "r.csv"))
+    assert quiet.returncode == 0 and "wrote" not in quiet.stderr
+
+
+def test_json_has_no_float_noise():
+    import json
+
+    p = run_cli("run", "--hours", "48", "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert data["penalty"] == 0.0 and data["slack_kwh"] == 0.0  # nothing was penalised (not 6e-09)
+    assert data["objective"] == pytest.approx(data["profit"] - data["penalty"], abs=1e-6)
+    numbers = re.findall(r'"(\w+)": (-?\d+\.\d+(?:e-?\d+)?)', p.stdout)
+    assert numbers and all(len(v.split(".")[1]) <= 7 for k, v in numbers if "e" not in v), numbers
+
+
+def test_rounded_summary_keeps_ratios_and_rounds_amounts():
+    from aggregator.cli import rounded_summary
+
+    out = rounded_summary({"penalty": 1.36e-08, "gap": 2.8123e-10, "profit": -1e-12, "fleets": {"a": {"profit": 1.123456789}},
+                           "solve_seconds": 0.123456, "steps": 3})
+    assert out == {"penalty": 0.0, "gap": 2.81e-10, "profit": 0.0, "fleets": {"a": {"profit": 1.1234568}},
+                   "solve_seconds": 0.123, "steps": 3}
+    assert str(out["profit"]) == "0.0"  # not -0.0
+
+
+def test_version_and_a_result_file_given_as_scenario(tmp_path):
+    p = run_cli("--version")
+    assert p.returncode == 0 and p.stdout.startswith("aggregator ")
+    result = tmp_path / "r.nc"
+    result.write_bytes(b"\x89HDF")
+    p = run_cli("run", str(result))
+    assert p.returncode == 2
+    assert f"{result}: expected a .toml scenario, not a .nc file (to draw a result file: aggregator plot {result})" in p.stderr

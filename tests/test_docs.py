@@ -29,7 +29,7 @@ DOCS = REPO / "docs"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     """Build the HTML site once, warnings as errors, offline (no intersphinx fetches)."""
-    for module in ("sphinx", "numpydoc", "furo", "sphinxarg"):
+    for module in ("sphinx", "numpydoc", "furo", "sphinxarg", "sphinx-mathjax-offline"):
         pytest.importorskip(module, reason=f"{module} is not installed (python -m pip install -e '.[docs]')")
     out = tmp_path_factory.mktemp("docs")
     env = dict(os.environ, AGGREGATOR_DOCS_OFFLINE="1", MPLBACKEND="Agg")
@@ -46,6 +46,53 @@ def test_docs_build_without_warnings(built):
     for page in ("index", "getting_started", "model", "scenarios", "cli", "backends", "scale", "study",
                  "writing_plugins", "api/index"):
         assert (built / f"{page}.html").exists(), page
+
+
+def test_mathjax_is_served_with_the_pages(built):
+    # no page loads MathJax (or any script) from the network: the formulas render offline
+    page = (built / "model.html").read_text()
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', page)
+    assert any(src.startswith("_static/mathjax/tex-chtml.js") for src in scripts), scripts
+    assert not [src for src in scripts if "://" in src], scripts
+    assert (built / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
+
+
+#: Headless Chromium without any network use of its own.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--virtual-time-budget=20000",
+)
+
+
+def test_formulas_render_offline_in_a_headless_browser(built, tmp_path):
+    """A real browser opens the built model page from disk: every formula is typeset by MathJax, none fails."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium to render the docs in (Debian: apt-get install chromium); .ci/run installs it")
+    page = (built / "model.html").as_uri()
+    env = dict(os.environ, HOME=str(tmp_path))  # a fresh profile, nothing of the user's
+    shot = tmp_path / "model.png"
+    p = subprocess.run([browser, *CHROMIUM_FLAGS, "--window-size=1200,1600", f"--screenshot={shot}", page],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert p.returncode == 0 and shot.stat().st_size > 50_000, p.stderr[-2000:]
+    p = subprocess.run([browser, *CHROMIUM_FLAGS, "--dump-dom", page], capture_output=True, text=True, env=env,
+                       timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    dom = p.stdout
+    source = (built / "model.html").read_text()
+    formulas = source.count('class="math notranslate nohighlight"')
+    assert formulas >= 50 and "\\(" in source  # the page holds raw TeX until MathJax typesets it
+    # each formula became a MathJax element, none is an error, and no raw TeX delimiter is left in the text
+    assert dom.count("<mjx-container") == formulas
+    assert "<mjx-merror" not in dom
+    body = re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.S)
+    assert "\\(" not in body and "\\[" not in body
 
 
 def _inventory(built: Path) -> set[str]:

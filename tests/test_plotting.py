@@ -164,3 +164,93 @@ def test_quiet_means_errors_only(tmp_path):
     assert loud.returncode == quiet.returncode == 0
     assert "warning:" in loud.stderr and quiet.stderr == ""
     assert "profit" in quiet.stdout  # the summary is output, not logging: -q keeps it
+
+
+# ------------------------------------------------- figures people look at (issue 15)
+def _in_zone(result: Result, zone: str, currency: str | None = None) -> Result:
+    """The result as the price readers label a zoned one: UTC times, the zone as the coordinate's attribute."""
+    ds = result.dataset.copy()
+    ds["time"].attrs["timezone"] = zone
+    if currency:
+        ds.attrs["currency"] = currency
+    return Result(ds)
+
+
+def test_power_is_stacked_by_fleet_with_the_net_total(result):
+    fig = result.plot()
+    power = fig.get_axes()[1]
+    labels = [t.get_text() for t in power.get_legend().get_texts()]
+    assert labels == ["home", "depot", "net total"]
+    # the top of the charging stack is the fleets' summed charging, in the panel's unit
+    charge = result.dataset["charge"].sum("fleet").to_numpy()
+    tops = np.concatenate([c.get_paths()[0].vertices[:, 1] for c in power.collections[:1]])
+    assert tops.max() * (1000 if "MW" in power.get_ylabel() else 1) == pytest.approx(
+        result.dataset["charge"].sel(fleet="home").max().item(), rel=1e-9)
+    assert charge.max() > 0
+
+
+def test_many_fleets_are_drawn_as_totals_with_the_rest_grouped():
+    hours = np.arange(48)
+    fleets = [Fleet(f"f{i:02d}", vehicles=10 + i, battery_kwh=40, charger_kw=7, initial_soc=0.5,
+                    availability=np.full(48, 0.9)) for i in range(20)]
+    price = 40 + 30 * np.sin(2 * np.pi * hours / 24)
+    many = Aggregator(fleets, PriceSignal(price)).solve()
+    fig = many.plot()
+    axes = fig.get_axes()
+    assert len(axes) == 3 and axes[2].get_ylabel().startswith("all 20\nfleets")
+    labels = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert len(labels) == 9 and labels[-2:] == ["13 other fleets", "net total"]
+    # the largest fleets (most energy moved) keep their own band
+    assert set(labels[:7]) == {f"f{i}" for i in range(13, 20)}
+    assert len(many.plot(fleets=["f00", "f01"]).get_axes()) == 4  # the selector shows fleets one by one
+    bars = many.plot("monthly").get_axes()[0].get_legend().get_texts()
+    assert [t.get_text() for t in bars][-1] == "13 other fleets"
+
+
+def test_time_axis_and_titles_are_in_the_results_zone(result):
+    zoned = _in_zone(result, "America/Los_Angeles", "USD")
+    fig = zoned.plot()
+    axes = fig.get_axes()
+    assert axes[-1].get_xlabel() == "time (America/Los_Angeles)"
+    # 2024-01-01 00:00 UTC is 2023-12-31 16:00 in Los Angeles
+    assert axes[0].get_title(loc="left").endswith("2023-12-31 16:00 to 2024-01-03 16:00 America/Los_Angeles")
+    assert axes[0].get_ylabel() == "price\nUSD/MWh"
+    assert result.plot().get_axes()[-1].get_xlabel() == "time (UTC)"
+    # --start is a date in the result's zone: Jan 1 local starts 8 hours into the UTC day
+    window = zoned.plot(start="2024-01-01", days=1).get_axes()[0].get_title(loc="left")
+    assert "2024-01-01 00:00 to 2024-01-02 00:00 America/Los_Angeles" in window
+
+
+def test_profit_per_day_follows_the_zones_calendar(result):
+    zoned = _in_zone(result, "America/Los_Angeles")
+    daily = zoned.monthly_profit("D")
+    # 72 hours from 16:00 local on Dec 31: four local days (8 + 24 + 24 + 16 hours)
+    assert [f"{t:%Y-%m-%d}" for t in daily.index] == ["2023-12-31", "2024-01-01", "2024-01-02", "2024-01-03"]
+    ds = result.dataset
+    hourly = (ds["price"] / 1000 * (ds["discharge"] - ds["charge"])).sum("fleet").to_numpy()
+    assert daily.sum(axis=1).to_numpy() == pytest.approx(
+        [hourly[:8].sum(), hourly[8:32].sum(), hourly[32:56].sum(), hourly[56:].sum()], rel=1e-9, abs=1e-9)
+
+
+def test_the_monthly_chart_of_a_short_run_has_a_bar_per_day(result):
+    from aggregator.plotting import profit_period
+
+    assert profit_period(result) == "D"
+    ax = result.plot("monthly").get_axes()[0]
+    assert len(ax.get_xticks()) == 3 and "per day" in ax.get_title(loc="left")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Mon\nJan 01", "Tue\n02", "Wed\n03"]
+
+
+def test_cli_plot_dpi(tmp_path):
+    from matplotlib.image import imread
+
+    from aggregator.cli import main
+
+    out = tmp_path / "r.nc"
+    assert main(["run", "--hours", "48", "--out", str(out)]) == 0
+    assert main(["plot", str(out), "--out", str(tmp_path / "default.png")]) == 0
+    assert main(["plot", str(out), "--dpi", "100", "--out", str(tmp_path / "screen.png")]) == 0
+    default, screen = (imread(tmp_path / f"{n}.png").shape[1] for n in ("default", "screen"))
+    assert default / screen == pytest.approx(3.0, rel=0.02)  # the default is 300 dpi: fit for print
+    assert default >= 7 * 200
+    assert main(["plot", str(out), "--dpi", "0"]) == 2

@@ -19,7 +19,7 @@ import xarray as xr
 
 from aggregator import InputError
 from aggregator.scenario import scenario_from_dict, scenario_hash
-from aggregator.sweep import open_sweep, read_sweep, solve_fleets, sweep
+from aggregator.sweep import open_sweep, read_sweep, solve_fleets, sweep, sweep_command
 
 from conftest import run_cli
 
@@ -229,9 +229,9 @@ def test_failure_is_isolated_and_counted(tmp_path):
     (tmp_path / "base.toml").write_text(base)
     path = tmp_path / "sweep.toml"
     path.write_text('base = "base.toml"\n[axes]\n"prices.path" = ["good.csv", "bad.csv"]\n"fleets.a.vehicles" = [10, 20]\n')
-    p = run_cli("sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "0")
-    assert p.returncode == 1, p.stderr
-    assert "2 of 4 scenarios failed" in p.stderr and "bad.csv" in p.stderr and "Traceback" not in p.stderr
+    # the command line checks every scenario's input first (test_bad_input_fails_before_anything_is_solved);
+    # a scenario that fails while solving is isolated: here a bad file the check is told to leave alone
+    assert sweep_command(path, out=tmp_path / "out", workers=0, quiet=True, check_inputs=False) == 1
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     failed = summary[summary["status"] == "failed"]
     assert len(failed) == 2 and set(failed["prices.path"]) == {"bad.csv"}
@@ -239,8 +239,32 @@ def test_failure_is_isolated_and_counted(tmp_path):
     assert (summary[summary["status"] == "optimal"]["prices.path"] == "good.csv").all()
     assert len(list((tmp_path / "out" / "results").glob("*.nc"))) == 2
     # A re-run tries the failed ones again and keeps the others.
-    report = sweep(path, tmp_path / "out", workers=0, progress=False)
+    report = sweep(path, tmp_path / "out", workers=0, progress=False, check_inputs=False)
     assert len(report.skipped) == 2 and len(report.failed) == 2 and report.exit_code == 1
+
+
+def test_bad_input_fails_before_anything_is_solved(tmp_path):
+    # nine scenarios; the 4th to 9th name a bad or a missing price file: one message naming the first bad
+    # scenario, its file and line, and the others' numbers; exit 2; nothing solved, no cluster started
+    (tmp_path / "good.csv").write_text("hour,price\n" + "".join(f"{h},{30 + 40 * (h % 24 > 16)}\n" for h in range(48)))
+    (tmp_path / "bad.csv").write_text("hour,price\n1,30\n2,abc\n")
+    (tmp_path / "base.toml").write_text(
+        '[prices]\nsource = "csv"\npath = "good.csv"\n[horizon]\nhours = 48\n'
+        '[[fleets]]\nname = "a"\nvehicles = 10\nbattery_kwh = 40\ncharger_kw = 7\navailability = 0.8\n'
+    )
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        'base = "base.toml"\n[axes]\n"prices.path" = ["good.csv", "bad.csv", "missing.csv"]\n'
+        '"fleets.a.vehicles" = [10, 20, 30]\n'
+    )
+    p = run_cli("sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "2")
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert lines[0].startswith(f"aggregator: error: {path}: scenario 4 of 9: base.toml [prices.path=bad.csv, ")
+    assert "bad.csv, line 3, column 'price': found 'abc'" in lines[0]
+    assert "5 more scenarios with bad input (5, 6, 7, 8, 9); nothing was solved" in lines[0]
+    assert not list((tmp_path / "out").rglob("*.nc")) and "Dask" not in p.stderr
 
 
 # -------------------------------------------------------------------- resume
@@ -438,7 +462,7 @@ def test_equal_numbers_are_one_axis_value(tmp_path):
     assert read_sweep(path).points()[0].hash == base.points()[0].hash
 
 
-def test_a_failed_scenario_shows_no_profit(tmp_path):
+def test_a_failed_scenario_shows_no_profit(tmp_path, capsys):
     (tmp_path / "good.csv").write_text("hour,price\n" + "".join(f"{h},{30 + 40 * (h % 24 > 16)}\n" for h in range(24)))
     (tmp_path / "bad.csv").write_text("hour,price\n1,30\n2,abc\n")
     (tmp_path / "base.toml").write_text(
@@ -447,8 +471,7 @@ def test_a_failed_scenario_shows_no_profit(tmp_path):
     )
     path = tmp_path / "sweep.toml"
     path.write_text('base = "base.toml"\n[axes]\n"prices.path" = ["good.csv", "bad.csv"]\n')
-    p = run_cli("sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "0")
-    assert p.returncode == 1, p.stderr
-    failed = [line for line in p.stdout.splitlines() if "bad.csv" in line]
+    assert sweep_command(path, out=tmp_path / "out", workers=0, quiet=True, check_inputs=False) == 1
+    failed = [line for line in capsys.readouterr().out.splitlines() if "bad.csv" in line]
     assert len(failed) == 1 and "failed" in failed[0]
     assert "0.0" not in failed[0].split("failed", 1)[1], failed[0]  # no profit, not zero

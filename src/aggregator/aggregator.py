@@ -183,6 +183,35 @@ class Aggregator:
         self._extension_delta: tuple[tuple[str, ...], tuple[str, ...], bool] | None = None
         self._warn_about_inputs()
 
+    def __repr__(self) -> str:
+        from . import labels
+
+        p = self.prices
+        name = f" {self.name!r}" if self.name else ""
+        model = ["exclusive charging" if self.exclusive_charging else "shared chargers",
+                 f"slack_penalty {self.slack_penalty:g} $/kWh", f"solver {self.solver!r}"]
+        if self.extensions:
+            model.append(f"extensions {', '.join(self.extensions)}")
+        if self.rolling is not None:
+            model.append(f"rolling {self.rolling.window_hours:g} h / {self.rolling.commit_hours:g} h")
+        shown = 8
+        lines = [
+            f"<Aggregator{name}: {len(self.fleets)} fleet{'s' if len(self.fleets) != 1 else ''}, "
+            f"{self.steps:,} steps of {labels.hours(self.step_hours)}, {labels.span(p.time, p.step_hours)} "
+            f"{labels.time_zone(p)}; {'; '.join(model)}",
+            f"  prices {p.values.min():,.2f} to {p.values.max():,.2f} {labels.currency(p)}/MWh "
+            f"(mean {p.values.mean():,.2f}) from {p.source!r}",
+        ]
+        for f in self.fleets[:shown]:
+            lines.append(
+                f"  fleet {f.name!r}: {f.vehicles:,g} x {f.battery_kwh:g} kWh, {f.charger_kw:g} kW, "
+                f"contract_limit {f.contract_limit:g}, mean availability {float(f.availability[: self.steps].mean()):.2f}"
+                + (f", {f.representation}" if f.representation != "study" else "")
+            )
+        if len(self.fleets) > shown:
+            lines.append(f"  ... and {len(self.fleets) - shown} more fleets")
+        return "\n".join(lines) + ">"
+
     def _warn_about_inputs(self) -> None:
         """Warn (:class:`~aggregator.errors.InputWarning`) about allowed inputs that make slack certain or profitable."""
         dt, penalty = self.step_hours, self.slack_penalty

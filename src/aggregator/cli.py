@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 
 from .errors import InputError, PluginError, SolveError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "rounded_summary"]
 
 log = logging.getLogger("aggregator")
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    parser.add_argument("--version", action="version", version=f"aggregator {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="solve a scenario (the embedded default without SCENARIO)")
@@ -77,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--kind",
         choices=("dispatch", "monthly"),
         default="dispatch",
-        help="dispatch: price, charge/discharge per fleet, state of charge against its bounds (default); "
-        "monthly: profit per month, stacked by fleet",
+        help="dispatch: price, charge/discharge stacked by fleet, state of charge against its bounds (default); "
+        "monthly: profit per month stacked by fleet (per day for a run of up to a month, per week up to four)",
+    )
+    plot.add_argument(
+        "--dpi", type=float, default=300, metavar="N",
+        help="resolution of a PNG in dots per inch (default: 300, for print; 100 is enough for a screen)",
     )
     plot.add_argument("--start", metavar="DATE", help="first day of the dispatch window, e.g. 2024-07-01")
     plot.add_argument(
@@ -101,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one per core; 0: no Dask)"
     )
+    export = sub.add_parser(
+        "export-pypsa",
+        help="write a scenario's fleets and prices as a PyPSA network (.nc), to use in a system model",
+        description="Write the scenario's fleets as PyPSA components (a bus per fleet with a Store for the "
+        "batteries, Links for charging and discharging, the price as a generator at the grid bus) to a PyPSA "
+        "netCDF file; pypsa.Network(OUT) reads it and network.optimize() solves it. Needs the pypsa extra: "
+        "python -m pip install \"aggregator[pypsa]\".",
+    )
+    export.add_argument("scenario", metavar="SCENARIO", help="scenario file (.toml)")
+    export.add_argument("out", metavar="OUT", help="network file to write (.nc)")
+    export.add_argument("--hours", type=float, metavar="N", help="export only the first N hours")
+    export.add_argument("--mkdir", action="store_true", help="create the folder of OUT if it is missing")
     sub.add_parser("solvers", help="list solver backends and whether they are installed")
     plugins_cmd = sub.add_parser("plugins", help="list every registered plugin with its distribution")
     plugins_cmd.add_argument(
@@ -110,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scenario", help="print the embedded default scenario (a template to edit)")
     sub.add_parser("schema", help="print the JSON Schema of scenario files, with the installed plugins' options")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aggregator")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        return "(not installed)"
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -124,6 +150,11 @@ def _load(args: argparse.Namespace):
     from .scenario import DEFAULT_SCENARIO, load_scenario, read_scenario, scenario_hash
 
     if args.scenario:
+        suffix = Path(args.scenario).suffix.lower()
+        if suffix in _OUT_SUFFIXES:
+            hint = f" (to draw a result file: aggregator plot {args.scenario})" if suffix != ".csv" else (
+                " (a price or availability file goes into a scenario: aggregator scenario > my.toml writes one to edit)")
+            raise InputError(f"{args.scenario}: expected a .toml scenario, not a {suffix} file{hint}")
         aggregator = load_scenario(args.scenario)
         args.scenario_hash = scenario_hash(read_scenario(args.scenario))
         return aggregator
@@ -195,6 +226,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out}: unknown image format {out.suffix!r}; expected one of {', '.join(formats)}")
     if args.kind == "monthly" and (args.start or args.days is not None or args.fleet):
         raise InputError("--start, --days and --fleet apply to --kind dispatch only")
+    if not 10 <= args.dpi <= 2400:
+        raise InputError(f"--dpi {args.dpi:g}: expected dots per inch between 10 and 2400")
     check_output_folder(out, create=args.mkdir)
     result = Result.read(source)
     if args.kind == "dispatch":
@@ -202,8 +235,23 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     else:
         figure = result.plot("monthly")
     with atomic_path(out) as tmp:
-        figure.savefig(tmp, format=out.suffix.lower().lstrip("."))
-    print(out)
+        figure.savefig(tmp, format=out.suffix.lower().lstrip("."), dpi=args.dpi)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _cmd_export_pypsa(args: argparse.Namespace) -> int:
+    from .pypsa_export import export_pypsa
+
+    out = Path(_non_empty_out(args.out, "a network file such as network.nc"))
+    aggregator = _load(args)
+    if args.hours is not None:
+        aggregator = _restrict_hours(aggregator, args.hours)
+    export_pypsa(aggregator, out, create_folder=args.mkdir)
+    print(
+        f"wrote {out}: {len(aggregator.fleets)} fleet(s), {aggregator.steps} snapshots of {aggregator.step_hours:g} h "
+        f"(read it with pypsa.Network({str(out)!r}))"
+    )
     return EXIT_OK
 
 
@@ -258,7 +306,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 result.to_parquet(out)
             else:
                 result.to_csv(out)
-            log.info("wrote %s", out)
+            if not args.quiet:  # standard error: standard output is the summary (or --json's one object)
+                kind = {".nc": "netCDF", ".parquet": "Parquet", ".csv": "CSV"}[suffix]
+                print(f"wrote {out} ({kind}: {result.dataset.sizes['time']} steps x {result.dataset.sizes['fleet']} "
+                      f"fleets{', with units and provenance' if suffix != '.csv' else ''})", file=sys.stderr)
         except StorageError as exc:  # the file appears whole or not at all (atomic_path): nothing half-written
             write_error = f"--out {exc}"
         except OSError as exc:
@@ -266,7 +317,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif out is not None:
         log.warning("no result written to %s (status %s); any previous file is unchanged", out, result.status)
     if args.json:
-        print(json.dumps(result.summary()))
+        print(json.dumps(rounded_summary(result.summary())))
     else:
         _print_summary(result)
     if write_error:
@@ -276,6 +327,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"aggregator: {_failure_reason(result, args)}", file=sys.stderr)
     return EXIT_FAILED
+
+
+#: ``--json`` keys that are ratios (kept to 3 significant digits) and seconds (to the millisecond).
+_RATIO_KEYS = frozenset({"gap", "mip_gap", "relative"})
+_SECONDS_KEYS = frozenset({"solve_seconds"})
+
+
+def rounded_summary(value: Any, key: str = "") -> Any:
+    """``--json``'s figures without float noise: amounts ($, kWh) to 1e-7, ratios to 3 digits, seconds to 1 ms.
+
+    A penalty of ``6.4e-09`` $ when nothing was penalised prints as ``0.0``;
+    amounts keep seven decimals, so sums of them stay within 1e-6 of their
+    total.
+
+    Parameters
+    ----------
+    value : Any
+        :meth:`aggregator.Result.summary` (or a part of it).
+    key : str
+        The key ``value`` is under.
+
+    Returns
+    -------
+    Any
+        The same structure with its floats rounded.
+    """
+    if isinstance(value, dict):
+        return {k: rounded_summary(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded_summary(v, key) for v in value]
+    if isinstance(value, float) and math.isfinite(value):
+        if key in _RATIO_KEYS:
+            return float(f"{value:.3g}") + 0.0
+        if key in _SECONDS_KEYS:
+            return round(value, 3) + 0.0
+        return round(value, 7) + 0.0  # + 0.0: no "-0.0"
+    return value
 
 
 def _failure_reason(result, args: argparse.Namespace) -> str:
@@ -411,6 +499,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "scenario": _cmd_scenario,
         "schema": _cmd_schema,
         "sweep": _cmd_sweep,
+        "export-pypsa": _cmd_export_pypsa,
     }
     try:
         return commands[args.command](args)

@@ -301,6 +301,26 @@ class Fleet:
             return np.full(steps, float(value[0]))
         return np.asarray(value[:steps], dtype=float)
 
+    def __repr__(self) -> str:
+        a = self.availability
+        avail = f"availability {float(a.min()):.2g}" + (f" to {float(a.max()):.2g}" if a.min() != a.max() else "")
+        avail += f" (mean {float(a.mean()):.2f}) over {a.size:,} steps"
+        extra = []
+        if self.power_availability is not None:
+            extra.append("own power_availability")
+        if self.representation != "study":
+            extra.append(f"representation {self.representation!r}")
+        if self.wear_cost:
+            extra.append(f"wear_cost {self.wear_cost:g} $/kWh")
+        if self.trips is not None:
+            extra.append(f"trips of {len(self.trips.ids):,} vehicles")
+        return (
+            f"<Fleet {self.name!r}: {self.vehicles:,g} vehicles x {self.battery_kwh:g} kWh, {self.charger_kw:g} kW "
+            f"({self.capacity_kwh:,.0f} kWh, {self.power_kw:,.0f} kW); efficiency {self.charge_efficiency:g} in, "
+            f"{self.discharge_efficiency:g} out; contract_limit {self.contract_limit:g}, initial_soc {self.initial_soc:g}; "
+            f"{avail}{''.join('; ' + e for e in extra)}>"
+        )
+
     @property
     def capacity_kwh(self) -> float:
         """Energy of the whole fleet's batteries in kWh (``vehicles * battery_kwh``)."""

@@ -249,6 +249,19 @@ class PriceSignal:
         except (TypeError, ValueError) as exc:
             raise InputError(f"prices ({name}): the values are not numbers ({exc})") from None
 
+
+    def __repr__(self) -> str:
+        from . import labels
+
+        v = self.values
+        unit = f"{labels.currency(self)}/MWh"
+        return (
+            f"<PriceSignal {len(self):,} steps of {labels.hours(self.step_hours)}, "
+            f"{labels.span(self.time, self.step_hours)} {labels.time_zone(self)}; "
+            f"{v.min():,.2f} to {v.max():,.2f} {unit}, mean {v.mean():,.2f}"
+            f"{f', {int((v < 0).sum()):,} negative' if (v < 0).any() else ''}; source {self.source!r}>"
+        )
+
     def head(self, steps: int) -> "PriceSignal":
         """The first ``steps`` steps.
 

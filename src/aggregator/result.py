@@ -779,8 +779,61 @@ class Result:
             return cls(ds.load())
 
     def __repr__(self) -> str:
-        a = self.dataset.attrs
+        from . import labels
+
+        a, ds = self.dataset.attrs, self.dataset
+        cur = labels.currency(self)
+        name = f" {a['name']!r}" if a.get("name") else ""
+        gap = float(a.get("gap", math.nan))
         return (
-            f"<Result status={a['status']!r} profit={a['profit']:.2f} $ gap={a['gap']:.2e} "
-            f"fleets={self.dataset.sizes['fleet']} steps={self.dataset.sizes['time']} solver={a['solver']!r}>"
+            f"<Result{name} {a['status']}: objective {labels.money(a['objective'], cur)} "
+            f"(profit {labels.money(a['profit'], cur)}, penalty {labels.money(a['penalty'], cur)}), "
+            f"bound {labels.money(a['bound'], cur)}, gap {'n/a' if not math.isfinite(gap) else f'{gap:.1e}'}; "
+            f"{ds.sizes['fleet']} fleet{'s' if ds.sizes['fleet'] != 1 else ''}, {ds.sizes['time']:,} steps of "
+            f"{labels.hours(float(a['step_hours']))} from {ds.indexes['time'][0]:%Y-%m-%d %H:%M} "
+            f"{labels.time_zone(self)}; solver {a['solver']!r}>"
         )
+
+    def _repr_html_(self) -> str:
+        """The headline figures as an HTML table, for notebooks."""
+        from html import escape
+
+        from . import labels
+
+        a, ds = self.dataset.attrs, self.dataset
+        cur = labels.currency(self)
+        gap = float(a.get("gap", math.nan))
+        requested = float(a.get("mip_gap", math.nan))
+        head = [
+            ("status", a["status"] + (f" ({a['termination']})" if a.get("termination") else "")),
+            ("objective", labels.money(a["objective"], cur)),
+            ("profit", labels.money(a["profit"], cur)),
+            ("slack penalty", labels.money(a["penalty"], cur)),
+            ("proven bound", labels.money(a["bound"], cur)),
+            ("gap", ("n/a" if not math.isfinite(gap) else f"{gap:.2e}")
+             + (f" (requested {requested:.0e})" if math.isfinite(requested) else "")),
+            ("backend", f"{a['solver']}" + (f" ({a['solver_choice']})" if a.get("solver_choice") else "")),
+            ("solve time", f"{float(a.get('solve_seconds', math.nan)):.2f} s"),
+            ("horizon", f"{ds.sizes['time']:,} steps of {labels.hours(float(a['step_hours']))}, "
+                        f"{labels.span(ds.indexes['time'], float(a['step_hours']))} {labels.time_zone(self)}"),
+        ]
+        for key in ("wear", "shortfall_cost"):
+            if float(a.get(key, 0.0) or 0.0):
+                head.insert(4, (key.replace("_", " "), labels.money(a[key], cur)))
+        if a.get("message"):
+            head.append(("message", str(a["message"])))
+        rows = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in head)
+        fleets = ""
+        if self.has_solution:
+            table = self.fleet_table()
+            body = "".join(
+                f"<tr><td>{escape(str(name))}</td><td>{row['profit']:,.2f}</td><td>{row['charged_kwh']:,.1f}</td>"
+                f"<td>{row['discharged_kwh']:,.1f}</td><td>{row['slack_kwh']:,.1f}</td><td>{row['cycles']:,.1f}</td></tr>"
+                for name, row in table.iterrows()
+            )
+            fleets = (
+                f"<table><thead><tr><th>fleet</th><th>profit, {escape(cur)}</th><th>charged, kWh</th>"
+                f"<th>discharged, kWh</th><th>slack, kWh</th><th>cycles</th></tr></thead><tbody>{body}</tbody></table>"
+            )
+        title = escape(f"Result {a['name']!r}" if a.get("name") else "Result")
+        return f"<div><strong>{title}</strong><table>{rows}</table>{fleets}</div>"

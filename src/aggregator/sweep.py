@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Sequence, TextIO
 
 import pandas as pd
 import xarray as xr
@@ -63,6 +64,7 @@ __all__ = [
     "read_sweep",
     "sweep_from_dict",
     "sweep",
+    "check_scenarios",
     "solve_fleets",
     "combine_fleet_results",
     "open_sweep",
@@ -124,6 +126,7 @@ def sweep(
     threads_per_worker: int = 1,
     progress: bool | None = None,
     stream: TextIO | None = None,
+    check_inputs: bool = True,
 ) -> SweepReport:
     """Run every scenario of a sweep on Dask, resumably.
 
@@ -155,6 +158,11 @@ def sweep(
         default: on.
     stream : file, optional
         Where progress goes (default: standard error).
+    check_inputs : bool
+        Build every scenario still to solve before solving any (reading its
+        files and checking every key), so that a bad input fails the sweep at
+        once (see :func:`check_scenarios`); with ``False`` a scenario with bad
+        input is recorded as failed and the others go on.
 
     Returns
     -------
@@ -170,7 +178,8 @@ def sweep(
     Raises
     ------
     InputError
-        Bad sweep file, output folder or scheduler.
+        Bad sweep file, output folder or scheduler; with ``check_inputs``, any
+        scenario's bad input (before anything is solved).
     """
     spec = sweep_file if isinstance(sweep_file, SweepSpec) else read_sweep(sweep_file)
     points = spec.points()
@@ -193,6 +202,8 @@ def sweep(
                     distrusted.append(f"{file} ({point.label}) is not reused: {reason}; solving it again")
             else:
                 ledger.done(point, done, file, resumed=True)
+        if check_inputs:
+            check_scenarios(todo, spec, total=len(points))
         n_fleets = len(spec.base.get("fleets", []))
         reporter = ledger.reporter = SweepProgress(len(todo), len(todo) * n_fleets, enabled=progress is not False, stream=stream)
         for line in distrusted:
@@ -270,6 +281,46 @@ class _Ledger:
             self.reporter.scenario_finished(point, f"failed: {error}", True)
 
 
+def check_scenarios(points: Sequence[SweepPoint], spec: SweepSpec, *, total: int | None = None) -> None:
+    """Build every scenario (reading its files, checking every key) without solving any.
+
+    Parameters
+    ----------
+    points : sequence of SweepPoint
+        The scenarios to check.
+    spec : SweepSpec
+        Their sweep.
+    total : int, optional
+        Number of scenarios of the whole grid, for the message.
+
+    Raises
+    ------
+    InputError
+        When any scenario's input is bad: one message naming the first bad
+        scenario (its number in the grid and its axis values) with the key,
+        file or row at fault, how many others are bad, and that nothing was
+        solved.
+    """
+    bad: list[tuple[SweepPoint, str]] = []
+    for point in points:
+        try:
+            with warnings.catch_warnings():  # the solve repeats them; say them once
+                warnings.simplefilter("ignore")
+                _build(point, spec)
+        except InputError as exc:
+            bad.append((point, " / ".join(str(exc).splitlines())))
+    if not bad:
+        return
+    total = len(points) if total is None else total
+    where = spec.path or "the sweep"
+    point, first = bad[0]
+    text = f"{where}: scenario {point.index + 1} of {total}: {first}"
+    if len(bad) > 1:
+        others = ", ".join(str(p.index + 1) for p, _ in bad[1:11]) + (", ..." if len(bad) > 11 else "")
+        text += f"; {len(bad) - 1} more scenario{'s' if len(bad) > 2 else ''} with bad input ({others})"
+    raise InputError(f"{text}; nothing was solved")
+
+
 def _build(point: SweepPoint, spec: SweepSpec) -> Aggregator:
     aggregator = scenario_from_dict(point.scenario, spec.base_path.parent, source=f"{spec.base_path.name} [{point.label}]")
     aggregator.name = f"{spec.name or spec.base_path.stem} {point.short}"
@@ -339,7 +390,13 @@ def _finish(job: _Job, ledger: _Ledger) -> None:
 
 
 def sweep_command(
-    sweep_file: str | Path, *, out: str | Path | None = None, scheduler: str | None = None, workers: int | None = None, quiet: bool = False
+    sweep_file: str | Path,
+    *,
+    out: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    quiet: bool = False,
+    check_inputs: bool = True,
 ) -> int:
     """``aggregator sweep``: run a sweep and print what became of each scenario.
 
@@ -355,6 +412,8 @@ def sweep_command(
         Local worker processes (0: in this process).
     quiet : bool
         No progress output.
+    check_inputs : bool
+        Check every scenario's input before solving any (see :func:`sweep`).
 
     Returns
     -------
@@ -367,7 +426,7 @@ def sweep_command(
     InputError
         Bad sweep file, output folder or scheduler (exit code 2 on the command line).
     """
-    report = sweep(sweep_file, out, scheduler=scheduler, workers=workers, progress=not quiet)
+    report = sweep(sweep_file, out, scheduler=scheduler, workers=workers, progress=not quiet, check_inputs=check_inputs)
     frame = report.summary
     if not frame.empty:
         keys = ["index", "scenario", *(a.key for a in read_axes(report))]
@@ -378,7 +437,10 @@ def sweep_command(
             shown = totals.reset_index().rename(columns=lambda c: c if c not in keys[2:] else c)
             for key in keys[2:]:
                 shown[key] = shown[key].map(short_value)
-            print(shown.to_string(index=False, na_rep=""))  # a failed scenario has no profit, not 0
+            # figures as run's table prints them; a failed scenario has no profit, not 0
+            shown["profit"] = shown["profit"].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+            shown["gap"] = shown["gap"].map(lambda v: "" if pd.isna(v) else f"{v:.2e}")
+            print(shown.rename(columns={"profit": "profit $"}).to_string(index=False))
     print(
         f"{len(report.points)} scenarios: {len(report.solved)} solved now, {len(report.skipped)} already done, "
         f"{len(report.failed)} failed; results in {report.out}"
