@@ -562,7 +562,7 @@ def test_the_core_imports_nothing_from_plugins():
             assert not re.search(rf"^\s*(from|import)\s+{package}\b", text, re.MULTILINE), (path, package)
 
 
-@pytest.mark.parametrize("module", ["aggregator_tou.tariff", "aggregator_trips.schedule", "aggregator_gridlimit"])
+@pytest.mark.parametrize("module", ["aggregator_tou.tariff", "aggregator_trips.schedule", "aggregator_gridlimit.extension"])
 def test_plugin_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

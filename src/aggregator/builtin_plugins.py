@@ -1,28 +1,60 @@
-"""The builtin plugins, registered through the same hooks as third-party ones."""
+"""The builtin plugins, registered through the same hooks as third-party ones.
+
+Each class is registered by its import path (:class:`~aggregator.plugins.LazyPlugin`)
+with what the listings show, so that ``aggregator plugins`` and ``aggregator
+solvers`` import none of the modules that define them (and so none of
+pandas, xarray, linopy or highspy); a class is imported when a scenario uses
+it.  ``tests/test_plugins.py`` checks that each declaration agrees with its class.
+"""
 
 from __future__ import annotations
 
-from .availability import ConstantAvailability, CsvAvailability, SyntheticAvailability
-from .decomposition import DecompositionBackend
-from .dp_backend import DPBackend
-from .plugins import hookimpl
-from .prices import ConstantPriceSource, CsvPriceSource, SyntheticPriceSource
-from .solvers import HighsBackend, LinopyBackend
+from .plugins import LazyPlugin, hookimpl
 
 
 @hookimpl
 def aggregator_register_price_sources():
     """Builtin price sources: csv, constant, synthetic."""
-    return [CsvPriceSource, ConstantPriceSource, SyntheticPriceSource]
+    return [
+        LazyPlugin("aggregator.prices:CsvPriceSource", name="csv",
+                   summary='Prices read from a CSV file (``source = "csv"``).'),
+        LazyPlugin("aggregator.prices:ConstantPriceSource", name="constant",
+                   summary='One price for every step (``source = "constant"``).'),
+        LazyPlugin("aggregator.prices:SyntheticPriceSource", name="synthetic",
+                   summary='Deterministic California-like prices (``source = "synthetic"``).'),
+    ]
 
 
 @hookimpl
 def aggregator_register_availability_models():
     """Builtin availability models: csv, constant, synthetic."""
-    return [CsvAvailability, ConstantAvailability, SyntheticAvailability]
+    return [
+        LazyPlugin("aggregator.availability:CsvAvailability", name="csv",
+                   summary='A column of a CSV file (``model = "csv"``).'),
+        LazyPlugin("aggregator.availability:ConstantAvailability", name="constant",
+                   summary='The same share every step (``model = "constant"``).'),
+        LazyPlugin("aggregator.availability:SyntheticAvailability", name="synthetic",
+                   summary='A synthetic commuting pattern (``model = "synthetic"``).'),
+    ]
 
 
 @hookimpl
 def aggregator_register_solver_backends():
     """Builtin solver backends: dp and decomposition (structure-aware, preferred by auto), highs, linopy."""
-    return [DPBackend, DecompositionBackend, HighsBackend, LinopyBackend]
+    return [
+        LazyPlugin("aggregator.dp_backend:DPBackend", name="dp", priority=100,
+                   summary="Exact dynamic programme per fleet over piecewise-linear value functions (structure-aware).",
+                   description="exact per-fleet dynamic programme, certified bound; the documented model only"),
+        LazyPlugin("aggregator.decomposition:DecompositionBackend", name="decomposition", priority=90,
+                   requires=("highspy",),
+                   summary="Fleets behind shared connections: priced coupling rows, exact per-fleet DP, repaired "
+                           "LP dispatch.",
+                   description="dual decomposition of declared coupling rows over the exact per-fleet DP, "
+                               "certified bound"),
+        LazyPlugin("aggregator.solvers:HighsBackend", name="highs", priority=10, requires=("highspy", "linopy"),
+                   summary="The MILP through linopy and HiGHS, with the bound HiGHS proves.",
+                   description="the exact MILP with HiGHS (highspy) through linopy, warm-started from the dp backend"),
+        LazyPlugin("aggregator.solvers:LinopyBackend", name="linopy", priority=0, requires=("linopy",),
+                   summary='Any solver that linopy supports and finds installed (``solver = "cbc"``, ...).',
+                   description="the MILP through linopy with any installed solver (option `solver`)"),
+    ]
