@@ -72,3 +72,10 @@ def test_solvers_and_plugins_listings():
     assert p.returncode == 0 and "highs" in p.stdout
     p = run_cli("plugins")
     assert p.returncode == 0 and "price sources" in p.stdout and "csv" in p.stdout
+
+
+def test_solvers_verbose_lists_what_linopy_finds():
+    p = run_cli("solvers", "--verbose")
+    assert p.returncode == 0, p.stderr
+    assert any(line.strip().startswith("solvers linopy finds:") and "highs" in line for line in p.stdout.splitlines())
+    assert "solvers linopy finds" not in run_cli("solvers").stdout  # the plain listing imports no linopy

@@ -11,31 +11,32 @@ from __future__ import annotations
 
 from .plugins import LazyPlugin, hookimpl
 
+#: name -> (class in aggregator.prices, the first line of its docstring)
+PRICE_SOURCES = {
+    "csv": ("CsvPriceSource", 'Prices read from a CSV file (``source = "csv"``).'),
+    "constant": ("ConstantPriceSource", 'One price for every step (``source = "constant"``).'),
+    "synthetic": ("SyntheticPriceSource", 'Deterministic California-like prices (``source = "synthetic"``).'),
+}
+#: name -> (class in aggregator.availability, the first line of its docstring)
+AVAILABILITY_MODELS = {
+    "csv": ("CsvAvailability", 'A column of a CSV file (``model = "csv"``).'),
+    "constant": ("ConstantAvailability", 'The same share every step (``model = "constant"``).'),
+    "synthetic": ("SyntheticAvailability", 'A synthetic commuting pattern (``model = "synthetic"``).'),
+}
+
 
 @hookimpl
 def aggregator_register_price_sources():
     """Builtin price sources: csv, constant, synthetic."""
-    return [
-        LazyPlugin("aggregator.prices:CsvPriceSource", name="csv",
-                   summary='Prices read from a CSV file (``source = "csv"``).'),
-        LazyPlugin("aggregator.prices:ConstantPriceSource", name="constant",
-                   summary='One price for every step (``source = "constant"``).'),
-        LazyPlugin("aggregator.prices:SyntheticPriceSource", name="synthetic",
-                   summary='Deterministic California-like prices (``source = "synthetic"``).'),
-    ]
+    return [LazyPlugin(f"aggregator.prices:{cls}", name=name, summary=summary)
+            for name, (cls, summary) in PRICE_SOURCES.items()]
 
 
 @hookimpl
 def aggregator_register_availability_models():
     """Builtin availability models: csv, constant, synthetic."""
-    return [
-        LazyPlugin("aggregator.availability:CsvAvailability", name="csv",
-                   summary='A column of a CSV file (``model = "csv"``).'),
-        LazyPlugin("aggregator.availability:ConstantAvailability", name="constant",
-                   summary='The same share every step (``model = "constant"``).'),
-        LazyPlugin("aggregator.availability:SyntheticAvailability", name="synthetic",
-                   summary='A synthetic commuting pattern (``model = "synthetic"``).'),
-    ]
+    return [LazyPlugin(f"aggregator.availability:{cls}", name=name, summary=summary)
+            for name, (cls, summary) in AVAILABILITY_MODELS.items()]
 
 
 @hookimpl

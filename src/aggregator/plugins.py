@@ -36,6 +36,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "hookimpl",
     "LazyPlugin",
+    "lazy_exports",
     "PluginEntry",
     "PluginInfo",
     "get_plugin_manager",
@@ -200,6 +201,38 @@ class LazyPlugin:
         return target
 
 
+def lazy_exports(package: str, modules: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (:pep:`562`) that imports each public name from its module on first use.
+
+    A plugin package keeps its top module light (the command line imports it
+    to list the plugin) and still offers its public names there.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    modules : mapping of str to str
+        Public name -> the module that defines it (relative, such as ``".source"``, or absolute).
+
+    Returns
+    -------
+    callable
+        Assign it to the package's ``__getattr__``.
+
+    Examples
+    --------
+    >>> getattr_ = lazy_exports("aggregator", {"InputError": ".errors"})
+    >>> getattr_("InputError").__name__
+    'InputError'
+    """
+    def __getattr__(name: str) -> Any:
+        if name in modules:
+            return getattr(importlib.import_module(modules[name], package), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -298,42 +331,28 @@ class PluginEntry:
         assert self._lazy is not None
         return all(optional_dependency(module) for module in self._lazy.requires)
 
-    def _declared(self, attr: str) -> Any:
-        value = None if self._lazy is None or self._class is not None else getattr(self._lazy, attr)
-        return value
+    def _attribute(self, attr: str) -> Any:
+        """What the registration declares (until the class is imported), else the class's own value."""
+        declared = None if self._lazy is None or self._class is not None else getattr(self._lazy, attr)
+        if declared is not None:
+            return plain_text(declared) if attr == "summary" else declared
+        cls = self.load()
+        return _first_line(cls.__doc__) if attr == "summary" else getattr(cls, attr)
 
     @property
     def summary(self) -> str:
-        """The first line of the class's docstring, plain text.
-
-        Returns
-        -------
-        str
-        """
-        declared = self._declared("summary")
-        return plain_text(declared) if declared is not None else _first_line(self.load().__doc__)
+        """The first line of the class's docstring, plain text (str)."""
+        return self._attribute("summary")
 
     @property
     def priority(self) -> int:
-        """A solver backend's ``priority``.
-
-        Returns
-        -------
-        int
-        """
-        declared = self._declared("priority")
-        return declared if declared is not None else self.load().priority
+        """A solver backend's ``priority`` (int)."""
+        return self._attribute("priority")
 
     @property
     def description(self) -> str:
-        """A solver backend's ``description``.
-
-        Returns
-        -------
-        str
-        """
-        declared = self._declared("description")
-        return declared if declared is not None else self.load().description
+        """A solver backend's ``description`` (str)."""
+        return self._attribute("description")
 
 
 def optional_dependency(module: str) -> bool:

@@ -22,41 +22,19 @@ solve the whole model.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from aggregator.plugins import LazyPlugin, hookimpl
+from aggregator.plugins import LazyPlugin, hookimpl, lazy_exports
 
 __all__ = ["GridLimit", "grid_limit_coupling"]
 __version__ = "0.2.0"
 
 # Light on purpose: the command line imports this module to list the plugin, so the class (and
 # xarray) is imported only when a scenario uses it.
-_MODULES = {
-    "GridLimit": ".extension",
-    "grid_limit_coupling": ".extension",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The package's public names, imported from their modules on first use (:pep:`562`)."""
-    if name in _MODULES:
-        return getattr(importlib.import_module(_MODULES[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, ".extension"))
 
 
 @hookimpl
 def aggregator_register_model_extensions() -> list[LazyPlugin]:
-    """Register the ``grid_limit`` model extension by its import path (imported when a scenario uses it).
-
-    Returns
-    -------
-    list of LazyPlugin
-    """
-    return [
-        LazyPlugin(
-            "aggregator_gridlimit.extension:GridLimit",
-            name="grid_limit",
-            summary="A grid-connection limit on the fleets' net import and export (``[extensions.grid_limit]``).",
-        )
-    ]
+    """Register the ``grid_limit`` model extension by its import path (imported when a scenario uses it)."""
+    return [LazyPlugin("aggregator_gridlimit.extension:GridLimit",
+                       name="grid_limit",
+                       summary="A grid-connection limit on the fleets' net import and export (``[extensions.grid_limit]``).")]

@@ -17,43 +17,22 @@ this one (priority 5) when highspy is missing.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from aggregator.plugins import LazyPlugin, hookimpl
+from aggregator.plugins import LazyPlugin, hookimpl, lazy_exports
 
 __all__ = ["ScipyBackend"]
 __version__ = "0.1.0"
 
 # Light on purpose: the command line imports this module to list the plugin, so the class (and
 # linopy, scipy) is imported only when a scenario uses it.
-_MODULES = {
-    "ScipyBackend": ".backend",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The package's public names, imported from their modules on first use (:pep:`562`)."""
-    if name in _MODULES:
-        return getattr(importlib.import_module(_MODULES[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {"ScipyBackend": ".backend"})
 
 
 @hookimpl
 def aggregator_register_solver_backends() -> list[LazyPlugin]:
-    """Register the ``scipy`` solver backend by its import path (imported when a scenario uses it).
-
-    Returns
-    -------
-    list of LazyPlugin
-    """
-    return [
-        LazyPlugin(
-            "aggregator_scipy.backend:ScipyBackend",
-            name="scipy",
-            summary="The MILP with scipy.optimize.milp (SciPy's HiGHS), from the linopy model's matrices.",
-            description="the MILP with scipy.optimize.milp (SciPy's bundled HiGHS); any model, proven bound",
-            priority=5,
-            requires=("scipy", "linopy"),
-        )
-    ]
+    """Register the ``scipy`` solver backend by its import path (imported when a scenario uses it)."""
+    return [LazyPlugin("aggregator_scipy.backend:ScipyBackend",
+                       name="scipy",
+                       summary="The MILP with scipy.optimize.milp (SciPy's HiGHS), from the linopy model's matrices.",
+                       description="the MILP with scipy.optimize.milp (SciPy's bundled HiGHS); any model, proven bound",
+                       priority=5,
+                       requires=("scipy", "linopy"))]

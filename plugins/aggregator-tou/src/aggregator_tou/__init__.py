@@ -13,46 +13,19 @@ The package registers :class:`TouPriceSource` through the
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from aggregator.plugins import LazyPlugin, hookimpl
+from aggregator.plugins import LazyPlugin, hookimpl, lazy_exports
 
 __all__ = ["TouPriceSource", "Tariff", "Rule", "DEFAULT_SEASONS", "DEFAULT_PERIODS", "DEFAULT_PERIOD", "DEFAULT_RATES"]
 __version__ = "0.2.0"
 
 # Light on purpose: the command line imports this module to list the plugin, so the class (and
 # pandas) is imported only when a scenario uses it.
-_MODULES = {
-    "TouPriceSource": ".source",
-    "Tariff": ".tariff",
-    "Rule": ".tariff",
-    "DEFAULT_SEASONS": ".tariff",
-    "DEFAULT_PERIODS": ".tariff",
-    "DEFAULT_PERIOD": ".tariff",
-    "DEFAULT_RATES": ".tariff",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The package's public names, imported from their modules on first use (:pep:`562`)."""
-    if name in _MODULES:
-        return getattr(importlib.import_module(_MODULES[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {"TouPriceSource": ".source", **dict.fromkeys(__all__[1:], ".tariff")})
 
 
 @hookimpl
 def aggregator_register_price_sources() -> list[LazyPlugin]:
-    """Register the ``tou`` price source by its import path (imported when a scenario uses it).
-
-    Returns
-    -------
-    list of LazyPlugin
-    """
-    return [
-        LazyPlugin(
-            "aggregator_tou.source:TouPriceSource",
-            name="tou",
-            summary='A utility time-of-use tariff by hour, weekday and season (``source = "tou"``).',
-        )
-    ]
+    """Register the ``tou`` price source by its import path (imported when a scenario uses it)."""
+    return [LazyPlugin("aggregator_tou.source:TouPriceSource",
+                       name="tou",
+                       summary='A utility time-of-use tariff by hour, weekday and season (``source = "tou"``).')]
