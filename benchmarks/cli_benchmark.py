@@ -83,26 +83,37 @@ def measure(pythons: dict[str, str], args: list[str], runs: int) -> dict[str, di
     return figures
 
 
-def import_seconds(python: str, module: str, runs: int = 3) -> float | None:
-    """Median cumulative import time of ``module`` in a fresh interpreter (None when it is not installed)."""
+def cpu_seconds(python: str, code: str) -> float:
+    """CPU seconds (user + system) of ``python -c code`` as a whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([python, "-c", code], capture_output=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def import_seconds(python: str, module: str, runs: int = 3) -> tuple[float, float] | None:
+    """Median cost of importing ``module`` in a fresh interpreter: (importtime's cumulative wall seconds,
+    CPU seconds over an empty interpreter); None when it is not installed."""
     found = subprocess.run([python, "-c", f"import importlib.util as u; print(u.find_spec({module.split('.')[0]!r}) is not None)"],
                            capture_output=True, text=True)
     if found.stdout.strip() != "True":
         return None
-    values = []
+    walls, cpus = [], []
     for _ in range(runs):
         done = subprocess.run([python, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True)
         rows = [line for line in done.stderr.splitlines() if re.search(rf"\|\s*{re.escape(module)}$", line)]
         if not rows:
             return None
-        values.append(int(rows[-1].split("|")[1]) / 1e6)
-    return statistics.median(values)
+        walls.append(int(rows[-1].split("|")[1]) / 1e6)
+        cpus.append(cpu_seconds(python, f"import {module}") - cpu_seconds(python, "pass"))
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", metavar="PYTHON", help="the Python of the installation to compare against")
     parser.add_argument("--runs", type=int, default=5, help="counted runs of each command (default 5)")
+    parser.add_argument("--run-runs", type=int, default=3, help="counted runs of `run` of the seed year (default 3)")
     parser.add_argument("--skip-run", action="store_true", help="leave out `run` of the seed year")
     args = parser.parse_args(argv)
     pythons = {"after": sys.executable}
@@ -119,14 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     print(f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load average {load_start[0]:.1f} at the start; "
-          f"median of {args.runs} runs after one warm-up, installations alternated run by run")
+          f"median of {args.runs} runs ({args.run_runs} of `run`) after one warm-up, installations alternated run by run")
     header = f"{'command':<10} {'target s':>8} {'wall s':>8} {'cpu s':>7}"
     if "before" in pythons:
         header += f" {'before wall':>11} {'before cpu':>10} {'x wall':>7} {'x cpu':>6}"
     print(header + "   met (wall)")
     print("-" * (len(header) + 13))
     for label, cmd_args in commands:
-        figures = measure(pythons, cmd_args, args.runs)
+        figures = measure(pythons, cmd_args, args.run_runs if label == "run" else args.runs)
         after = figures["after"]
         wall, cpu = statistics.median(after["wall"]), statistics.median(after["cpu"])
         row = f"{label:<10} {TARGETS[label]:>8.2f} {wall:>8.2f} {cpu:>7.2f}"
@@ -148,12 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     load_end = os.getloadavg()
     print(f"load average {load_end[0]:.1f} at the end")
     print()
-    print(f"{'import':<20} " + " ".join(f"{label + ' s':>9}" for label in pythons) + "   (python -X importtime, cumulative)")
+    print(f"{'import':<20} " + " ".join(f"{label + ' wall s':>14} {label + ' cpu s':>13}" for label in pythons)
+          + "   (wall: python -X importtime, cumulative; cpu: the process's, over an empty interpreter)")
     for module in IMPORTS:
         cells = []
         for python in pythons.values():
             seconds = import_seconds(python, module)
-            cells.append(f"{'absent':>9}" if seconds is None else f"{seconds:>9.3f}")
+            cells.append(f"{'absent':>14} {'':>13}" if seconds is None else f"{seconds[0]:>14.3f} {seconds[1]:>13.3f}")
         print(f"{module:<20} " + " ".join(cells))
     return 0
 

@@ -571,7 +571,7 @@ def _collect(kind: str) -> tuple[dict[str, PluginEntry], dict[str, tuple[str, ..
                 # Not an error here: only a scenario that uses the name fails (see lookup).
                 clashes[name] = tuple(sorted({found.pop(name).distribution, dist}))
                 continue
-            found.setdefault(name, entry)
+            found[name] = entry  # the same class again: the later registration names it
     return found, clashes
 
 
