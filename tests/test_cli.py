@@ -116,3 +116,10 @@ def test_version_and_a_result_file_given_as_scenario(tmp_path):
     p = run_cli("run", str(result))
     assert p.returncode == 2
     assert f"{result}: expected a .toml scenario, not a .nc file (to draw a result file: aggregator plot {result})" in p.stderr
+
+
+def test_solvers_verbose_lists_what_linopy_finds():
+    p = run_cli("solvers", "--verbose")
+    assert p.returncode == 0, p.stderr
+    assert any(line.strip().startswith("solvers linopy finds:") and "highs" in line for line in p.stdout.splitlines())
+    assert "solvers linopy finds" not in run_cli("solvers").stdout  # the plain listing imports no linopy

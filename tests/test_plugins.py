@@ -562,7 +562,106 @@ def test_the_core_imports_nothing_from_plugins():
             assert not re.search(rf"^\s*(from|import)\s+{package}\b", text, re.MULTILINE), (path, package)
 
 
-@pytest.mark.parametrize("module", ["aggregator_tou.tariff", "aggregator_trips.schedule", "aggregator_gridlimit"])
+@pytest.mark.parametrize("module", ["aggregator_tou.tariff", "aggregator_trips.schedule", "aggregator_gridlimit.extension"])
 def test_plugin_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+# ------------------------------------------------- lazy registration (LazyPlugin)
+def test_every_lazy_registration_agrees_with_its_class():
+    """What the listings show without importing a class is what the class says (builtins and plugins/)."""
+    import warnings
+
+    plugins.reset_plugin_manager()
+    try:
+        for kind in plugins.iter_kinds():
+            for name, entry in plugins.entries(kind).items():
+                assert not entry.loaded, f"{kind} {name}: the example plugins and builtins register lazily"
+                declared = (entry.is_available(), entry.summary)
+                if kind == "solver_backends":
+                    declared += (entry.priority, entry.description)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", plugins.PluginWarning)
+                    cls = entry.load()
+                actual = (bool(cls.is_available()), plugins.plain_text(cls.__doc__.strip().splitlines()[0]))
+                if kind == "solver_backends":
+                    actual += (cls.priority, cls.description)
+                assert declared == actual, (kind, name)
+                assert cls.name == name
+    finally:
+        plugins.reset_plugin_manager()
+
+
+LAZY_GHOST = """
+    from aggregator.plugins import LazyPlugin, hookimpl
+
+    @hookimpl
+    def aggregator_register_price_sources():
+        return [LazyPlugin("aggregator_ghost_impl:GhostPrices", name="ghost", summary="Prices from nowhere.")]
+"""
+LAZY_MISMATCH = """
+    from aggregator.plugins import LazyPlugin, hookimpl
+
+    @hookimpl
+    def aggregator_register_price_sources():
+        return [
+            LazyPlugin("aggregator_odd_impl:FlatPrices", name="flat", summary="Something else entirely."),
+            LazyPlugin("aggregator_odd_impl:FlatPrices", name="level", summary="Flat prices."),
+        ]
+"""
+ODD_IMPL = '''
+import numpy as np
+import pandas as pd
+
+import aggregator
+
+
+class FlatPrices(aggregator.PriceSource):
+    """Flat prices."""
+
+    name = "flat"
+
+    def load(self, options, *, base_dir, steps, step_hours):
+        time = pd.date_range("2024-01-01", periods=steps, freq="h")
+        return aggregator.PriceSignal(np.full(steps, 50.0), step_hours, time, source="flat")
+'''
+
+
+def test_a_lazy_plugin_that_cannot_be_imported_is_an_error_naming_its_distribution(tmp_path):
+    make_distribution(tmp_path, "aggregator-ghost", LAZY_GHOST)
+    env = {"PYTHONPATH": str(tmp_path)}
+    p = run_cli("plugins", env=env)  # the listing names it from its registration, without importing it
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert any(line.split()[:2] == ["ghost", "aggregator-ghost"] and "Prices from nowhere." in line
+               for line in p.stdout.splitlines())
+    p = run_cli("plugins", "--verbose", env=env)  # the options need the class: the row says why there are none
+    assert p.returncode == 0 and "Traceback" not in p.stderr
+    row = next(line for line in p.stdout.splitlines() if line.split()[:1] == ["ghost"])
+    assert "error:" in row and "could not be imported" in row and "aggregator_ghost_impl" in row
+    scenario = write(tmp_path, '[prices]\nsource = "ghost"\n[horizon]\nhours = 4\n' + fleet())
+    p = run_cli("run", str(scenario), env=env)
+    assert p.returncode == 1 and "Traceback" not in p.stderr  # a plugin's bug, not the user's input
+    assert "'aggregator-ghost'" in p.stderr and "could not be imported" in p.stderr and "ModuleNotFoundError" in p.stderr
+
+
+def test_a_lazy_plugin_is_checked_against_its_class_when_imported(tmp_path):
+    make_distribution(tmp_path, "aggregator-odd", LAZY_MISMATCH)
+    (tmp_path / "aggregator_odd_impl.py").write_text(ODD_IMPL)
+    env = {"PYTHONPATH": str(tmp_path)}
+    # Registered under the class's name with another summary: a warning, and the class's summary is used.
+    scenario = write(tmp_path, '[prices]\nsource = "flat"\n[horizon]\nhours = 4\n' + fleet())
+    p = run_cli("run", str(scenario), "--json", env=env)
+    assert p.returncode == 0, p.stderr
+    assert "declares summary 'Something else entirely.'" in p.stderr and "'Flat prices.'" in p.stderr
+    # Registered under another name than the class's: an error naming the distribution.
+    p = run_cli("run", str(write(tmp_path, '[prices]\nsource = "level"\n[horizon]\nhours = 4\n' + fleet())), env=env)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "'aggregator-odd'" in p.stderr and "registered as 'level' but its class is named 'flat'" in p.stderr
+
+
+def test_lazy_plugin_paths_are_checked_when_registered():
+    with pytest.raises(ValueError, match="expected 'package.module:ClassName'"):
+        plugins.LazyPlugin("aggregator.prices.CsvPriceSource", name="csv")
+    with pytest.raises(ValueError, match="expected a name"):
+        plugins.LazyPlugin("aggregator.prices:CsvPriceSource", name="")

@@ -6,16 +6,15 @@ import logging
 import math
 import time
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import linopy
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from . import formulation, plugins
 from .diagnostics import profitable_slack_price
-from .errors import InputError, InputWarning, SolveError
+from .errors import InputError, InputWarning, PluginError, SolveError
 from .coupling import PowerCoupling
 from .extensions import ModelExtension
 from .fleet import Fleet
@@ -26,6 +25,9 @@ from .result import Result
 from .rolling import RollingSpec
 from .solvers import SolveOutcome, SolverBackend, SolverOptions, check_threads
 from .timezones import TIMEZONE_ATTR, utc_naive
+
+if TYPE_CHECKING:  # imported where a model is built (build_model): a standard model solved by dp needs no linopy
+    import linopy
 
 __all__ = ["Aggregator"]
 
@@ -529,6 +531,8 @@ class Aggregator:
         -------
         linopy.Model
         """
+        import linopy
+
         inputs = self.inputs
         model = linopy.Model(force_dim_names=True)
         self.define_variables(model, inputs)
@@ -664,31 +668,37 @@ class Aggregator:
             if reason:
                 raise InputError(f"[solver] name = {name!r} cannot solve this problem: {reason}")
             return backend, "requested"
+        # In priority order, importing only the backends tried: a standard model imports dp alone.
         candidates = sorted(
-            ((cls, dist) for cls, dist in plugins.registry("solver_backends").values() if cls.is_available()),
-            key=lambda item: -item[0].priority,
+            (entry for entry in plugins.entries("solver_backends").values() if entry.is_available()),
+            key=lambda entry: -entry.priority,
         )
         skipped = [
             f"{name} skipped: registered by {' and '.join(repr(d) for d in dists)}"
             for name, dists in sorted(plugins.conflicts("solver_backends").items())
         ]
-        for position, (cls, dist) in enumerate(candidates):
+        for position, entry in enumerate(candidates):
+            try:
+                cls = entry.load()
+            except PluginError as exc:  # a broken plugin must not stop auto: the next backend is tried
+                warnings.warn(f"{exc}; skipped", plugins.PluginWarning, stacklevel=2)
+                skipped.append(f"{entry.name} skipped: cannot be imported")
+                continue
             backend = cls()
             reason = backend.supports(self)
             if reason is None:
                 note = f"auto chose {cls.name}"
-                if dist != "aggregator":
-                    note += self._outside_choice_note(cls, dist, candidates[position + 1 :])
+                if entry.distribution != "aggregator":
+                    note += self._outside_choice_note(cls, entry.distribution, candidates[position + 1 :])
                 if skipped:
                     note += " (" + "; ".join(skipped) + ")"
                 return backend, note
             skipped.append(f"{cls.name} skipped: {reason}")
         raise InputError("no installed solver backend supports this problem: " + "; ".join(skipped))
 
-    def _outside_choice_note(self, cls: type, dist: str, rest: list) -> str:
+    def _outside_choice_note(self, cls: type, dist: str, rest: list[plugins.PluginEntry]) -> str:
         """What ``auto`` says when it picks a backend from outside the core over an exact builtin one."""
-        exact = [other.name for other, other_dist in rest
-                 if other_dist == "aggregator" and other.exact and other().supports(self) is None]
+        exact = [entry.name for entry in rest if entry.distribution == "aggregator" and _exact_and_supports(entry, self)]
         note = f" from the outside distribution {dist!r} (priority {cls.priority})"
         if exact:
             note += (
@@ -785,8 +795,9 @@ class Aggregator:
 
     def _backend_label(self, backend: SolverBackend) -> str:
         """``the NAME backend (distribution DIST)``, for messages about what a backend claimed."""
-        entry = plugins.registry("solver_backends").get(backend.name)
-        dist = entry[1] if entry is not None and entry[0] is type(backend) else type(backend).__module__
+        entry = plugins.entries("solver_backends").get(backend.name)
+        dist = entry.distribution if entry is not None and entry.loaded and entry.load() is type(backend) \
+            else type(backend).__module__
         return f"the {backend.name} backend (distribution {dist!r})"
 
     def _check_outcome(self, outcome: SolveOutcome, backend: SolverBackend) -> float | None:
@@ -963,6 +974,15 @@ class Aggregator:
             "every fleet can stay within its energy bounds without slack, so a constraint added to the "
             f"documented model cannot be met{by}"
         )
+
+
+def _exact_and_supports(entry: plugins.PluginEntry, aggregator: Aggregator) -> bool:
+    """Whether a registered backend is exact and can solve the problem (False when it cannot be imported)."""
+    try:
+        cls = entry.load()
+    except PluginError:
+        return False
+    return bool(cls.exact) and cls().supports(aggregator) is None
 
 
 def _money(x: float) -> str:

@@ -118,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", metavar="OUT", help="network file to write (.nc)")
     export.add_argument("--hours", type=float, metavar="N", help="export only the first N hours")
     export.add_argument("--mkdir", action="store_true", help="create the folder of OUT if it is missing")
-    sub.add_parser("solvers", help="list solver backends and whether they are installed")
+    solvers_cmd = sub.add_parser("solvers", help="list solver backends and whether they are installed")
+    solvers_cmd.add_argument(
+        "-v", "--verbose", dest="show_solvers", action="store_true",
+        help="also list the solvers that the linopy backend finds (this imports linopy)",
+    )
     plugins_cmd = sub.add_parser("plugins", help="list every registered plugin with its distribution")
     plugins_cmd.add_argument(
         "-v", "--verbose", dest="show_options", action="store_true",
@@ -408,14 +412,15 @@ def _failure_reason(result, args: argparse.Namespace) -> str:
 def _cmd_solvers(args: argparse.Namespace) -> int:
     from . import plugins
 
-    backends = sorted(plugins.registry("solver_backends").items(), key=lambda kv: -kv[1][0].priority)
+    # The registrations say what to list: no backend module (nor linopy, highspy) is imported.
+    backends = sorted(plugins.entries("solver_backends").items(), key=lambda kv: -kv[1].priority)
     width = max([len("backend"), *(len(name) for name, _ in backends)])
-    dist_width = max([len("distribution"), *(len(dist) for _, (_, dist) in backends)])
+    dist_width = max([len("distribution"), *(len(entry.distribution) for _, entry in backends)])
     print(f"{'backend':<{width}} {'state':<14} {'distribution':<{dist_width}} description")
-    for name, (cls, dist) in backends:
-        state = "available" if cls.is_available() else "not installed"
-        print(f"{name:<{width}} {state:<14} {dist:<{dist_width}} {cls.description}")
-        if name == "linopy" and cls.is_available():
+    for name, entry in backends:
+        state = "available" if entry.is_available() else "not installed"
+        print(f"{name:<{width}} {state:<14} {entry.distribution:<{dist_width}} {entry.description}")
+        if name == "linopy" and getattr(args, "show_solvers", False) and entry.is_available():
             import linopy
 
             print(f"{'':<{width}} solvers linopy finds: {', '.join(sorted(linopy.available_solvers)) or 'none'}")
@@ -424,9 +429,11 @@ def _cmd_solvers(args: argparse.Namespace) -> int:
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from . import plugins
-    from .options import describe_option
 
-    rows = plugins.listing()
+    show_options = getattr(args, "show_options", False)
+    if show_options:
+        from .options import describe_option  # imports jsonschema
+    rows = plugins.listing(with_options=show_options)  # without options no plugin class is imported
     width = max(len(r.name) for r in rows) + 2
     for kind in plugins.iter_kinds():
         print(f"{kind.replace('_', ' ')}:")
@@ -434,10 +441,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         if not found:
             print("  (none installed)")
         for row in found:
-            state = "" if row.available or row.conflict else " (not installed)"
-            text = f"conflict: {row.conflict}" if row.conflict else row.description
+            state = "" if row.available or row.conflict or row.error else " (not installed)"
+            text = f"conflict: {row.conflict}" if row.conflict else f"error: {row.error}" if row.error else row.description
             print(f"  {row.name:<{width}} {row.distribution:<24} {text}{state}")
-            if getattr(args, "show_options", False) and row.options is not None:
+            if show_options and row.options is not None:
                 keys = max((len(k) for k in row.options), default=0) + 2
                 for key, option in row.options.items():
                     print(f"      {key:<{keys}} {describe_option(option)}")

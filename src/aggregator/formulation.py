@@ -31,9 +31,13 @@ because different vehicles may charge and discharge in one step.
 
 from __future__ import annotations
 
-import linopy
+from typing import TYPE_CHECKING
+
 import numpy as np
 import xarray as xr
+
+if TYPE_CHECKING:  # linopy is imported where a model is built: the dp path needs no linopy
+    import linopy
 
 __all__ = [
     "VARIABLES",
@@ -374,6 +378,8 @@ def build_model(inputs: xr.Dataset) -> linopy.Model:
     -------
     linopy.Model
     """
+    import linopy
+
     model = linopy.Model(force_dim_names=True)
     define_variables(model, inputs)
     define_constraints(model, inputs)

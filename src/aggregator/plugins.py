@@ -6,14 +6,23 @@ entry point in the group ``aggregator``; they are loaded here, one at a time,
 so that a broken plugin becomes a warning naming its distribution instead of
 breaking start-up.  ``AGGREGATOR_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point
 loading off.
+
+A hook may return a class or a :class:`LazyPlugin`, a class named by its
+import path with what the listings need (name, summary, the modules it
+requires, a backend's priority and description): the class is imported on
+first use.  So ``aggregator plugins`` and ``aggregator solvers``, which name
+every registered class, import none of linopy, xarray or pandas (the
+builtins are registered this way, and so are the example plugin packages).
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.metadata
 import importlib.util
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
@@ -21,15 +30,19 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 import pluggy
 
 from . import hookspecs
-from .errors import InputError
+from .errors import InputError, PluginError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "hookimpl",
+    "LazyPlugin",
+    "lazy_exports",
+    "PluginEntry",
     "PluginInfo",
     "get_plugin_manager",
     "reset_plugin_manager",
     "registry",
+    "entries",
     "lookup",
     "optional_dependency",
     "PluginWarning",
@@ -59,8 +72,17 @@ _KIND_WORDS = {
 
 _HOOK_NAMES = tuple(sorted(name for name in dir(hookspecs) if name.startswith("aggregator_")))
 
+#: The base class of each kind, as (module, class name): looked up in sys.modules, never imported
+#: to check a class (a subclass of a base class cannot exist before the base's module is imported).
+_BASES = {
+    "price_sources": ("aggregator.prices", "PriceSource"),
+    "availability_models": ("aggregator.availability", "AvailabilityModel"),
+    "solver_backends": ("aggregator.solvers", "SolverBackend"),
+    "model_extensions": ("aggregator.extensions", "ModelExtension"),
+}
+
 _manager: pluggy.PluginManager | None = None
-_registries: dict[str, tuple[dict[str, tuple[type, str]], dict[str, tuple[str, ...]]]] | None = None
+_registries: dict[str, tuple[dict[str, "PluginEntry"], dict[str, tuple[str, ...]]]] | None = None
 
 
 class PluginWarning(UserWarning):
@@ -87,7 +109,11 @@ class PluginInfo:
         Empty, or why the name cannot be used (two distributions register it).
     options : dict
         Its declared options (name -> :class:`aggregator.options.Option`);
-        ``None`` for a legacy extension hook that declares none.
+        ``None`` for a legacy extension hook that declares none, or when
+        listed with ``with_options=False`` (see :func:`listing`).
+    error : str
+        Empty, or why its class cannot be used (it cannot be imported, or
+        does not match its :class:`LazyPlugin` registration).
     """
 
     kind: str
@@ -97,6 +123,236 @@ class PluginInfo:
     description: str
     conflict: str = ""
     options: Mapping[str, Any] | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class LazyPlugin:
+    """A plugin class named by its import path, imported only when it is used.
+
+    Return it from a ``register`` hook instead of the class, so that listing
+    the plugins (``aggregator plugins``, ``aggregator solvers``, the
+    ``auto`` choice of a backend) does not import the class's module and the
+    heavy libraries it needs.  What the listings show is declared here; when
+    the class is imported, the core checks that it agrees (a
+    :class:`PluginWarning` names any difference, and the class wins).
+
+    Parameters
+    ----------
+    path : str
+        ``"package.module:ClassName"``.
+    name : str
+        The class's ``name`` (what a scenario selects it by).
+    summary : str, optional
+        The first line of the class's docstring, for ``aggregator plugins``
+        (default: the class is imported to read it).
+    requires : tuple of str
+        Top-level modules the class needs beyond ``aggregator``'s own
+        dependencies; it is available when :func:`importlib.util.find_spec`
+        finds each of them (nothing is imported).  Must agree with the
+        class's ``is_available()``.
+    priority : int, optional
+        A solver backend's ``priority`` (default: imported to read it).
+    description : str, optional
+        A solver backend's ``description`` (default: imported to read it).
+
+    Examples
+    --------
+    >>> LazyPlugin("aggregator.prices:CsvPriceSource", name="csv",
+    ...            summary='Prices read from a CSV file (source = "csv").').module
+    'aggregator.prices'
+    """
+
+    path: str
+    name: str
+    summary: str | None = None
+    requires: tuple[str, ...] = ()
+    priority: int | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        module, _, attr = self.path.partition(":")
+        if not module or not attr:
+            raise ValueError(f"LazyPlugin path {self.path!r}: expected 'package.module:ClassName'")
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError(f"LazyPlugin {self.path!r}: expected a name (a non-empty string)")
+        object.__setattr__(self, "requires", tuple(self.requires))
+
+    @property
+    def module(self) -> str:
+        """The module that defines the class.
+
+        Returns
+        -------
+        str
+        """
+        return self.path.partition(":")[0]
+
+    def import_class(self) -> type:
+        """Import the module and return the class (no check; see :meth:`PluginEntry.load`).
+
+        Returns
+        -------
+        type
+        """
+        target: Any = importlib.import_module(self.module)
+        for attr in self.path.partition(":")[2].split("."):
+            target = getattr(target, attr)
+        return target
+
+
+def lazy_exports(package: str, modules: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (:pep:`562`) that imports each public name from its module on first use.
+
+    A plugin package keeps its top module light (the command line imports it
+    to list the plugin) and still offers its public names there.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    modules : mapping of str to str
+        Public name -> the module that defines it (relative, such as ``".source"``, or absolute).
+
+    Returns
+    -------
+    callable
+        Assign it to the package's ``__getattr__``.
+
+    Examples
+    --------
+    >>> getattr_ = lazy_exports("aggregator", {"InputError": ".errors"})
+    >>> getattr_("InputError").__name__
+    'InputError'
+    """
+    def __getattr__(name: str) -> Any:
+        if name in modules:
+            return getattr(importlib.import_module(modules[name], package), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _is_plugin_class(kind: str, cls: Any) -> bool:
+    """Whether ``cls`` subclasses the base class of ``kind`` (without importing the base's module)."""
+    module, attr = _BASES[kind]
+    base_module = sys.modules.get(module)
+    return isinstance(cls, type) and base_module is not None and issubclass(cls, getattr(base_module, attr))
+
+
+class PluginEntry:
+    """One registered plugin class: what the listings need, and the class on demand.
+
+    Parameters
+    ----------
+    kind : str
+        ``price_sources``, ``availability_models``, ``solver_backends`` or ``model_extensions``.
+    target : type or LazyPlugin
+        The class, or where to import it from.
+    distribution : str
+        The installed distribution that registers it.
+    """
+
+    def __init__(self, kind: str, target: "type | LazyPlugin", distribution: str) -> None:
+        self.kind = kind
+        self.distribution = distribution
+        self._lazy = target if isinstance(target, LazyPlugin) else None
+        self._class: type | None = None if self._lazy is not None else target
+        self.name: str = self._lazy.name if self._lazy is not None else target.name
+        self.path: str = self._lazy.path if self._lazy is not None else _class_path(target)
+
+    def __repr__(self) -> str:
+        return f"PluginEntry({self.kind!r}, {self.name!r}, {self.path!r}, distribution={self.distribution!r})"
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the class has been imported.
+
+        Returns
+        -------
+        bool
+        """
+        return self._class is not None
+
+    def load(self) -> type:
+        """The class, imported on first use and checked against its registration.
+
+        Returns
+        -------
+        type
+
+        Raises
+        ------
+        PluginError
+            The class cannot be imported, is not a subclass of the kind's base
+            class, or has another ``name`` than it was registered under.
+        """
+        if self._class is not None:
+            return self._class
+        assert self._lazy is not None
+        where = f"{_KIND_WORDS[self.kind]} {self.name!r} from distribution {self.distribution!r} ({self.path})"
+        try:
+            cls = self._lazy.import_class()
+        except Exception as exc:
+            raise PluginError(f"the {where} could not be imported: {type(exc).__name__}: {exc}") from exc
+        module, attr = _BASES[self.kind]
+        if not _is_plugin_class(self.kind, cls):
+            raise PluginError(f"the {where} is {cls!r}; expected a subclass of {module.partition('.')[0]}.{attr}")
+        if getattr(cls, "name", None) != self.name:
+            raise PluginError(f"the {where} is registered as {self.name!r} but its class is named {cls.name!r}")
+        for field_name, declared, actual in (
+            ("summary", None if self._lazy.summary is None else plain_text(self._lazy.summary), _first_line(cls.__doc__)),
+            ("priority", self._lazy.priority, getattr(cls, "priority", None)),
+            ("description", self._lazy.description, getattr(cls, "description", None)),
+        ):
+            if declared is not None and declared != actual:
+                warnings.warn(
+                    f"the {where} declares {field_name} {declared!r} in its registration but its class has "
+                    f"{actual!r}; the class's is used (update the LazyPlugin)",
+                    PluginWarning,
+                    stacklevel=2,
+                )
+        self._class = cls
+        return cls
+
+    def is_available(self) -> bool:
+        """Whether the class's optional dependencies are installed (nothing is imported for a lazy entry).
+
+        Returns
+        -------
+        bool
+        """
+        if self._class is not None:
+            return bool(self._class.is_available())
+        assert self._lazy is not None
+        return all(optional_dependency(module) for module in self._lazy.requires)
+
+    def _attribute(self, attr: str) -> Any:
+        """What the registration declares (until the class is imported), else the class's own value."""
+        declared = None if self._lazy is None or self._class is not None else getattr(self._lazy, attr)
+        if declared is not None:
+            return plain_text(declared) if attr == "summary" else declared
+        cls = self.load()
+        return _first_line(cls.__doc__) if attr == "summary" else getattr(cls, attr)
+
+    @property
+    def summary(self) -> str:
+        """The first line of the class's docstring, plain text (str)."""
+        return self._attribute("summary")
+
+    @property
+    def priority(self) -> int:
+        """A solver backend's ``priority`` (int)."""
+        return self._attribute("priority")
+
+    @property
+    def description(self) -> str:
+        """A solver backend's ``description`` (str)."""
+        return self._attribute("description")
 
 
 def optional_dependency(module: str) -> bool:
@@ -263,20 +519,6 @@ def _distribution(pm: pluggy.PluginManager, impl: pluggy.HookImpl) -> str:
     return _DISTRIBUTIONS.get(id(impl.plugin), impl.plugin_name)
 
 
-def _base_class(kind: str) -> type:
-    from .availability import AvailabilityModel
-    from .extensions import ModelExtension
-    from .prices import PriceSource
-    from .solvers import SolverBackend
-
-    return {
-        "price_sources": PriceSource,
-        "availability_models": AvailabilityModel,
-        "solver_backends": SolverBackend,
-        "model_extensions": ModelExtension,
-    }[kind]
-
-
 def _conflict_error(kind: str, name: str, dists: Iterable[str], where: str = "") -> InputError:
     dists = sorted(set(dists))
     named = " and ".join(f"distribution {d!r}" for d in dists)
@@ -286,10 +528,10 @@ def _conflict_error(kind: str, name: str, dists: Iterable[str], where: str = "")
     )
 
 
-def _collect(kind: str) -> tuple[dict[str, tuple[type, str]], dict[str, tuple[str, ...]]]:
+def _collect(kind: str) -> tuple[dict[str, PluginEntry], dict[str, tuple[str, ...]]]:
     pm = get_plugin_manager()
     hook = getattr(pm.hook, _KINDS[kind])
-    found: dict[str, tuple[type, str]] = {}
+    found: dict[str, PluginEntry] = {}
     clashes: dict[str, tuple[str, ...]] = {}
     for impl in reversed(hook.get_hookimpls()):  # registration order
         dist = _distribution(pm, impl)
@@ -303,12 +545,12 @@ def _collect(kind: str) -> tuple[dict[str, tuple[type, str]], dict[str, tuple[st
                 stacklevel=3,
             )
             continue
-        base = _base_class(kind)
         for cls in classes:
-            if not (isinstance(cls, type) and issubclass(cls, base)):
+            if not isinstance(cls, LazyPlugin) and not _is_plugin_class(kind, cls):
+                module, attr = _BASES[kind]
                 warnings.warn(
                     f"plugin from distribution {dist!r} returned {cls!r} from {_KINDS[kind]}; expected a subclass "
-                    f"of aggregator.{base.__name__}; skipped",
+                    f"of aggregator.{attr} or an aggregator.plugins.LazyPlugin; skipped",
                     PluginWarning,
                     stacklevel=3,
                 )
@@ -321,19 +563,20 @@ def _collect(kind: str) -> tuple[dict[str, tuple[type, str]], dict[str, tuple[st
                     stacklevel=3,
                 )
                 continue
+            entry = PluginEntry(kind, cls, dist)
             if name in clashes:
                 clashes[name] = tuple(sorted(set(clashes[name]) | {dist}))
                 continue
-            if name in found and found[name][0] is not cls:
+            if name in found and found[name].path != entry.path:
                 # Not an error here: only a scenario that uses the name fails (see lookup).
-                clashes[name] = tuple(sorted({found.pop(name)[1], dist}))
+                clashes[name] = tuple(sorted({found.pop(name).distribution, dist}))
                 continue
-            found[name] = (cls, dist)
+            found[name] = entry  # the same class again: the later registration names it
     return found, clashes
 
 
 def registry(kind: str) -> dict[str, tuple[type, str]]:
-    """The registered classes of one kind, keyed by name (cached).
+    """The registered classes of one kind, keyed by name (every class is imported).
 
     Parameters
     ----------
@@ -344,12 +587,36 @@ def registry(kind: str) -> dict[str, tuple[type, str]]:
     dict
         name -> (class, distribution).  A name that two distributions
         register is left out (see :func:`conflicts`): using it is an error
-        naming both, but the other plugins keep working.
+        naming both, but the other plugins keep working.  A class that
+        cannot be imported is left out with a :class:`PluginWarning`.
+        :func:`entries` names them without importing any.
     """
-    return _collected(kind)[0]
+    found: dict[str, tuple[type, str]] = {}
+    for name, entry in entries(kind).items():
+        try:
+            found[name] = (entry.load(), entry.distribution)
+        except PluginError as exc:
+            warnings.warn(f"{exc}; skipped", PluginWarning, stacklevel=2)
+    return found
 
 
-def _collected(kind: str) -> tuple[dict[str, tuple[type, str]], dict[str, tuple[str, ...]]]:
+def entries(kind: str) -> dict[str, PluginEntry]:
+    """The registered plugins of one kind, keyed by name, without importing their classes (cached).
+
+    Parameters
+    ----------
+    kind : {"price_sources", "availability_models", "solver_backends", "model_extensions"}
+
+    Returns
+    -------
+    dict
+        name -> :class:`PluginEntry`; names that two distributions register
+        are left out, as in :func:`registry`.
+    """
+    return dict(_collected(kind)[0])
+
+
+def _collected(kind: str) -> tuple[dict[str, PluginEntry], dict[str, tuple[str, ...]]]:
     global _registries
     if _registries is None:
         _registries = {}
@@ -378,7 +645,7 @@ def conflicts(kind: str) -> dict[str, tuple[str, ...]]:
             clashes[name] = tuple(sorted(set(dists) | set(clashes.get(name, ()))))
         for name, (_, dist, _) in functions.items():
             if name in classes:
-                clashes[name] = tuple(sorted({dist, classes[name][1]}))
+                clashes[name] = tuple(sorted({dist, classes[name].distribution}))
     return clashes
 
 
@@ -402,8 +669,10 @@ def lookup(kind: str, name: str, *, where: str) -> type:
     InputError
         Unknown name, a name two distributions register, or a plugin whose
         dependencies are not installed.
+    PluginError
+        The registered class cannot be imported or does not match its registration.
     """
-    reg = registry(kind)
+    reg = entries(kind)
     clash = conflicts(kind).get(name)
     if clash:
         raise _conflict_error(kind, name, clash, where)
@@ -411,21 +680,34 @@ def lookup(kind: str, name: str, *, where: str) -> type:
         raise InputError(
             f"{where} = {name!r}: no {_KIND_WORDS[kind]} of that name; installed: {', '.join(sorted(reg)) or 'none'}"
         )
-    cls, dist = reg[name]
-    if not cls.is_available():
-        usable = sorted(n for n, (c, _) in reg.items() if c.is_available())
+    entry = reg[name]
+    if not entry.is_available():
+        usable = sorted(n for n, e in reg.items() if e.is_available())
         raise InputError(
-            f"{where} = {name!r}: the {_KIND_WORDS[kind]} from {dist!r} needs a package that is not installed; "
-            f"usable: {', '.join(usable)}"
+            f"{where} = {name!r}: the {_KIND_WORDS[kind]} from {entry.distribution!r} needs a package that is not "
+            f"installed; usable: {', '.join(usable)}"
+        )
+    cls = entry.load()
+    if not cls.is_available():  # the class's own check has the last word
+        raise InputError(
+            f"{where} = {name!r}: the {_KIND_WORDS[kind]} from {entry.distribution!r} needs a package that is not "
+            "installed"
         )
     return cls
 
 
-def listing() -> list[PluginInfo]:
+def listing(*, with_options: bool = True) -> list[PluginInfo]:
     """Every registered plugin class and model extension, for ``aggregator plugins``.
 
     A name that two distributions register is listed once per distribution,
     with :attr:`PluginInfo.conflict` saying so.
+
+    Parameters
+    ----------
+    with_options : bool
+        Fill in :attr:`PluginInfo.options` (this imports every class); with
+        False they are ``None`` and only classes registered without a
+        summary (see :class:`LazyPlugin`) are imported.
 
     Returns
     -------
@@ -433,12 +715,17 @@ def listing() -> list[PluginInfo]:
     """
     rows: list[PluginInfo] = []
     for kind in _KINDS:
-        for name, (cls, dist) in sorted(registry(kind).items()):
-            rows.append(PluginInfo(kind, name, dist, bool(cls.is_available()), _first_line(cls.__doc__),
-                                   options=dict(cls.options)))
+        registered = entries(kind)
+        for name, entry in sorted(registered.items()):
+            try:
+                options = dict(entry.load().options) if with_options else None
+                rows.append(PluginInfo(kind, name, entry.distribution, entry.is_available(), entry.summary,
+                                       options=options))
+            except PluginError as exc:
+                rows.append(PluginInfo(kind, name, entry.distribution, False, "", error=str(exc)))
         if kind == "model_extensions":
             for name, (function, dist, options) in sorted(_functions()[0].items()):
-                if name not in registry(kind):
+                if name not in registered:
                     rows.append(PluginInfo(kind, name, dist, True, _first_line(function.__doc__), options=options))
         for name, dists in sorted(conflicts(kind).items()):
             for dist in dists:
@@ -575,11 +862,13 @@ def lookup_extension(name: str) -> tuple[str, Any, str, Mapping[str, Any] | None
     clash = conflicts("model_extensions").get(name)
     if clash:
         raise InputError(f"{where}: {_conflict_error('model_extensions', name, clash)}")
-    classes, functions = registry("model_extensions"), extension_functions()
+    classes, functions = entries("model_extensions"), extension_functions()
     if name in classes:
-        cls, dist = classes[name]
-        if not cls.is_available():
+        entry = classes[name]
+        dist = entry.distribution
+        if not entry.is_available() or not entry.load().is_available():
             raise InputError(f"{where}: the model extension from {dist!r} needs a package that is not installed")
+        cls = entry.load()
         return "class", cls, dist, dict(cls.options)
     if name in functions:
         function, dist, options = functions[name]

@@ -303,11 +303,12 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
     name = solver.get("name", "auto")
     if not isinstance(name, str):
         raise InputError(f"[solver] name = {name!r}: expected a string")
-    backends = (
-        [cls for cls, _ in plugins.registry("solver_backends").values()]
-        if name == "auto"
-        else [plugins.lookup("solver_backends", name, where="[solver] name")]
-    )
+    if name != "auto":
+        backends = [plugins.lookup("solver_backends", name, where="[solver] name")]
+    elif set(solver) - set(_SOLVER):  # a backend's own key under auto: any backend's options are allowed
+        backends = [cls for cls, _ in plugins.registry("solver_backends").values()]
+    else:  # only the common keys: no backend needs importing to check them
+        backends = []
     _check_table(solver, {**_SOLVER, **{k: object for cls in backends for k in cls.options}}, "[solver]")
     prices = data.get("prices")
     if not isinstance(prices, dict):
@@ -403,7 +404,7 @@ def _availability(spec: Any, where: str, base_dir: Path, time, step_hours: float
         raise InputError(f"{where}: needs `model = ...` (a registered availability model)")
     cls = plugins.lookup("availability_models", model_name, where=f"{where} model")
     options = _plugin_options(spec, cls, where, "model")
-    distribution = plugins.registry("availability_models")[model_name][1]
+    distribution = plugins.entries("availability_models")[model_name].distribution
     try:
         return load_profile(cls, model_name, distribution, options, base_dir=base_dir, time=time, step_hours=step_hours)
     except ProfileTimeMismatch as exc:  # name the price file too
@@ -491,8 +492,9 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
         raise InputError(f"[solver] name = {solver_name!r}: expected a string")
     if solver_name == "auto":
         extra_keys: dict[str, Any] = {}
-        for cls, _ in plugins.registry("solver_backends").values():
-            extra_keys.update({k: _ANY for k in cls.options})
+        if set(solver) - set(_SOLVER):  # a backend's own key: any backend's options are allowed (imports them all)
+            for cls, _ in plugins.registry("solver_backends").values():
+                extra_keys.update({k: _ANY for k in cls.options})
     else:
         cls = plugins.lookup("solver_backends", solver_name, where="[solver] name")
         extra_keys = {k: _ANY for k in cls.options}
@@ -523,7 +525,7 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
         {k: v for k, v in prices_table.items() if k not in _PRICE_CORE_KEYS}, source_cls, "[prices]", "source"
     )
     timezone, ambiguous, nonexistent = _time_rules(horizon)
-    distribution = plugins.registry("price_sources")[source_name][1]
+    distribution = plugins.entries("price_sources")[source_name].distribution
     step_hours = price_step_hours(
         source_cls, source_name, distribution, options, base_dir=base_dir, given=given_step, where="[prices]",
         timezone=timezone, ambiguous=ambiguous, nonexistent=nonexistent,
