@@ -24,7 +24,8 @@ PRICE_SOURCES = {
 }
 #: name -> (class in aggregator.availability, the first line of its docstring)
 AVAILABILITY_MODELS = {
-    "csv": ("CsvAvailability", 'A column of a CSV file (``model = "csv"``).'),
+    "csv": ("CsvAvailability",
+            'A column of a CSV file (``model = "csv"``): aligned by time when it has a time column, else row by row.'),
     "constant": ("ConstantAvailability", 'The same share every step (``model = "constant"``).'),
     "synthetic": ("SyntheticAvailability", 'A synthetic commuting pattern (``model = "synthetic"``).'),
 }
