@@ -203,6 +203,11 @@ def _compile(fn):
         return numba.njit(nogil=True)(fn)
 
 
+def _inline(fn):
+    """A small helper compiled into its callers (no call overhead, no reference counting across calls)."""
+    return numba.njit(inline="always", nogil=True)(fn)
+
+
 # --------------------------------------------------------------------------
 # one-step revenue: modes in CSR layout
 # --------------------------------------------------------------------------
@@ -314,59 +319,109 @@ def step_mode_arrays(
     -------
     StepModes
     """
-    lam = np.asarray(price, dtype=float)
-    pm = np.asarray(pmax, dtype=float)
+    lam = np.ascontiguousarray(price, dtype=float)
+    pm = np.ascontiguousarray(pmax, dtype=float)
+    d = np.zeros(lam.shape[0]) if drive is None else np.ascontiguousarray(drive, dtype=float)
+    return StepModes(*_price_taker_modes(lam, float(dt), pm, float(eta_in), float(eta_out), bool(exclusive), float(wear), d))
+
+
+@_compile
+def _price_taker_modes(lam, dt, pm, eta_in, eta_out, exclusive, wear, drive):  # pragma: no cover - compiled
+    """The arrays of :func:`step_mode_arrays` (one pass over the steps)."""
     n_t = lam.shape[0]
-    d = np.zeros(n_t) if drive is None else np.asarray(drive, dtype=float)
-    # the same operations, in the same order, as the scalar formulas
-    a = eta_in * pm * dt
-    b = pm * dt / eta_out
-    e = lam * pm * dt / 1000.0
-    vd = e - wear * b if wear > 0.0 else e
-    vc = -e
-    concave = (lam >= 0.0) | ((wear > 0.0) & (vd * a + vc * b <= 0.0))
-    shifted = d != 0.0
-    y0 = np.where(shifted, -b - d, -b)
-    y1 = np.where(shifted, -d, 0.0)
-    y2 = np.where(shifted, a - d, a)
-    kind = np.where(pm <= 0.0, 0, np.where(concave, 1, 2 if not exclusive else 3))
-    zero = np.zeros(n_t)
-    # per step, up to four vertices (columns) in mode order
-    ty = np.stack([y0, y1, y2, zero], axis=1)
-    tr = np.stack([vd, zero, vc, zero], axis=1)
-    tin = np.stack([zero, zero, pm, zero], axis=1)
-    tout = np.stack([pm, zero, zero, zero], axis=1)
-    idle = kind == 0
-    ty[idle, 0] = -d[idle]
-    tr[idle, 0] = tin[idle, 0] = tout[idle, 0] = 0.0
-    chord = kind == 2
-    ty[chord, 1], tr[chord, 1], tin[chord, 1], tout[chord, 1] = y2[chord], vc[chord], pm[chord], 0.0
-    split = kind == 3
-    # charging mode (idle, full charge), then discharging mode (full discharge, idle)
-    ty[split] = np.stack([y1, y2, y0, y1], axis=1)[split]
-    tr[split] = np.stack([zero, vc, vd, zero], axis=1)[split]
-    tin[split] = np.stack([zero, pm, zero, zero], axis=1)[split]
-    tout[split] = np.stack([zero, zero, pm, zero], axis=1)[split]
-    nverts = np.array([1, 3, 2, 4])[kind]
-    keep = np.arange(4)[None, :] < nverts[:, None]
-    nmodes = np.where(split, 2, 1)
-    mode_len = np.stack([np.where(split, 2, nverts), np.where(split, 2, 0)], axis=1)
-    mode_len = mode_len[np.arange(2)[None, :] < nmodes[:, None]]
-    return StepModes(
-        mode_start=np.concatenate([[0], np.cumsum(nmodes)]).astype(np.int64),
-        vert_start=np.concatenate([[0], np.cumsum(mode_len)]).astype(np.int64),
-        vy=ty[keep],
-        vr=tr[keep],
-        vin=tin[keep],
-        vout=tout[keep],
-        rev_scale=np.abs(lam * pm * dt / 1000.0) + wear * pm * dt / eta_out,
-    )
+    mode_start = np.empty(n_t + 1, dtype=np.int64)
+    vert_start = np.empty(2 * n_t + 1, dtype=np.int64)
+    vy = np.empty(4 * n_t)
+    vr = np.empty(4 * n_t)
+    vin = np.empty(4 * n_t)
+    vout = np.empty(4 * n_t)
+    rev_scale = np.empty(n_t)
+    mode_start[0] = 0
+    vert_start[0] = 0
+    nm = 0
+    nv = 0
+    for t in range(n_t):
+        pmax = pm[t]
+        dr = drive[t]
+        rev_scale[t] = abs(lam[t] * pmax * dt / 1000.0) + wear * pmax * dt / eta_out
+        if pmax <= 0.0:
+            vy[nv], vr[nv], vin[nv], vout[nv] = -dr, 0.0, 0.0, 0.0
+            nv += 1
+            nm += 1
+            vert_start[nm] = nv
+            mode_start[t + 1] = nm
+            continue
+        a = eta_in * pmax * dt
+        b = pmax * dt / eta_out
+        e = lam[t] * pmax * dt / 1000.0  # revenue of a full-power discharge
+        vd = e - wear * b if wear > 0.0 else e  # value of the full-discharge vertex
+        vc = -e  # value of the full-charge vertex
+        # concave iff the idle vertex (0, 0) lies on or above the chord from
+        # (-b, vd) to (a, vc), i.e. vd * a + vc * b <= 0; for lam >= 0 this always
+        # holds (eta_in * eta_out <= 1), for lam < 0 iff
+        # wear >= |lam| / 1000 * (1 / eta_in - eta_out)
+        concave = lam[t] >= 0.0 or (wear > 0.0 and vd * a + vc * b <= 0.0)
+        if dr != 0.0:
+            y0, y1, y2 = -b - dr, -dr, a - dr
+        else:
+            y0, y1, y2 = -b, 0.0, a
+        if concave:
+            vy[nv] = y0
+            vy[nv + 1] = y1
+            vy[nv + 2] = y2
+            vr[nv] = vd
+            vr[nv + 1] = 0.0
+            vr[nv + 2] = vc
+            vin[nv] = 0.0
+            vin[nv + 1] = 0.0
+            vin[nv + 2] = pmax
+            vout[nv] = pmax
+            vout[nv + 1] = 0.0
+            vout[nv + 2] = 0.0
+            nv += 3
+            nm += 1
+            vert_start[nm] = nv
+        elif not exclusive:  # concave envelope: simultaneous charge/discharge
+            vy[nv] = y0
+            vy[nv + 1] = y2
+            vr[nv] = vd
+            vr[nv + 1] = vc
+            vin[nv] = 0.0
+            vin[nv + 1] = pmax
+            vout[nv] = pmax
+            vout[nv + 1] = 0.0
+            nv += 2
+            nm += 1
+            vert_start[nm] = nv
+        else:  # charging mode (idle, full charge), then discharging mode (full discharge, idle)
+            vy[nv] = y1
+            vy[nv + 1] = y2
+            vy[nv + 2] = y0
+            vy[nv + 3] = y1
+            vr[nv] = 0.0
+            vr[nv + 1] = vc
+            vr[nv + 2] = vd
+            vr[nv + 3] = 0.0
+            vin[nv] = 0.0
+            vin[nv + 1] = pmax
+            vin[nv + 2] = 0.0
+            vin[nv + 3] = 0.0
+            vout[nv] = 0.0
+            vout[nv + 1] = 0.0
+            vout[nv + 2] = pmax
+            vout[nv + 3] = 0.0
+            vert_start[nm + 1] = nv + 2
+            nv += 4
+            nm += 2
+            vert_start[nm] = nv
+        mode_start[t + 1] = nm
+    return mode_start, vert_start[: nm + 1].copy(), vy[:nv].copy(), vr[:nv].copy(), vin[:nv].copy(), vout[:nv].copy(), rev_scale
 
 
 # --------------------------------------------------------------------------
 # compiled primitives (arrays and scalars only)
 # --------------------------------------------------------------------------
-@_compile
+@_inline
 def _bisect_right(a, start, n, x):  # pragma: no cover - compiled
     """Number of ``a[start : start + n]`` (sorted) that are ``<= x``."""
     lo = 0
@@ -426,7 +481,7 @@ def _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, 
             ws[o + q] = (dvr[o + i + q + 1] - dvr[o + i + q]) / (dvy[o + i + q + 1] - dvy[o + i + q])
 
 
-@_compile
+@_inline
 def _mode_value(wy, wv, ws, o, n, y, big_m):  # pragma: no cover
     """``w_mode(y)`` including the slack rays."""
     if y <= wy[o]:
@@ -437,7 +492,7 @@ def _mode_value(wy, wv, ws, o, n, y, big_m):  # pragma: no cover
     return wv[o + k] + ws[o + k] * (y - wy[o + k])
 
 
-@_compile
+@_inline
 def _convolve_clip(gx, gv, gs, g0, gn, wy, wv, ws, w0, nw, lo, hi, big_m, mtol, px, pv, ps, tx, tv, ts):  # pragma: no cover
     """Sup-convolution of the component ``g`` (slots ``g0 .. g0 + gn``) with ``u(z) = w(-z)`` on ``[lo, hi]``.
 
@@ -532,7 +587,7 @@ def _convolve_clip(gx, gv, gs, g0, gn, wy, wv, ws, w0, nw, lo, hi, big_m, mtol, 
     return cnt, dev
 
 
-@_compile
+@_inline
 def _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
     """Write ``t + (-rate * max(0, floor - x))`` to the slots ``o ..`` of ``ox, ov, os``; returns the count.
 
@@ -572,7 +627,7 @@ def _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
     return cx
 
 
-@_compile
+@_inline
 def _union_points(cx, c0, cn, nc):  # pragma: no cover
     """Sorted distinct breakpoints of components ``0 .. nc - 1`` (slots ``c0[k] .. c0[k] + cn[k]``)."""
     total = 0
@@ -593,7 +648,7 @@ def _union_points(cx, c0, cn, nc):  # pragma: no cover
     return allp[:cnt]
 
 
-@_compile
+@_inline
 def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
     """Values of components ``0 .. nc - 1`` at sorted points of their common domain, shape ``(nc, len(pts))``."""
     vals = np.empty((nc, pts.shape[0]))
@@ -612,7 +667,7 @@ def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
     return vals
 
 
-@_compile
+@_inline
 def _stable_order(key):  # pragma: no cover
     """Indices sorting ``key`` ascending, ties in index order (stable)."""
     n = key.shape[0]
@@ -627,25 +682,33 @@ def _stable_order(key):  # pragma: no cover
     return idx
 
 
+@_inline
+def _diff(vals, memo, i, j):  # pragma: no cover
+    """``max_p (f_i - f_j)`` over the points, computed once."""
+    m = memo[i, j]
+    if m != m:  # not computed yet (NaN)
+        m = -np.inf
+        for p in range(vals.shape[1]):
+            d = vals[i, p] - vals[j, p]
+            if d > m:
+                m = d
+        memo[i, j] = m
+    return m
+
+
 @_compile
 def _prune(vals, tol):  # pragma: no cover
     """Components dominated (within ``tol``) by another one are dropped.
 
     Returns the kept indices (in the order kept) and the largest measured
-    excess of a dropped component over the kept ones.
+    excess of a dropped component over the kept ones.  The pairwise
+    differences are computed only where the decision needs them.
     """
-    nc, npt = vals.shape
-    diff = np.empty((nc, nc))  # diff[i, j] = max_p (f_i - f_j)
+    nc = vals.shape[0]
+    memo = np.full((nc, nc), np.nan)
     rowmax = np.empty(nc)
     for i in range(nc):
         rowmax[i] = -vals[i, :].max()
-        for j in range(nc):
-            m = -np.inf
-            for p in range(npt):
-                d = vals[i, p] - vals[j, p]
-                if d > m:
-                    m = d
-            diff[i, j] = m
     order = _stable_order(rowmax)
     keep = np.empty(nc, dtype=np.int64)
     nk = 0
@@ -653,14 +716,14 @@ def _prune(vals, tol):  # pragma: no cover
         i = order[oi]
         dominated = False
         for q in range(nk):
-            if diff[i, keep[q]] <= tol:
+            if _diff(vals, memo, i, keep[q]) <= tol:
                 dominated = True
                 break
         if dominated:
             continue
         w = 0
         for q in range(nk):
-            if diff[keep[q], i] > tol:
+            if _diff(vals, memo, keep[q], i) > tol:
                 keep[w] = keep[q]
                 w += 1
         keep[w] = i
@@ -677,8 +740,7 @@ def _prune(vals, tol):  # pragma: no cover
                 continue
             m = np.inf
             for q in range(nk):
-                if diff[d, keep[q]] < m:
-                    m = diff[d, keep[q]]
+                m = min(m, _diff(vals, memo, d, keep[q]))
             if m > excess:
                 excess = m
     return keep[:nk], max(excess, 0.0)
@@ -767,6 +829,8 @@ def _prune_strong(vals, tol):  # pragma: no cover
                     top = vals[k, i]
             if vals[p, i] - top > ex:
                 ex = vals[p, i] - top
+                if ex > tol:
+                    break  # only the comparison with tol matters here
         if ex > tol:
             continue
         if npt > 1:
@@ -784,6 +848,8 @@ def _prune_strong(vals, tol):  # pragma: no cover
                     ub = _max_min_lines(c[:nk], e[:nk] - c[:nk])
                 if ub > ex:
                     ex = ub
+                    if ex > tol:
+                        break  # p stays: its excess is not used
         if ex <= tol:
             if alive[p]:
                 alive[p] = False
@@ -823,6 +889,56 @@ def _concave_envelope(pts, vals):  # pragma: no cover
 
 
 @_compile
+def _fsum(a):  # pragma: no cover - compiled
+    """Correctly rounded sum of ``a``: CPython's ``math.fsum`` (Shewchuk's partials), operation for operation."""
+    p = np.empty(32)
+    n = 0
+    for k in range(a.shape[0]):
+        x = a[k]
+        i = 0
+        for j in range(n):
+            y = p[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            yr = hi - x
+            lo = y - yr
+            if lo != 0.0:
+                p[i] = lo
+                i += 1
+            x = hi
+        n = i
+        if x != 0.0:
+            if p.shape[0] < n + 1:
+                p = _grow(p, n + 1)
+            p[n] = x
+            n += 1
+    hi = 0.0
+    lo = 0.0
+    if n > 0:
+        n -= 1
+        hi = p[n]
+        # sum_exact from the top, stop when the sum becomes inexact
+        while n > 0:
+            x = hi
+            n -= 1
+            y = p[n]
+            hi = x + y
+            yr = hi - x
+            lo = y - yr
+            if lo != 0.0:
+                break
+        # half-even rounding across multiple partials
+        if n > 0 and ((lo < 0.0 and p[n - 1] < 0.0) or (lo > 0.0 and p[n - 1] > 0.0)):
+            y = lo * 2.0
+            x = hi + y
+            yr = x - hi
+            if y == yr:
+                hi = x
+    return hi
+
+
+@_inline
 def _grow(a, need):  # pragma: no cover
     """``a`` if it holds ``need`` values, else a copy with room for at least ``need``."""
     if a.shape[0] >= need:
@@ -889,6 +1005,8 @@ def _dp_kernel(
     tv = np.empty(64)
     ts = np.empty(64)
 
+    one = np.zeros(1, dtype=np.int64)  # the kept indices of a step with one new component
+    ne = 0
     offsets = np.zeros(n_t + 1)
     fp_terms = np.zeros(n_t)
     counts = np.ones(n_t + 1, dtype=np.int64)
@@ -927,27 +1045,38 @@ def _dp_kernel(
         kn = step_nc[t]
         # ---- every component with every mode ----
         nnew = kn * (m_last - m_first)
-        n0 = _grow(n0, nnew)
-        nn = _grow(nn, nnew)
+        if n0.shape[0] < nnew:
+            n0 = _grow(n0, nnew)
+        if nn.shape[0] < nnew:
+            nn = _grow(nn, nnew)
         q = 0
         nused = 0
         for g in range(k0, k0 + kn):
             gn = cn[g]
             for m in range(m_first, m_last):
                 need = gn + nw[m] + 4
-                px = _grow(px, need)
-                pv = _grow(pv, need)
-                ps = _grow(ps, need)
-                tx = _grow(tx, need)
-                tv = _grow(tv, need)
-                ts = _grow(ts, need)
+                if px.shape[0] < need:
+                    px = _grow(px, need)
+                if pv.shape[0] < need:
+                    pv = _grow(pv, need)
+                if ps.shape[0] < need:
+                    ps = _grow(ps, need)
+                if tx.shape[0] < need:
+                    tx = _grow(tx, need)
+                if tv.shape[0] < need:
+                    tv = _grow(tv, need)
+                if ts.shape[0] < need:
+                    ts = _grow(ts, need)
                 nt, d = _convolve_clip(
                     sx, sv, ssl, c0[g], gn, wy, wv, ws, vert_start[m], nw[m], lo, hi, big_m, mtol, px, pv, ps, tx, tv, ts
                 )
                 merge_allow += d
-                nxb = _grow(nxb, nused + nt + 1)
-                nvb = _grow(nvb, nused + nt + 1)
-                nsb = _grow(nsb, nused + nt + 1)
+                if nxb.shape[0] < nused + nt + 1:
+                    nxb = _grow(nxb, nused + nt + 1)
+                if nvb.shape[0] < nused + nt + 1:
+                    nvb = _grow(nvb, nused + nt + 1)
+                if nsb.shape[0] < nused + nt + 1:
+                    nsb = _grow(nsb, nused + nt + 1)
                 cnt = _add_floor(tx, tv, ts, nt, flo[t - 2], rate, nxb, nvb, nsb, nused)
                 n0[q] = nused
                 nn[q] = cnt
@@ -969,10 +1098,7 @@ def _dp_kernel(
                 vmin = nvb[k]
         span = -vmin
         # ---- prune ----
-        keep = np.arange(nnew)
-        env_x = np.empty(0)
-        env_v = np.empty(0)
-        env_s = np.empty(0)
+        keep = one
         use_env = False
         if nnew > 1:
             ptol = _PRUNE_RTOL * (span + rev_scale[t - 1])
@@ -996,22 +1122,27 @@ def _dp_kernel(
                 pts = _union_points(nxb, k0s, kns, keep.shape[0])
                 env_x, env_v, env_s = _concave_envelope(pts, _eval_at(nxb, nvb, nsb, k0s, kns, keep.shape[0], pts))
                 use_env = True
+                ne = env_x.shape[0]
+                if sx.shape[0] < used + ne:
+                    sx = _grow(sx, used + ne)
+                if sv.shape[0] < used + ne:
+                    sv = _grow(sv, used + ne)
+                if ssl.shape[0] < used + ne:
+                    ssl = _grow(ssl, used + ne)
+                for k in range(ne):
+                    sx[used + k] = env_x[k]
+                    sv[used + k] = env_v[k]
+                for k in range(ne - 1):
+                    ssl[used + k] = env_s[k]
         # ---- store V_{t-1} ----
         nk = 1 if use_env else keep.shape[0]
-        c0 = _grow(c0, ncomp + nk)
-        cn = _grow(cn, ncomp + nk)
+        if c0.shape[0] < ncomp + nk:
+            c0 = _grow(c0, ncomp + nk)
+        if cn.shape[0] < ncomp + nk:
+            cn = _grow(cn, ncomp + nk)
         step_c0[t - 1] = ncomp
         step_nc[t - 1] = nk
-        if use_env:
-            ne = env_x.shape[0]
-            sx = _grow(sx, used + ne)
-            sv = _grow(sv, used + ne)
-            ssl = _grow(ssl, used + ne)
-            for k in range(ne):
-                sx[used + k] = env_x[k]
-                sv[used + k] = env_v[k]
-            for k in range(ne - 1):
-                ssl[used + k] = env_s[k]
+        if use_env:  # written above
             c0[ncomp] = used
             cn[ncomp] = ne
             used += ne
@@ -1020,9 +1151,12 @@ def _dp_kernel(
             for kk in range(nk):
                 src = n0[keep[kk]]
                 ln = nn[keep[kk]]
-                sx = _grow(sx, used + ln)
-                sv = _grow(sv, used + ln)
-                ssl = _grow(ssl, used + ln)
+                if sx.shape[0] < used + ln:
+                    sx = _grow(sx, used + ln)
+                if sv.shape[0] < used + ln:
+                    sv = _grow(sv, used + ln)
+                if ssl.shape[0] < used + ln:
+                    ssl = _grow(ssl, used + ln)
                 for k in range(ln):
                     sx[used + k] = nxb[src + k]
                     sv[used + k] = nvb[src + k]
@@ -1319,8 +1453,8 @@ def _run(modes: StepModes, p: _Inputs, exclusive: bool, max_components: int) -> 
     n_t = p.pm.shape[0]
     # offsets[k] (k = 1..T-1) was subtracted from the stored V_k, and the
     # value found in step 1 of the forward pass is V_0 minus their sum.
-    dp_value = math.fsum(offsets[1:n_t].tolist() + [dp_local])
-    fp_allow = _FP_FACTOR * _U * math.fsum(fp_terms.tolist()) + 4.0 * _U * abs(dp_value)
+    dp_value = _fsum(np.append(offsets[1:n_t], dp_local))
+    fp_allow = _FP_FACTOR * _U * _fsum(fp_terms) + 4.0 * _U * abs(dp_value)
     allowance = prune_allow + merge_allow + fp_allow
     comp_counts = counts[1:]
     sol = ModeSolution(
@@ -1460,12 +1594,12 @@ def solve_fleet(
     sol, bound = _run(modes, p, exclusive, max_components)
     dt = p.dt
     discharge = sol.discharge
-    profit = math.fsum((lam / 1000.0 * (discharge - sol.charge) * dt).tolist())
-    pen = p.big_m * math.fsum((sol.slack_up + sol.slack_down).tolist())
+    profit = _fsum(lam / 1000.0 * (discharge - sol.charge) * dt)
+    pen = p.big_m * _fsum(sol.slack_up + sol.slack_down)
     has_floor = bool(np.any(p.flo > p.lo))
     short = np.maximum(p.flo - sol.soc, 0.0) if has_floor else np.zeros(lam.shape[0])
-    short_cost = p.rate * math.fsum(short.tolist())
-    wear_total = wear * dt / p.eta_out * math.fsum(discharge.tolist())
+    short_cost = p.rate * _fsum(short)
+    wear_total = wear * dt / p.eta_out * _fsum(discharge)
     return FleetSolution(
         charge=sol.charge,
         discharge=discharge,
