@@ -73,6 +73,10 @@ class AvailabilityModel:
         raise NotImplementedError
 
 
+#: Checked CSV profiles of this process: (file identity, column, horizon) -> (values, warning).
+_PROFILES: dict[tuple, tuple[np.ndarray, str]] = {}
+
+
 class CsvAvailability(AvailabilityModel):
     """A column of a CSV file (``model = "csv"``)."""
 
@@ -93,6 +97,29 @@ class CsvAvailability(AvailabilityModel):
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"availability column = {column!r}; expected a column name (string)")
+        # Many fleets of one scenario usually share a profile file: read and check it once per
+        # process while the file is unchanged (same size, modification time and inode).
+        try:
+            stat = path.stat()
+            key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, column, len(time),
+                   time[0] if len(time) else None, step_hours)
+        except OSError:
+            key = None  # read_csv_table names the problem
+        if key in _PROFILES:
+            values, note = _PROFILES[key]
+            if note:
+                warnings.warn(note, InputWarning, stacklevel=2)
+            return values.copy()
+        values, note = self._read(path, column, time, step_hours)
+        if key is not None:
+            if len(_PROFILES) >= 64:
+                _PROFILES.pop(next(iter(_PROFILES)))
+            _PROFILES[key] = (values, note)
+        return values.copy()
+
+    @staticmethod
+    def _read(path: Path, column: str | None, time, step_hours: float) -> tuple[np.ndarray, str]:
+        """The checked profile and the warning it gave (empty if none)."""
         # Every row (callers may cut a window of the whole profile), but only the columns needed.
         frame = read_csv_table(path, columns=None if column is None else [column, *TIME_COLUMNS])
         column, values = numeric_column(frame, path, column, what="availability")
@@ -106,19 +133,19 @@ class CsvAvailability(AvailabilityModel):
                 f"expected a share in [0, 1]{hint}"
             )
         stamps = time_column(frame, path, column, step_hours)
+        note = ""
         if stamps is not None and len(time) and stamps[0] != time[0]:
-            warnings.warn(
+            note = (
                 f"{path}: column {stamps.name or 'time'!r} starts at {stamps[0]} but the prices start at {time[0]}; "
-                "the profile is used step by step from its first row",
-                InputWarning,
-                stacklevel=2,
+                "the profile is used step by step from its first row"
             )
+            warnings.warn(note, InputWarning, stacklevel=3)
         if values.size < len(time):
             raise InputError(
                 f"{path}: column {column!r} has {values.size} rows but the horizon needs {len(time)} steps; "
                 "shorten [horizon] hours or supply a longer profile"
             )
-        return values
+        return values, note
 
 
 class ConstantAvailability(AvailabilityModel):

@@ -94,6 +94,47 @@ On the study instances the certified relative gap ``(bound - objective) /
 the rounding allowance; the DP value and the objective of the returned
 trajectory agree to about ``1e-15`` relative.
 
+Kernel
+------
+The backward and forward passes are one function (``_dp_kernel``) over
+arrays and scalars only, compiled with numba (``cache=True``: the machine code
+is kept in ``__pycache__`` beside this file, or in ``NUMBA_CACHE_DIR`` / the
+user's cache directory when that is not writable, and loaded by later
+processes; without any writable cache directory it is compiled in memory in
+every process).  The same code runs interpreted, as plain Python over numpy
+arrays, with ``NUMBA_DISABLE_JIT=1``: that is the reference path, not a second
+implementation.  The stored value functions ``V_1 .. V_T`` are flat arrays
+(breakpoints, values, slopes) indexed by component (start, count) and step
+(first component, count), grown by doubling; the per-step buffers are reused.
+The exact sums (offsets, allowance terms, the objective's parts) use a port of
+CPython's :func:`math.fsum`, operation for operation.
+
+No ``fastmath``: numba then emits each ``+ - * /`` as one IEEE-754 double
+operation in the order written (LLVM neither reassociates nor fuses them
+into FMAs without fast-math flags), ``abs``/``min``/``max`` and comparisons are
+exact, and x86-64 evaluates doubles in SSE registers (no extended
+precision).  So the compiled kernel performs the same correctly rounded
+operations as the interpreted one, and the a-priori rounding estimate below
+(which counts roundings per produced breakpoint) carries over unchanged; the
+tests check the two paths bit for bit, and the kernel against the earlier
+list-based pure-Python DP on the seed fleet-years and random instances.
+
+Step revenues as modes (the interface of the kernel)
+----------------------------------------------------
+The kernel reads the one-step revenues as concave *modes* in CSR layout
+(:class:`StepModes`): step ``t`` has modes ``mode_start[t] ..
+mode_start[t+1] - 1``, mode ``m`` has vertices ``vert_start[m] ..
+vert_start[m+1] - 1`` with increasing energy change ``vy`` (kWh, driving
+included), revenue ``vr`` ($, concave within a mode) and the powers ``vin`` /
+``vout`` (kW) at the vertex; ``w_t`` is the maximum of its modes, and the kernel
+adds the slack rays.  Any number of vertices per mode is allowed.
+:func:`step_mode_arrays` builds them for the price taker (the three vertices
+and one or two modes described above); a price maker with a concave price
+impact supplies its own (e.g. 2 to 64 vertices per mode) to
+:func:`solve_modes`, with ``rev_scale[t]`` bounding ``|vr|`` in step ``t`` for
+the rounding allowance.  The other inputs (power, bounds, efficiencies,
+driving, floor) are those of :func:`solve_fleet`.
+
 If more than ``max_components`` components survive pruning in some step (never
 observed: the study data need at most 15, random adversarial series about 10),
 the value function is replaced by its concave upper envelope there and a
@@ -270,9 +311,9 @@ class StepModes:
                 raise ValueError(f"{name} must hold {n} finite values")
         if self.rev_scale.shape != (steps,) or np.any(~(self.rev_scale >= 0)):
             raise ValueError("rev_scale must hold one non-negative value per step")
-        first = np.ones(n, dtype=bool)
-        first[vs[:-1]] = False
-        if np.any(np.diff(self.vy, prepend=-np.inf)[first] < 0):
+        inner = np.ones(n, dtype=bool)  # vertices after the first of their mode
+        inner[vs[:-1]] = False
+        if np.any(np.diff(self.vy, prepend=-np.inf)[inner] < 0):
             raise ValueError("vy must not decrease within a mode")
 
 
@@ -795,7 +836,7 @@ def _max_min_lines(c, d):  # pragma: no cover
 
 
 @_compile
-def _prune_strong(vals, tol):  # pragma: no cover
+def _prune_strong_vals(vals, tol):  # pragma: no cover
     """Components dominated (within ``tol``) by the maximum of the others are dropped.
 
     The check is exact for PWL functions: on every interval between
@@ -856,6 +897,31 @@ def _prune_strong(vals, tol):  # pragma: no cover
                 n_alive -= 1
             total += max(ex, 0.0)
     return np.flatnonzero(alive), total
+
+
+@_compile
+def _eval_points(xs, vs, ss, pts):  # pragma: no cover - compiled
+    """Values of one component at sorted points of its domain."""
+    c0 = np.zeros(1, dtype=np.int64)
+    cn = np.full(1, xs.shape[0], dtype=np.int64)
+    return _eval_at(xs, vs, ss, c0, cn, 1, pts)[0]
+
+
+def _eval_sorted(c: tuple[list[float], list[float], list[float]], pts: list[float]) -> list[float]:
+    """Evaluate a component ``(xs, vs, ss)`` at sorted points inside its domain (the kernel's evaluation)."""
+    xs, vs, ss = (np.asarray(a, dtype=float) for a in c)
+    return _eval_points(xs, vs, np.append(ss, 0.0), np.asarray(pts, dtype=float)).tolist()
+
+
+def _prune_strong(comps: list[tuple[list[float], list[float], list[float]]], tol: float) -> tuple[list, float]:
+    """The kernel's strong pruning for components ``(xs, vs, ss)`` on a common domain.
+
+    Returns the kept components (in their order) and the summed excess of the
+    removed ones (see :func:`_prune_strong_vals`).
+    """
+    pts = sorted(set().union(*[c[0] for c in comps]))
+    kept, total = _prune_strong_vals(np.array([_eval_sorted(c, pts) for c in comps]), tol)
+    return [comps[k] for k in kept.tolist()], float(total)
 
 
 @_compile
@@ -1110,7 +1176,7 @@ def _dp_kernel(
                 k0s = n0[keep]
                 kns = nn[keep]
                 pts = _union_points(nxb, k0s, kns, keep.shape[0])
-                kept, ex = _prune_strong(_eval_at(nxb, nvb, nsb, k0s, kns, keep.shape[0], pts), ptol)
+                kept, ex = _prune_strong_vals(_eval_at(nxb, nvb, nsb, k0s, kns, keep.shape[0], pts), ptol)
                 keep = keep[kept]
                 prune_allow += ex
             if keep.shape[0] > max_components:
@@ -1434,9 +1500,11 @@ def _validate(
 
 def _run(modes: StepModes, p: _Inputs, exclusive: bool, max_components: int) -> tuple[ModeSolution, float]:
     """The compiled backward and forward pass; exact sums of offsets and allowance terms in Python."""
+    i64 = [np.ascontiguousarray(a, dtype=np.int64) for a in (modes.mode_start, modes.vert_start)]
+    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (modes.vy, modes.vr, modes.vin, modes.vout, modes.rev_scale)]
     (charge, discharge, soc, s_up, s_dn, offsets, dp_local, fp_terms, prune_allow, merge_allow, counts, cap_step, cap_count) = (
         _dp_kernel(
-            modes.mode_start, modes.vert_start, modes.vy, modes.vr, modes.vin, modes.vout, modes.rev_scale,
+            *i64, *f64,
             p.pm, p.lo, p.hi, p.drive, p.flo, p.dt, p.s0, p.eta_in, p.eta_out, p.big_m, bool(exclusive),
             int(max_components), p.rate,
         )
