@@ -88,8 +88,11 @@ def test_price_taker_modes_give_the_same_solution_through_solve_modes():
     assert via.dp_value == direct.dp_value
     assert np.array_equal(via.charge, direct.charge) and np.array_equal(via.soc, direct.soc)
     assert direct.dp_value + via.allowance == direct.bound
-    # negative prices with exclusive charging: two modes in those steps
-    assert modes.mode_start[-1] == T + int(np.sum(price < 0))
+    # two modes where burning energy pays more than the wear (Step 3b of the docs:
+    # wear < -price / 1000 (1 / eta_in - eta_out)), with exclusive charging
+    split = (pmax > 0) & (0.01 < -price / 1000 * (1 / 0.9 - 0.8))
+    assert 0 < split.sum() < (price < 0).sum()
+    assert modes.mode_start[-1] == T + int(split.sum())
 
 
 def _modes(mode_start, vert_start, vy, vr, vin, vout, rev_scale) -> StepModes:

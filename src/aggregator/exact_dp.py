@@ -788,7 +788,7 @@ def _prune(vals, tol):  # pragma: no cover
 
 
 @_compile
-def _max_min_lines(c, d):  # pragma: no cover
+def _max_min_line(c, d):  # pragma: no cover
     """Upper bound on ``max_{tau in [0,1]} min_k (c[k] + d[k] tau)`` for one interval.
 
     With ``A`` the minimum of the non-decreasing lines and ``B`` that of the
@@ -843,7 +843,7 @@ def _prune_strong_vals(vals, tol):  # pragma: no cover
     consecutive breakpoints all components are linear.  If one other
     component lies above a candidate at both ends of an interval, that bounds
     the excess there; otherwise the largest excess on the interval is a
-    one-dimensional LP (:func:`_max_min_lines`).  Components are removed one
+    one-dimensional LP (:func:`_max_min_line`).  Components are removed one
     at a time, each removal lowers the maximum by at most its measured
     excess; returns the kept indices (increasing) and the sum.
     """
@@ -886,7 +886,7 @@ def _prune_strong_vals(vals, tol):  # pragma: no cover
                         ub = min(ub, max(c[nk], e[nk]))
                         nk += 1
                 if ub > tol:
-                    ub = _max_min_lines(c[:nk], e[:nk] - c[:nk])
+                    ub = _max_min_line(c[:nk], e[:nk] - c[:nk])
                 if ub > ex:
                     ex = ub
                     if ex > tol:
@@ -905,6 +905,20 @@ def _eval_points(xs, vs, ss, pts):  # pragma: no cover - compiled
     c0 = np.zeros(1, dtype=np.int64)
     cn = np.full(1, xs.shape[0], dtype=np.int64)
     return _eval_at(xs, vs, ss, c0, cn, 1, pts)[0]
+
+
+@_compile
+def _max_min_columns(c, d):  # pragma: no cover - compiled
+    """:func:`_max_min_line` for every column of ``c`` and ``d`` (shape ``(K, I)``)."""
+    out = np.empty(c.shape[1])
+    for i in range(c.shape[1]):
+        out[i] = _max_min_line(np.ascontiguousarray(c[:, i]), np.ascontiguousarray(d[:, i]))
+    return out
+
+
+def _max_min_lines(c: NDArray[np.float64], d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Upper bound on ``max_{tau in [0,1]} min_k (c[k] + d[k] tau)`` per column (the kernel's one-interval LP)."""
+    return _max_min_columns(np.asarray(c, dtype=float), np.asarray(d, dtype=float))
 
 
 def _eval_sorted(c: tuple[list[float], list[float], list[float]], pts: list[float]) -> list[float]:
