@@ -15,6 +15,19 @@ REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "data" / "seed"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile (or load) the exact DP's kernel once, before any test starts worker processes.
+
+    numba caches the compiled kernel on disk; in a fresh checkout the first call
+    compiles it (about 30 s of CPU).  Doing that here, in one process, lets the
+    process pools and Dask workers of later tests load the cache instead of each
+    compiling it at the same time.
+    """
+    from aggregator.exact_dp import solve_fleet
+
+    solve_fleet([0.0], 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
+
+
 @pytest.fixture(scope="session")
 def seed() -> Path:
     """The study's real input files at ../shared/data/seed (skip when absent)."""

@@ -136,6 +136,10 @@ class AvailabilityModel:
         raise NotImplementedError
 
 
+#: Checked CSV profiles of this process: (file identity, column, horizon) -> values.
+_PROFILES: dict[tuple, np.ndarray] = {}
+
+
 class CsvAvailability(AvailabilityModel):
     """A column of a CSV file (``model = "csv"``): aligned by time when it has a time column, else row by row."""
 
@@ -156,6 +160,26 @@ class CsvAvailability(AvailabilityModel):
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"availability column = {column!r}; expected a column name (string)")
+        # Many fleets of one scenario usually share a profile file: read and check it once per
+        # process while the file is unchanged (same size, modification time and inode).
+        try:
+            stat = path.stat()
+            key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, column, len(time),
+                   time[0] if len(time) else None, time[-1] if len(time) else None, str(time.tz), step_hours)
+        except OSError:
+            key = None  # read_csv_table names the problem
+        if key in _PROFILES:
+            return _PROFILES[key].copy()
+        values = self._read(path, column, time, step_hours)
+        if key is not None:
+            if len(_PROFILES) >= 64:
+                _PROFILES.pop(next(iter(_PROFILES)))
+            _PROFILES[key] = values
+        return values.copy()
+
+    @staticmethod
+    def _read(path: Path, column: str | None, time, step_hours: float) -> np.ndarray:
+        """The checked profile, aligned to ``time`` when the file has time stamps."""
         # Every row (callers may cut a window of the whole profile), but only the columns needed.
         frame = read_csv_table(path, columns=None if column is None else [column, *TIME_COLUMNS])
         column, values = numeric_column(frame, path, column, what="availability")

@@ -94,6 +94,47 @@ On the study instances the certified relative gap ``(bound - objective) /
 the rounding allowance; the DP value and the objective of the returned
 trajectory agree to about ``1e-15`` relative.
 
+Kernel
+------
+The backward and forward passes are one function (``_dp_kernel``) over
+arrays and scalars only, compiled with numba (``cache=True``: the machine code
+is kept in ``__pycache__`` beside this file, or in ``NUMBA_CACHE_DIR`` / the
+user's cache directory when that is not writable, and loaded by later
+processes; without any writable cache directory it is compiled in memory in
+every process).  The same code runs interpreted, as plain Python over numpy
+arrays, with ``NUMBA_DISABLE_JIT=1``: that is the reference path, not a second
+implementation.  The stored value functions ``V_1 .. V_T`` are flat arrays
+(breakpoints, values, slopes) indexed by component (start, count) and step
+(first component, count), grown by doubling; the per-step buffers are reused.
+The exact sums (offsets, allowance terms, the objective's parts) use a port of
+CPython's :func:`math.fsum`, operation for operation.
+
+No ``fastmath``: numba then emits each ``+ - * /`` as one IEEE-754 double
+operation in the order written (LLVM neither reassociates nor fuses them
+into FMAs without fast-math flags), ``abs``/``min``/``max`` and comparisons are
+exact, and x86-64 evaluates doubles in SSE registers (no extended
+precision).  So the compiled kernel performs the same correctly rounded
+operations as the interpreted one, and the a-priori rounding estimate below
+(which counts roundings per produced breakpoint) carries over unchanged; the
+tests check the two paths bit for bit, and the kernel against the earlier
+list-based pure-Python DP on the seed fleet-years and random instances.
+
+Step revenues as modes (the interface of the kernel)
+----------------------------------------------------
+The kernel reads the one-step revenues as concave *modes* in CSR layout
+(:class:`StepModes`): step ``t`` has modes ``mode_start[t] ..
+mode_start[t+1] - 1``, mode ``m`` has vertices ``vert_start[m] ..
+vert_start[m+1] - 1`` with increasing energy change ``vy`` (kWh, driving
+included), revenue ``vr`` ($, concave within a mode) and the powers ``vin`` /
+``vout`` (kW) at the vertex; ``w_t`` is the maximum of its modes, and the kernel
+adds the slack rays.  Any number of vertices per mode is allowed.
+:func:`step_mode_arrays` builds them for the price taker (the three vertices
+and one or two modes described above); a price maker with a concave price
+impact supplies its own (e.g. 2 to 64 vertices per mode) to
+:func:`solve_modes`, with ``rev_scale[t]`` bounding ``|vr|`` in step ``t`` for
+the rounding allowance.  The other inputs (power, bounds, efficiencies,
+driving, floor) are those of :func:`solve_fleet`.
+
 If more than ``max_components`` components survive pruning in some step (never
 observed: the study data need at most 15, random adversarial series about 10),
 the value function is replaced by its concave upper envelope there and a
@@ -104,26 +145,21 @@ relaxation), the trajectory stays feasible but may be suboptimal, ``exact`` is
 
 from __future__ import annotations
 
-import gc
 import math
 import warnings
-from bisect import bisect_right
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["FleetSolution", "solve_fleet"]
+__all__ = ["FleetSolution", "ModeSolution", "StepModes", "solve_fleet", "solve_modes", "step_mode_arrays"]
 
 _U = float(np.finfo(float).eps) / 2.0  # unit round-off
 _PRUNE_RTOL = 1e-12
 _MERGE_RTOL = 1e-14
 _FP_FACTOR = 8.0  # roundings per step charged in the rounding allowance
 _STRONG_PRUNE_FROM = 8  # use the (costlier) strong pruning above this count
-
-# A component: (xs, vs, ss) -- breakpoints (sorted, absolute kWh), values ($)
-# and slopes ($/kWh) of the len(xs) - 1 segments.
-_Comp = tuple[list[float], list[float], list[float]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,207 +227,358 @@ class FleetSolution:
 
 
 # --------------------------------------------------------------------------
-# one-step revenue
+# compilation
 # --------------------------------------------------------------------------
-class _Mode:
-    """One concave mode of the one-step revenue ``w_t`` (with slack)."""
+def _compile(fn):
+    """``numba.njit(cache=True)``; without a writable cache directory, compile in memory.
 
-    __slots__ = ("vy", "vin", "vout", "wy", "wv", "ws", "uz", "uv", "us")
-
-    def __init__(
-        self,
-        vy: list[float],
-        vr: list[float],
-        vin: list[float],
-        vout: list[float],
-        big_m: float,
-    ) -> None:
-        # power vertices (increasing y) with their revenue and powers; drop
-        # coincident vertices (only possible for vanishing or underflowing
-        # pmax), keeping the more profitable one
-        k = 1 if any(vy[i + 1] <= vy[i] for i in range(len(vy) - 1)) else len(vy)
-        while k < len(vy):
-            if vy[k] <= vy[k - 1]:
-                drop = k if vr[k] <= vr[k - 1] else k - 1
-                vy, vr = vy[:drop] + vy[drop + 1 :], vr[:drop] + vr[drop + 1 :]
-                vin, vout = vin[:drop] + vin[drop + 1 :], vout[:drop] + vout[drop + 1 :]
-            else:
-                k += 1
-        self.vy = vy
-        self.vin = vin
-        self.vout = vout
-        slopes = [(vr[i + 1] - vr[i]) / (vy[i + 1] - vy[i]) for i in range(len(vy) - 1)]
-        n = len(slopes)
-        i = 0
-        while i < n and slopes[i] > big_m:  # absorbed by the +M slack ray
-            i += 1
-        j = i
-        while j < n and slopes[j] >= -big_m:  # beyond: -M slack ray is better
-            j += 1
-        # finite part of w (between the slack rays)
-        self.wy = vy[i : j + 1]
-        self.wv = vr[i : j + 1]
-        self.ws = slopes[i:j]
-        # u(z) = w(-z): breakpoints, values and slopes reversed and negated
-        self.uz = [-y for y in reversed(self.wy)]
-        self.uv = self.wv[::-1]
-        self.us = [-s for s in reversed(self.ws)]
-
-    def value(self, y: float, big_m: float) -> float:
-        """Evaluate ``w_mode(y)`` including the slack rays."""
-        wy = self.wy
-        if y <= wy[0]:
-            return self.wv[0] - big_m * (wy[0] - y)
-        if y >= wy[-1]:
-            return self.wv[-1] - big_m * (y - wy[-1])
-        k = bisect_right(wy, y) - 1
-        return self.wv[k] + self.ws[k] * (y - wy[k])
-
-    def decompose(self, y: float) -> tuple[float, float, float]:
-        """Split an energy change ``y`` into ``(P_in, P_out, slack)``."""
-        wy = self.wy
-        if y <= wy[0]:
-            z = wy[0]
-        elif y >= wy[-1]:
-            z = wy[-1]
-        else:
-            z = y
-        vy = self.vy
-        if len(vy) == 1:
-            return self.vin[0], self.vout[0], y - z
-        k = min(max(bisect_right(vy, z) - 1, 0), len(vy) - 2)
-        th = (z - vy[k]) / (vy[k + 1] - vy[k])
-        th = min(max(th, 0.0), 1.0)
-        pin = self.vin[k] + th * (self.vin[k + 1] - self.vin[k])
-        pout = self.vout[k] + th * (self.vout[k + 1] - self.vout[k])
-        return pin, pout, y - z
+    numba looks for a cache directory beside the source (``__pycache__``),
+    then in ``NUMBA_CACHE_DIR`` / the user's cache directory; if none is
+    writable it cannot cache and the function is compiled at its first call
+    in every process instead.  No ``fastmath``: every operation is an IEEE
+    double operation in the order written (see the module docstring).
+    """
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # pragma: no cover - no cache locator available
+        return numba.njit(nogil=True)(fn)
 
 
-def _step_modes(
-    lam: float,
-    pmax: float,
+def _inline(fn):
+    """A small helper compiled into its callers (no call overhead, no reference counting across calls)."""
+    return numba.njit(inline="always", nogil=True)(fn)
+
+
+# --------------------------------------------------------------------------
+# one-step revenue: modes in CSR layout
+# --------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class StepModes:
+    """The one-step revenues ``w_t`` of a horizon as concave modes in CSR layout.
+
+    Step ``t`` has the modes ``mode_start[t] .. mode_start[t + 1] - 1``; mode
+    ``m`` has the vertices ``vert_start[m] .. vert_start[m + 1] - 1`` (at
+    least one).  ``w_t`` is the maximum of its modes; each mode is the
+    concave piecewise-linear function through its vertices ``(vy, vr)``,
+    defined on ``[vy_first, vy_last]`` (the DP continues it with the slack
+    rays of slope ``+M`` / ``-M``).
+
+    Attributes
+    ----------
+    mode_start : numpy.ndarray
+        ``int64``, length ``T + 1``, non-decreasing, ``mode_start[0] = 0``.
+    vert_start : numpy.ndarray
+        ``int64``, length ``mode_start[T] + 1``, increasing.
+    vy : numpy.ndarray
+        Energy change of the vertex, ``S_t - S_{t-1}`` (kWh, driving
+        included), increasing within a mode (coincident vertices are allowed:
+        the more profitable one is kept).
+    vr : numpy.ndarray
+        Revenue of the step at the vertex ($), concave in ``vy`` within a mode.
+    vin, vout : numpy.ndarray
+        Charging and discharging power at the vertex (kW); the powers between
+        two vertices are interpolated linearly.
+    rev_scale : numpy.ndarray
+        Per step, an upper bound on ``|vr|`` over the step's vertices ($), used
+        by the rounding allowance.
+    """
+
+    mode_start: NDArray[np.int64]
+    vert_start: NDArray[np.int64]
+    vy: NDArray[np.float64]
+    vr: NDArray[np.float64]
+    vin: NDArray[np.float64]
+    vout: NDArray[np.float64]
+    rev_scale: NDArray[np.float64]
+
+    def check(self, steps: int) -> None:
+        """Raise ``ValueError`` unless the arrays describe ``steps`` steps consistently.
+
+        Parameters
+        ----------
+        steps : int
+            Number of steps ``T`` of the horizon.
+        """
+        ms, vs = self.mode_start, self.vert_start
+        if ms.ndim != 1 or ms.shape[0] != steps + 1 or ms[0] != 0 or np.any(np.diff(ms) < 1):
+            raise ValueError("mode_start must start at 0 and give every step at least one mode")
+        if vs.ndim != 1 or vs.shape[0] != ms[-1] + 1 or vs[0] != 0 or np.any(np.diff(vs) < 1):
+            raise ValueError("vert_start must start at 0 and give every mode at least one vertex")
+        n = int(vs[-1])
+        for name in ("vy", "vr", "vin", "vout"):
+            arr = getattr(self, name)
+            if arr.ndim != 1 or arr.shape[0] != n or not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} must hold {n} finite values")
+        if self.rev_scale.shape != (steps,) or np.any(~(self.rev_scale >= 0)):
+            raise ValueError("rev_scale must hold one non-negative value per step")
+        inner = np.ones(n, dtype=bool)  # vertices after the first of their mode
+        inner[vs[:-1]] = False
+        if np.any(np.diff(self.vy, prepend=-np.inf)[inner] < 0):
+            raise ValueError("vy must not decrease within a mode")
+
+
+def step_mode_arrays(
+    price: NDArray[np.float64],
     dt: float,
+    pmax: NDArray[np.float64],
     eta_in: float,
     eta_out: float,
-    big_m: float,
     exclusive: bool,
     wear: float = 0.0,
-    drive: float = 0.0,
-) -> list[_Mode]:
-    """Concave modes whose maximum is the one-step revenue ``w_t``.
+    drive: NDArray[np.float64] | None = None,
+) -> StepModes:
+    """The modes of the price-taker's step revenue, vectorised over the steps.
 
-    ``wear`` ($/kWh) is charged on the battery-side discharge ``P_out dt /
-    eta_out``, which lowers the value of the full-discharge vertex by
-    ``wear * b``.  ``drive`` (kWh) is the known energy that leaves the battery
-    in the step: it shifts every vertex by ``-drive`` (``x - S = y - drive``).
+    Per step (``a = eta_in pmax dt``, ``b = pmax dt / eta_out``,
+    ``e = lambda pmax dt / 1000``, ``d`` the driving energy): vertices full
+    discharge ``(-b - d, e - wear b)``, idle ``(-d, 0)`` and full charge
+    ``(a - d, -e)``.  One mode through the three if the idle vertex lies on
+    or above the chord (always for ``lambda >= 0``); otherwise, with
+    exclusive charging, a charging mode (idle, full charge) and a
+    discharging mode (full discharge, idle), and without it the chord
+    (simultaneous charging and discharging).  A step without power
+    (``pmax = 0``) has the single vertex ``(-d, 0)``.
+
+    Parameters
+    ----------
+    price : numpy.ndarray
+        $/MWh per step.
+    dt : float
+        Step length (h).
+    pmax : numpy.ndarray
+        Available power per step (kW).
+    eta_in, eta_out : float
+        Efficiencies.
+    exclusive : bool
+        Charging and discharging mutually exclusive.
+    wear : float, default 0
+        $ per kWh discharged, battery side.
+    drive : numpy.ndarray, optional
+        Driving energy per step (kWh).
+
+    Returns
+    -------
+    StepModes
     """
-    if pmax <= 0.0:
-        return [_Mode([-drive], [0.0], [0.0], [0.0], big_m)]
-    a = eta_in * pmax * dt
-    b = pmax * dt / eta_out
-    e = lam * pmax * dt / 1000.0  # revenue of a full-power discharge
-    vd = e - wear * b if wear > 0.0 else e  # value of the full-discharge vertex
-    vc = -e  # value of the full-charge vertex
-    # concave iff the idle vertex (0, 0) lies on or above the chord from
-    # (-b, vd) to (a, vc), i.e. vd * a + vc * b <= 0; for lam >= 0 this always
-    # holds (eta_in * eta_out <= 1), for lam < 0 iff
-    # wear >= |lam| / 1000 * (1 / eta_in - eta_out)
-    concave = lam >= 0.0 or (wear > 0.0 and vd * a + vc * b <= 0.0)
-    if drive != 0.0:
-        ys = [-b - drive, -drive, a - drive]
-    else:
-        ys = [-b, 0.0, a]
-    if concave:
-        return [_Mode(ys, [vd, 0.0, vc], [0.0, 0.0, pmax], [pmax, 0.0, 0.0], big_m)]
-    if not exclusive:  # concave envelope: simultaneous charge/discharge
-        return [_Mode([ys[0], ys[2]], [vd, vc], [0.0, pmax], [pmax, 0.0], big_m)]
-    return [
-        _Mode([ys[1], ys[2]], [0.0, vc], [0.0, pmax], [0.0, 0.0], big_m),
-        _Mode([ys[0], ys[1]], [vd, 0.0], [0.0, 0.0], [pmax, 0.0], big_m),
-    ]
+    lam = np.ascontiguousarray(price, dtype=float)
+    pm = np.ascontiguousarray(pmax, dtype=float)
+    d = np.zeros(lam.shape[0]) if drive is None else np.ascontiguousarray(drive, dtype=float)
+    return StepModes(*_price_taker_modes(lam, float(dt), pm, float(eta_in), float(eta_out), bool(exclusive), float(wear), d))
 
 
-def _add_floor(c: _Comp, floor: float, rate: float) -> _Comp:
-    """Add the shortfall penalty ``-rate * max(0, floor - x)`` to a component.
+@_compile
+def _price_taker_modes(lam, dt, pm, eta_in, eta_out, exclusive, wear, drive):  # pragma: no cover - compiled
+    """The arrays of :func:`step_mode_arrays` (one pass over the steps)."""
+    n_t = lam.shape[0]
+    mode_start = np.empty(n_t + 1, dtype=np.int64)
+    vert_start = np.empty(2 * n_t + 1, dtype=np.int64)
+    vy = np.empty(4 * n_t)
+    vr = np.empty(4 * n_t)
+    vin = np.empty(4 * n_t)
+    vout = np.empty(4 * n_t)
+    rev_scale = np.empty(n_t)
+    mode_start[0] = 0
+    vert_start[0] = 0
+    nm = 0
+    nv = 0
+    for t in range(n_t):
+        pmax = pm[t]
+        dr = drive[t]
+        rev_scale[t] = abs(lam[t] * pmax * dt / 1000.0) + wear * pmax * dt / eta_out
+        if pmax <= 0.0:
+            vy[nv], vr[nv], vin[nv], vout[nv] = -dr, 0.0, 0.0, 0.0
+            nv += 1
+            nm += 1
+            vert_start[nm] = nv
+            mode_start[t + 1] = nm
+            continue
+        a = eta_in * pmax * dt
+        b = pmax * dt / eta_out
+        e = lam[t] * pmax * dt / 1000.0  # revenue of a full-power discharge
+        vd = e - wear * b if wear > 0.0 else e  # value of the full-discharge vertex
+        vc = -e  # value of the full-charge vertex
+        # concave iff the idle vertex (0, 0) lies on or above the chord from
+        # (-b, vd) to (a, vc), i.e. vd * a + vc * b <= 0; for lam >= 0 this always
+        # holds (eta_in * eta_out <= 1), for lam < 0 iff
+        # wear >= |lam| / 1000 * (1 / eta_in - eta_out)
+        concave = lam[t] >= 0.0 or (wear > 0.0 and vd * a + vc * b <= 0.0)
+        if dr != 0.0:
+            y0, y1, y2 = -b - dr, -dr, a - dr
+        else:
+            y0, y1, y2 = -b, 0.0, a
+        if concave:
+            vy[nv] = y0
+            vy[nv + 1] = y1
+            vy[nv + 2] = y2
+            vr[nv] = vd
+            vr[nv + 1] = 0.0
+            vr[nv + 2] = vc
+            vin[nv] = 0.0
+            vin[nv + 1] = 0.0
+            vin[nv + 2] = pmax
+            vout[nv] = pmax
+            vout[nv + 1] = 0.0
+            vout[nv + 2] = 0.0
+            nv += 3
+            nm += 1
+            vert_start[nm] = nv
+        elif not exclusive:  # concave envelope: simultaneous charge/discharge
+            vy[nv] = y0
+            vy[nv + 1] = y2
+            vr[nv] = vd
+            vr[nv + 1] = vc
+            vin[nv] = 0.0
+            vin[nv + 1] = pmax
+            vout[nv] = pmax
+            vout[nv + 1] = 0.0
+            nv += 2
+            nm += 1
+            vert_start[nm] = nv
+        else:  # charging mode (idle, full charge), then discharging mode (full discharge, idle)
+            vy[nv] = y1
+            vy[nv + 1] = y2
+            vy[nv + 2] = y0
+            vy[nv + 3] = y1
+            vr[nv] = 0.0
+            vr[nv + 1] = vc
+            vr[nv + 2] = vd
+            vr[nv + 3] = 0.0
+            vin[nv] = 0.0
+            vin[nv + 1] = pmax
+            vin[nv + 2] = 0.0
+            vin[nv + 3] = 0.0
+            vout[nv] = 0.0
+            vout[nv + 1] = 0.0
+            vout[nv + 2] = pmax
+            vout[nv + 3] = 0.0
+            vert_start[nm + 1] = nv + 2
+            nv += 4
+            nm += 2
+            vert_start[nm] = nv
+        mode_start[t + 1] = nm
+    return mode_start, vert_start[: nm + 1].copy(), vy[:nv].copy(), vr[:nv].copy(), vin[:nv].copy(), vout[:nv].copy(), rev_scale
 
-    The penalty is concave, so the sum stays concave; a breakpoint is
-    inserted at ``floor`` when it lies inside the domain.
+
+# --------------------------------------------------------------------------
+# compiled primitives (arrays and scalars only)
+# --------------------------------------------------------------------------
+@_inline
+def _bisect_right(a, start, n, x):  # pragma: no cover - compiled
+    """Number of ``a[start : start + n]`` (sorted) that are ``<= x``."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[start + mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@_compile
+def _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, nd, wy, wv, ws, nw):  # pragma: no cover
+    """Per mode: drop coincident vertices (``d*``, count ``nd``) and cut the slack rays (``w*``, count ``nw``).
+
+    Mode ``m`` uses the slots ``vert_start[m] ..`` of every output array; ``ws``
+    holds the ``nw - 1`` slopes of the finite part ``(wy, wv)`` of ``w``.
     """
-    xs, vs, ss = c
-    if rate <= 0.0 or floor <= xs[0]:
-        return c
-    nx: list[float] = []
-    nv: list[float] = []
-    ns: list[float] = []
-    for k, x in enumerate(xs):
-        if k > 0:
-            x0 = xs[k - 1]
-            if x0 < floor < x:  # split the segment at the floor
-                ns.append(ss[k - 1] + rate)
-                nx.append(floor)
-                nv.append(vs[k - 1] + ss[k - 1] * (floor - x0))
-                ns.append(ss[k - 1])
-            elif x <= floor:
-                ns.append(ss[k - 1] + rate)
+    for m in range(vert_start.shape[0] - 1):
+        o = vert_start[m]
+        cnt = vert_start[m + 1] - o
+        mono = True
+        for k in range(cnt):
+            dvy[o + k] = vy[o + k]
+            dvr[o + k] = vr[o + k]
+            dvin[o + k] = vin[o + k]
+            dvout[o + k] = vout[o + k]
+            if k > 0 and vy[o + k] <= vy[o + k - 1]:
+                mono = False
+        # coincident vertices (vanishing or underflowing pmax): keep the more profitable one
+        k = cnt if mono else 1
+        while k < cnt:
+            if dvy[o + k] <= dvy[o + k - 1]:
+                drop = k if dvr[o + k] <= dvr[o + k - 1] else k - 1
+                for q in range(drop, cnt - 1):
+                    dvy[o + q] = dvy[o + q + 1]
+                    dvr[o + q] = dvr[o + q + 1]
+                    dvin[o + q] = dvin[o + q + 1]
+                    dvout[o + q] = dvout[o + q + 1]
+                cnt -= 1
             else:
-                ns.append(ss[k - 1])
-        nx.append(x)
-        nv.append(vs[k] - rate * (floor - x) if x < floor else vs[k])
-    return (nx, nv, ns)
+                k += 1
+        nd[m] = cnt
+        i = 0
+        while i < cnt - 1 and (dvr[o + i + 1] - dvr[o + i]) / (dvy[o + i + 1] - dvy[o + i]) > big_m:
+            i += 1  # absorbed by the +M slack ray
+        j = i
+        while j < cnt - 1 and (dvr[o + j + 1] - dvr[o + j]) / (dvy[o + j + 1] - dvy[o + j]) >= -big_m:
+            j += 1  # beyond: the -M slack ray is better
+        nw[m] = j - i + 1
+        for q in range(j - i + 1):
+            wy[o + q] = dvy[o + i + q]
+            wv[o + q] = dvr[o + i + q]
+        for q in range(j - i):
+            ws[o + q] = (dvr[o + i + q + 1] - dvr[o + i + q]) / (dvy[o + i + q + 1] - dvy[o + i + q])
 
 
-# --------------------------------------------------------------------------
-# PWL primitives
-# --------------------------------------------------------------------------
-def _convolve_clip(
-    g: _Comp, m: _Mode, lo: float, hi: float, big_m: float, mtol: float
-) -> tuple[_Comp, float]:
-    """Sup-convolution ``(g [] u_m)`` restricted to ``[lo, hi]``.
+@_inline
+def _mode_value(wy, wv, ws, o, n, y, big_m):  # pragma: no cover
+    """``w_mode(y)`` including the slack rays."""
+    if y <= wy[o]:
+        return wv[o] - big_m * (wy[o] - y)
+    if y >= wy[o + n - 1]:
+        return wv[o + n - 1] - big_m * (y - wy[o + n - 1])
+    k = _bisect_right(wy, o, n, y) - 1
+    return wv[o + k] + ws[o + k] * (y - wy[o + k])
 
-    Returns the new component and the total deviation of the chord merges.
+
+@_inline
+def _convolve_clip(gx, gv, gs, g0, gn, wy, wv, ws, w0, nw, lo, hi, big_m, mtol, px, pv, ps, tx, tv, ts):  # pragma: no cover
+    """Sup-convolution of the component ``g`` (slots ``g0 .. g0 + gn``) with ``u(z) = w(-z)`` on ``[lo, hi]``.
+
+    Writes the result to ``tx, tv, ts``; returns its breakpoint count and the
+    total deviation of the chord merges.  ``u`` is read from ``w`` reversed
+    and negated (``uz[q] = -wy[nw-1-q]``, ``us[q] = -ws[nw-2-q]``): exact.
     """
-    gx, gv, gs = g
-    n = len(gs)
+    n = gn - 1
     i = 0
-    while i < n and gs[i] > big_m:
+    while i < n and gs[g0 + i] > big_m:
         i += 1
     j = i
-    while j < n and gs[j] >= -big_m:
+    while j < n and gs[g0 + j] >= -big_m:
         j += 1
+    nu = nw - 1
     # Minkowski sum: every breakpoint is (breakpoint of g) + (breakpoint of
     # u), so positions and values cost one rounding each (no accumulation).
-    uz = m.uz
-    uv = m.uv
-    us = m.us
-    px = [gx[i] + uz[0]]
-    pv = [gv[i] + uv[0]]
-    ps: list[float] = []
+    px[0] = gx[g0 + i] + (-wy[w0 + nu])
+    pv[0] = gv[g0 + i] + wv[w0 + nu]
+    npx = 1
     q = 0
-    nu = len(us)
     while i < j or q < nu:
-        if q >= nu or (i < j and gs[i] >= us[q]):
-            ps.append(gs[i])
+        if q >= nu or (i < j and gs[g0 + i] >= -ws[w0 + nu - 1 - q]):
+            ps[npx - 1] = gs[g0 + i]
             i += 1
         else:
-            ps.append(us[q])
+            ps[npx - 1] = -ws[w0 + nu - 1 - q]
             q += 1
-        px.append(gx[i] + uz[q])
-        pv.append(gv[i] + uv[q])
+        px[npx] = gx[g0 + i] + (-wy[w0 + nu - q])
+        pv[npx] = gv[g0 + i] + wv[w0 + nu - q]
+        npx += 1
 
     # ---- clip to [lo, hi] (left ray +M, right ray -M) ----
-    npx = len(px)
-    k = bisect_right(px, lo)
+    k = _bisect_right(px, 0, npx, lo)
     if k == 0:
         vlo = pv[0] - big_m * (px[0] - lo)
     elif k == npx:
-        vlo = pv[-1] - big_m * (lo - px[-1])
+        vlo = pv[npx - 1] - big_m * (lo - px[npx - 1])
     else:
         vlo = pv[k - 1] + ps[k - 1] * (lo - px[k - 1])
-    xs = [lo]
-    vs = [vlo]
-    ss: list[float] = []
+    tx[0] = lo
+    tv[0] = vlo
+    cnt = 1
     if not hi > lo:
-        return (xs, vs, ss), 0.0
+        return cnt, 0.0
     dev = 0.0
     while True:
         if k < npx and px[k] < hi:
@@ -406,225 +593,850 @@ def _convolve_clip(
                 nv = pv[0] - big_m * (px[0] - hi)
             elif k == npx:
                 s = -big_m
-                nv = pv[-1] - big_m * (hi - px[-1])
+                nv = pv[npx - 1] - big_m * (hi - px[npx - 1])
             else:
                 s = ps[k - 1]
                 nv = pv[k - 1] + s * (hi - px[k - 1])
             nx = hi
             last = True
-        if ss:
-            s1 = ss[-1]
+        if cnt > 1:
+            s1 = ts[cnt - 2]
             if s == s1:
-                xs[-1] = nx
-                vs[-1] = nv
+                tx[cnt - 1] = nx
+                tv[cnt - 1] = nv
             else:
-                l1 = xs[-1] - xs[-2]
-                l2 = nx - xs[-1]
+                l1 = tx[cnt - 1] - tx[cnt - 2]
+                l2 = nx - tx[cnt - 1]
                 d = abs(s - s1) * l1 * l2 / (l1 + l2)
                 if d <= mtol:
-                    ss[-1] = (s1 * l1 + s * l2) / (l1 + l2)
-                    xs[-1] = nx
-                    vs[-1] = nv
+                    ts[cnt - 2] = (s1 * l1 + s * l2) / (l1 + l2)
+                    tx[cnt - 1] = nx
+                    tv[cnt - 1] = nv
                     dev += d
                 else:
-                    xs.append(nx)
-                    vs.append(nv)
-                    ss.append(s)
+                    tx[cnt] = nx
+                    tv[cnt] = nv
+                    ts[cnt - 1] = s
+                    cnt += 1
         else:
-            xs.append(nx)
-            vs.append(nv)
-            ss.append(s)
+            tx[cnt] = nx
+            tv[cnt] = nv
+            ts[cnt - 1] = s
+            cnt += 1
         if last:
             break
-    return (xs, vs, ss), dev
+    return cnt, dev
 
 
-def _eval_sorted(c: _Comp, pts: list[float]) -> list[float]:
-    """Evaluate a component at sorted points inside its domain."""
-    xs, vs, ss = c
-    out = []
-    k = 0
-    last = len(ss) - 1
-    for p in pts:
-        while k < last and xs[k + 1] <= p:
-            k += 1
-        if last < 0:
-            out.append(vs[0])
-        else:
-            out.append(vs[k] + ss[k] * (p - xs[k]))
-    return out
+@_inline
+def _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
+    """Write ``t + (-rate * max(0, floor - x))`` to the slots ``o ..`` of ``ox, ov, os``; returns the count.
 
-
-def _prune(comps: list[_Comp], tol: float) -> tuple[list[_Comp], float]:
-    """Drop components dominated (within ``tol``) by another component.
-
-    All components share the same domain.  Returns the kept components and
-    the largest measured excess of a dropped component over the kept ones.
+    The penalty is concave, so the sum stays concave; a breakpoint is
+    inserted at ``floor`` when it lies inside the domain.
     """
-    if len(comps) == 1:
-        return comps, 0.0
-    pts = sorted(set().union(*[c[0] for c in comps]))
-    vals = np.array([_eval_sorted(c, pts) for c in comps])
-    # diff[i, j] = max_p (f_i - f_j)
-    if vals.size * len(comps) <= 1 << 20:
-        diff = (vals[:, None, :] - vals[None, :, :]).max(axis=2)
-    else:  # many components: row by row to bound memory
-        diff = np.array([(row - vals).max(axis=1) for row in vals])
-    order = np.argsort(-vals.max(axis=1), kind="stable")
-    keep: list[int] = []
-    for i in order:
-        if any(diff[i, k] <= tol for k in keep):
+    if rate <= 0.0 or floor <= tx[0]:
+        for k in range(n):
+            ox[o + k] = tx[k]
+            ov[o + k] = tv[k]
+        for k in range(n - 1):
+            os[o + k] = ts[k]
+        return n
+    cx = 0
+    cs = 0
+    for k in range(n):
+        x = tx[k]
+        if k > 0:
+            x0 = tx[k - 1]
+            if x0 < floor < x:  # split the segment at the floor
+                os[o + cs] = ts[k - 1] + rate
+                cs += 1
+                ox[o + cx] = floor
+                ov[o + cx] = tv[k - 1] + ts[k - 1] * (floor - x0)
+                cx += 1
+                os[o + cs] = ts[k - 1]
+                cs += 1
+            elif x <= floor:
+                os[o + cs] = ts[k - 1] + rate
+                cs += 1
+            else:
+                os[o + cs] = ts[k - 1]
+                cs += 1
+        ox[o + cx] = x
+        ov[o + cx] = tv[k] - rate * (floor - x) if x < floor else tv[k]
+        cx += 1
+    return cx
+
+
+@_inline
+def _union_points(cx, c0, cn, nc):  # pragma: no cover
+    """Sorted distinct breakpoints of components ``0 .. nc - 1`` (slots ``c0[k] .. c0[k] + cn[k]``)."""
+    total = 0
+    for k in range(nc):
+        total += cn[k]
+    allp = np.empty(total)
+    p = 0
+    for k in range(nc):
+        for q in range(cn[k]):
+            allp[p] = cx[c0[k] + q]
+            p += 1
+    allp = np.sort(allp)
+    cnt = 0
+    for q in range(total):
+        if cnt == 0 or allp[q] != allp[cnt - 1]:
+            allp[cnt] = allp[q]
+            cnt += 1
+    return allp[:cnt]
+
+
+@_inline
+def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
+    """Values of components ``0 .. nc - 1`` at sorted points of their common domain, shape ``(nc, len(pts))``."""
+    vals = np.empty((nc, pts.shape[0]))
+    for c in range(nc):
+        o = c0[c]
+        last = cn[c] - 2
+        k = 0
+        for i in range(pts.shape[0]):
+            p = pts[i]
+            while k < last and cx[o + k + 1] <= p:
+                k += 1
+            if last < 0:
+                vals[c, i] = cv[o]
+            else:
+                vals[c, i] = cv[o + k] + cs[o + k] * (p - cx[o + k])
+    return vals
+
+
+@_inline
+def _stable_order(key):  # pragma: no cover
+    """Indices sorting ``key`` ascending, ties in index order (stable)."""
+    n = key.shape[0]
+    idx = np.arange(n)
+    for i in range(1, n):
+        v = idx[i]
+        j = i - 1
+        while j >= 0 and key[idx[j]] > key[v]:
+            idx[j + 1] = idx[j]
+            j -= 1
+        idx[j + 1] = v
+    return idx
+
+
+@_inline
+def _diff(vals, memo, i, j):  # pragma: no cover
+    """``max_p (f_i - f_j)`` over the points, computed once."""
+    m = memo[i, j]
+    if m != m:  # not computed yet (NaN)
+        m = -np.inf
+        for p in range(vals.shape[1]):
+            d = vals[i, p] - vals[j, p]
+            if d > m:
+                m = d
+        memo[i, j] = m
+    return m
+
+
+@_compile
+def _prune(vals, tol):  # pragma: no cover
+    """Components dominated (within ``tol``) by another one are dropped.
+
+    Returns the kept indices (in the order kept) and the largest measured
+    excess of a dropped component over the kept ones.  The pairwise
+    differences are computed only where the decision needs them.
+    """
+    nc = vals.shape[0]
+    memo = np.full((nc, nc), np.nan)
+    rowmax = np.empty(nc)
+    for i in range(nc):
+        rowmax[i] = -vals[i, :].max()
+    order = _stable_order(rowmax)
+    keep = np.empty(nc, dtype=np.int64)
+    nk = 0
+    for oi in range(nc):
+        i = order[oi]
+        dominated = False
+        for q in range(nk):
+            if _diff(vals, memo, i, keep[q]) <= tol:
+                dominated = True
+                break
+        if dominated:
             continue
-        keep = [k for k in keep if diff[k, i] > tol]
-        keep.append(int(i))
+        w = 0
+        for q in range(nk):
+            if _diff(vals, memo, keep[q], i) > tol:
+                keep[w] = keep[q]
+                w += 1
+        keep[w] = i
+        nk = w + 1
     excess = 0.0
-    if len(keep) < len(comps):
-        kept = np.array(keep)
-        dropped = np.setdiff1d(np.arange(len(comps)), kept)
-        excess = float(diff[np.ix_(dropped, kept)].min(axis=1).max())
-    return [comps[k] for k in keep], max(excess, 0.0)
+    if nk < nc:
+        excess = -np.inf
+        for d in range(nc):
+            kept = False
+            for q in range(nk):
+                if keep[q] == d:
+                    kept = True
+            if kept:
+                continue
+            m = np.inf
+            for q in range(nk):
+                m = min(m, _diff(vals, memo, d, keep[q]))
+            if m > excess:
+                excess = m
+    return keep[:nk], max(excess, 0.0)
 
 
-def _max_min_lines(c: NDArray[np.float64], d: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Upper bound on ``max_{tau in [0,1]} min_k (c[k] + d[k] tau)`` per column.
+@_compile
+def _max_min_line(c, d):  # pragma: no cover
+    """Upper bound on ``max_{tau in [0,1]} min_k (c[k] + d[k] tau)`` for one interval.
 
-    ``c`` and ``d`` have shape ``(K, I)``: ``K`` lines on each of ``I``
-    intervals.  With ``A`` the minimum of the non-decreasing lines and ``B``
-    that of the decreasing ones, ``A - B`` is increasing; the maximum of
-    ``min(A, B)`` is ``A(1)`` if ``A(1) <= B(1)``, ``B(0)`` if
-    ``A(0) >= B(0)``, and otherwise ``A = B`` at a crossing found by
-    bisection, bracketed by ``[lo, hi]``, and bounded above by
-    ``min(A(hi), B(lo))``.  The result is exact up to rounding and never
-    below the true maximum.
+    With ``A`` the minimum of the non-decreasing lines and ``B`` that of the
+    decreasing ones, ``A - B`` is increasing; the maximum of ``min(A, B)`` is
+    ``A(1)`` if ``A(1) <= B(1)``, ``B(0)`` if ``A(0) >= B(0)``, and otherwise
+    ``A = B`` at a crossing found by bisection, bracketed by ``[lo, hi]``,
+    and bounded above by ``min(A(hi), B(lo))``.  Exact up to rounding and
+    never below the true maximum.
     """
-    inc = d >= 0.0
-    inf = np.inf
-
-    def env_a(tau: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.where(inc, c + d * tau, inf).min(axis=0)
-
-    def env_b(tau: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.where(inc, inf, c + d * tau).min(axis=0)
-
-    n_i = c.shape[1]
-    zero = np.zeros(n_i)
-    one = np.ones(n_i)
-    a1, b1, a0, b0 = env_a(one), env_b(one), env_a(zero), env_b(zero)
-    out = np.where(a1 <= b1, a1, b0)
-    cross = (a1 > b1) & (a0 < b0)
-    if np.any(cross):
-        cc, dd, ii = c[:, cross], d[:, cross], inc[:, cross]
-        lo = np.zeros(cc.shape[1])
-        hi = np.ones(cc.shape[1])
+    a1 = b1 = a0 = b0 = np.inf
+    for k in range(c.shape[0]):
+        v1 = c[k] + d[k] * 1.0
+        v0 = c[k] + d[k] * 0.0
+        if d[k] >= 0.0:
+            a1 = min(a1, v1)
+            a0 = min(a0, v0)
+        else:
+            b1 = min(b1, v1)
+            b0 = min(b0, v0)
+    out = a1 if a1 <= b1 else b0
+    if a1 > b1 and a0 < b0:
+        lo = 0.0
+        hi = 1.0
         for _ in range(64):
             mid = 0.5 * (lo + hi)
-            vals = cc + dd * mid
-            g = np.where(ii, vals, inf).min(axis=0) - np.where(ii, inf, vals).min(axis=0)
-            below = g < 0.0
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
-        a_hi = np.where(ii, cc + dd * hi, inf).min(axis=0)
-        b_lo = np.where(ii, inf, cc + dd * lo).min(axis=0)
-        out[cross] = np.minimum(a_hi, b_lo)
+            ea = eb = np.inf
+            for k in range(c.shape[0]):
+                v = c[k] + d[k] * mid
+                if d[k] >= 0.0:
+                    ea = min(ea, v)
+                else:
+                    eb = min(eb, v)
+            if ea - eb < 0.0:
+                lo = mid
+            else:
+                hi = mid
+        ea = eb = np.inf
+        for k in range(c.shape[0]):
+            if d[k] >= 0.0:
+                ea = min(ea, c[k] + d[k] * hi)
+            else:
+                eb = min(eb, c[k] + d[k] * lo)
+        out = min(ea, eb)
     return out
 
 
-def _prune_strong(comps: list[_Comp], tol: float) -> tuple[list[_Comp], float]:
-    """Drop components dominated (within ``tol``) by the maximum of the others.
+@_compile
+def _prune_strong_vals(vals, tol):  # pragma: no cover
+    """Components dominated (within ``tol``) by the maximum of the others are dropped.
 
     The check is exact for PWL functions: on every interval between
     consecutive breakpoints all components are linear.  If one other
     component lies above a candidate at both ends of an interval, that bounds
-    the excess there; otherwise the largest excess ``max_x p(x) - max_k
-    f_k(x)`` on the interval is a one-dimensional LP
-    (:func:`_max_min_lines`).  Components are removed one at a time, each
-    removal lowers the maximum by at most its measured excess; the sum is
-    returned.
+    the excess there; otherwise the largest excess on the interval is a
+    one-dimensional LP (:func:`_max_min_line`).  Components are removed one
+    at a time, each removal lowers the maximum by at most its measured
+    excess; returns the kept indices (increasing) and the sum.
     """
-    pts = sorted(set().union(*[c[0] for c in comps]))
-    vals = np.array([_eval_sorted(c, pts) for c in comps])
-    alive = list(range(len(comps)))
+    nc, npt = vals.shape
+    rowmax = np.empty(nc)
+    for i in range(nc):
+        rowmax[i] = vals[i, :].max()
+    alive = np.ones(nc, dtype=np.bool_)
+    n_alive = nc
     total = 0.0
-    for p in np.argsort(vals.max(axis=1), kind="stable"):
-        p = int(p)
-        others = [k for k in alive if k != p]
-        if not others:
+    order = _stable_order(rowmax)
+    c = np.empty(nc)
+    e = np.empty(nc)
+    for oi in range(nc):
+        p = order[oi]
+        if n_alive - (1 if alive[p] else 0) == 0:
             break
-        vo = vals[others]
         # quick accept: p exceeds the others at some breakpoint
-        ex = float((vals[p] - vo.max(axis=0)).max())
+        ex = -np.inf
+        for i in range(npt):
+            top = -np.inf
+            for k in range(nc):
+                if alive[k] and k != p and vals[k, i] > top:
+                    top = vals[k, i]
+            if vals[p, i] - top > ex:
+                ex = vals[p, i] - top
+                if ex > tol:
+                    break  # only the comparison with tol matters here
         if ex > tol:
             continue
-        if len(pts) > 1:
-            c = vals[p, :-1] - vo[:, :-1]
-            e = vals[p, 1:] - vo[:, 1:]
-            ub = np.maximum(c, e).min(axis=0)  # best single dominating line
-            hard = ub > tol
-            if np.any(hard):
-                ub[hard] = _max_min_lines(c[:, hard], (e - c)[:, hard])
-            ex = float(ub.max())
+        if npt > 1:
+            ex = -np.inf
+            for i in range(npt - 1):
+                nk = 0
+                ub = np.inf  # best single dominating line
+                for k in range(nc):
+                    if alive[k] and k != p:
+                        c[nk] = vals[p, i] - vals[k, i]
+                        e[nk] = vals[p, i + 1] - vals[k, i + 1]
+                        ub = min(ub, max(c[nk], e[nk]))
+                        nk += 1
+                if ub > tol:
+                    ub = _max_min_line(c[:nk], e[:nk] - c[:nk])
+                if ub > ex:
+                    ex = ub
+                    if ex > tol:
+                        break  # p stays: its excess is not used
         if ex <= tol:
-            alive = others
+            if alive[p]:
+                alive[p] = False
+                n_alive -= 1
             total += max(ex, 0.0)
-    return [comps[k] for k in alive], total
+    return np.flatnonzero(alive), total
 
 
-def _concave_envelope(comps: list[_Comp]) -> _Comp:
-    """Concave upper envelope (upper hull) of components on a common domain."""
+@_compile
+def _eval_points(xs, vs, ss, pts):  # pragma: no cover - compiled
+    """Values of one component at sorted points of its domain."""
+    c0 = np.zeros(1, dtype=np.int64)
+    cn = np.full(1, xs.shape[0], dtype=np.int64)
+    return _eval_at(xs, vs, ss, c0, cn, 1, pts)[0]
+
+
+@_compile
+def _max_min_columns(c, d):  # pragma: no cover - compiled
+    """:func:`_max_min_line` for every column of ``c`` and ``d`` (shape ``(K, I)``)."""
+    out = np.empty(c.shape[1])
+    for i in range(c.shape[1]):
+        out[i] = _max_min_line(np.ascontiguousarray(c[:, i]), np.ascontiguousarray(d[:, i]))
+    return out
+
+
+def _max_min_lines(c: NDArray[np.float64], d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Upper bound on ``max_{tau in [0,1]} min_k (c[k] + d[k] tau)`` per column (the kernel's one-interval LP)."""
+    return _max_min_columns(np.asarray(c, dtype=float), np.asarray(d, dtype=float))
+
+
+def _eval_sorted(c: tuple[list[float], list[float], list[float]], pts: list[float]) -> list[float]:
+    """Evaluate a component ``(xs, vs, ss)`` at sorted points inside its domain (the kernel's evaluation)."""
+    xs, vs, ss = (np.asarray(a, dtype=float) for a in c)
+    return _eval_points(xs, vs, np.append(ss, 0.0), np.asarray(pts, dtype=float)).tolist()
+
+
+def _prune_strong(comps: list[tuple[list[float], list[float], list[float]]], tol: float) -> tuple[list, float]:
+    """The kernel's strong pruning for components ``(xs, vs, ss)`` on a common domain.
+
+    Returns the kept components (in their order) and the summed excess of the
+    removed ones (see :func:`_prune_strong_vals`).
+    """
     pts = sorted(set().union(*[c[0] for c in comps]))
-    vals = np.array([_eval_sorted(c, pts) for c in comps]).max(axis=0)
-    hull: list[int] = []
-    for i in range(len(pts)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
+    kept, total = _prune_strong_vals(np.array([_eval_sorted(c, pts) for c in comps]), tol)
+    return [comps[k] for k in kept.tolist()], float(total)
+
+
+@_compile
+def _concave_envelope(pts, vals):  # pragma: no cover
+    """Concave upper envelope (upper hull) of components on a common domain: ``(xs, vs, ss)``."""
+    top = np.empty(pts.shape[0])
+    for i in range(pts.shape[0]):
+        top[i] = vals[:, i].max()
+    hull = np.empty(pts.shape[0], dtype=np.int64)
+    nh = 0
+    for i in range(pts.shape[0]):
+        while nh >= 2:
+            a = hull[nh - 2]
+            b = hull[nh - 1]
             # drop b if it lies on/below the chord a -> i
-            if (vals[b] - vals[a]) * (pts[i] - pts[a]) <= (vals[i] - vals[a]) * (pts[b] - pts[a]):
-                hull.pop()
+            if (top[b] - top[a]) * (pts[i] - pts[a]) <= (top[i] - top[a]) * (pts[b] - pts[a]):
+                nh -= 1
             else:
                 break
-        hull.append(i)
-    xs = [pts[i] for i in hull]
-    vs = [float(vals[i]) for i in hull]
-    ss = [(vs[i + 1] - vs[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
-    return (xs, vs, ss)
+        hull[nh] = i
+        nh += 1
+    xs = np.empty(nh)
+    vs = np.empty(nh)
+    ss = np.empty(max(nh - 1, 0))
+    for q in range(nh):
+        xs[q] = pts[hull[q]]
+        vs[q] = top[hull[q]]
+    for q in range(nh - 1):
+        ss[q] = (vs[q + 1] - vs[q]) / (xs[q + 1] - xs[q])
+    return xs, vs, ss
 
 
-def _best_move(
-    comps: list[_Comp], modes: list[_Mode], s: float, big_m: float
-) -> tuple[float, int, float, float]:
-    """Maximise ``w_m(x - s) + f_k(x)`` over components, modes and ``x``.
+@_compile
+def _fsum(a):  # pragma: no cover - compiled
+    """Correctly rounded sum of ``a``: CPython's ``math.fsum`` (Shewchuk's partials), operation for operation."""
+    p = np.empty(32)
+    n = 0
+    for k in range(a.shape[0]):
+        x = a[k]
+        i = 0
+        for j in range(n):
+            y = p[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            yr = hi - x
+            lo = y - yr
+            if lo != 0.0:
+                p[i] = lo
+                i += 1
+            x = hi
+        n = i
+        if x != 0.0:
+            if p.shape[0] < n + 1:
+                p = _grow(p, n + 1)
+            p[n] = x
+            n += 1
+    hi = 0.0
+    lo = 0.0
+    if n > 0:
+        n -= 1
+        hi = p[n]
+        # sum_exact from the top, stop when the sum becomes inexact
+        while n > 0:
+            x = hi
+            n -= 1
+            y = p[n]
+            hi = x + y
+            yr = hi - x
+            lo = y - yr
+            if lo != 0.0:
+                break
+        # half-even rounding across multiple partials
+        if n > 0 and ((lo < 0.0 and p[n - 1] < 0.0) or (lo > 0.0 and p[n - 1] > 0.0)):
+            y = lo * 2.0
+            x = hi + y
+            yr = x - hi
+            if y == yr:
+                hi = x
+    return hi
 
-    The objective is PWL in ``x``, so the breakpoints of ``f_k`` and of
-    ``w_m(. - s)`` suffice.  At the latter, ``w_m`` is taken at its exact
-    breakpoint ``y`` (not at the rounded ``(s + y) - s``).  Returns the value,
-    the mode index, ``x`` and the move ``y``.
+
+@_inline
+def _grow(a, need):  # pragma: no cover
+    """``a`` if it holds ``need`` values, else a copy with room for at least ``need``."""
+    if a.shape[0] >= need:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@_compile
+def _dp_kernel(
+    mode_start, vert_start, vy, vr, vin, vout, rev_scale,
+    pm, lo_a, hi_a, drive, flo, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, rate,
+):  # pragma: no cover
+    """Backward and forward pass on validated inputs (see :func:`solve_modes`).
+
+    Returns the trajectory (charge, discharge, soc, slack up, slack down), the
+    offsets subtracted from the stored ``V_t``, the value found in step 1, the
+    rounding-allowance terms per step, the prune and merge allowances, the
+    component counts, and the first capped step with its count (``-1, 0``).
     """
-    best = -math.inf
-    best_m = 0
-    best_x = best_y = 0.0
-    for f in comps:
-        fx, fv, fs = f
-        lo = fx[0]
-        hi = fx[-1]
-        for mi, m in enumerate(modes):
-            for x, v in zip(fx, fv):
-                y = x - s
-                val = v + m.value(y, big_m)
-                if val > best:
-                    best, best_m, best_x, best_y = val, mi, x, y
-            for y, wv in zip(m.wy, m.wv):
-                x = s + y
-                if lo < x < hi:
-                    k = bisect_right(fx, x) - 1
-                    val = fv[k] + fs[k] * (x - fx[k]) + wv
+    n_t = pm.shape[0]
+    n_v = vy.shape[0]
+    dvy = np.empty(n_v)
+    dvr = np.empty(n_v)
+    dvin = np.empty(n_v)
+    dvout = np.empty(n_v)
+    wy = np.empty(n_v)
+    wv = np.empty(n_v)
+    ws = np.empty(n_v)
+    nd = np.empty(vert_start.shape[0] - 1, dtype=np.int64)
+    nw = np.empty(vert_start.shape[0] - 1, dtype=np.int64)
+    _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, nd, wy, wv, ws, nw)
+    # the shortfall penalty h_t(S) = -rate * max(0, floor_t - S) is added to the
+    # stored value functions (they hold V_t + h_t); its range on the domain
+    # enters the rounding allowance, its slope the largest slope
+    has_floor = False
+    for t in range(n_t):
+        if flo[t] > lo_a[t]:
+            has_floor = True
+    slope_max = big_m + (rate if has_floor else 0.0)
+
+    # stored V_t (t = 1..T): components step_c0[t] .. + step_nc[t]; component c
+    # has breakpoints sx/sv[c0[c] .. + cn[c]] and slopes ss[c0[c] .. + cn[c] - 1]
+    cap = 8 * n_t + 64
+    sx = np.empty(cap)
+    sv = np.empty(cap)
+    ssl = np.empty(cap)
+    ccap = n_t + 16
+    c0 = np.empty(ccap, dtype=np.int64)
+    cn = np.empty(ccap, dtype=np.int64)
+    step_c0 = np.zeros(n_t + 1, dtype=np.int64)
+    step_nc = np.zeros(n_t + 1, dtype=np.int64)
+    # new components of one step (before pruning)
+    nxb = np.empty(256)
+    nvb = np.empty(256)
+    nsb = np.empty(256)
+    n0 = np.empty(16, dtype=np.int64)
+    nn = np.empty(16, dtype=np.int64)
+    px = np.empty(64)
+    pv = np.empty(64)
+    ps = np.empty(64)
+    tx = np.empty(64)
+    tv = np.empty(64)
+    ts = np.empty(64)
+
+    one = np.zeros(1, dtype=np.int64)  # the kept indices of a step with one new component
+    ne = 0
+    offsets = np.zeros(n_t + 1)
+    fp_terms = np.zeros(n_t)
+    counts = np.ones(n_t + 1, dtype=np.int64)
+    prune_allow = 0.0
+    merge_allow = 0.0
+    cap_step = -1
+    cap_count = 0
+
+    # V_T = 0 (plus the need of step T) on [lo_T, hi_T]
+    lo_t = lo_a[n_t - 1]
+    hi_t = hi_a[n_t - 1]
+    tx[0] = lo_t
+    tv[0] = 0.0
+    nt = 1
+    if hi_t > lo_t:
+        tx[1] = hi_t
+        tv[1] = 0.0
+        ts[0] = 0.0
+        nt = 2
+    cnt = _add_floor(tx, tv, ts, nt, flo[n_t - 1], rate, sx, sv, ssl, 0)
+    c0[0] = 0
+    cn[0] = cnt
+    step_c0[n_t] = 0
+    step_nc[n_t] = 1
+    used = cnt
+    ncomp = 1
+    span = rate * max(flo[n_t - 1] - lo_a[n_t - 1], 0.0)
+    for t in range(n_t, 1, -1):
+        lo = lo_a[t - 2]
+        hi = hi_a[t - 2]
+        m_first = mode_start[t - 1]
+        m_last = mode_start[t]
+        vscale = span + rev_scale[t - 1]
+        mtol = _MERGE_RTOL * vscale
+        k0 = step_c0[t]
+        kn = step_nc[t]
+        # ---- every component with every mode ----
+        nnew = kn * (m_last - m_first)
+        if n0.shape[0] < nnew:
+            n0 = _grow(n0, nnew)
+        if nn.shape[0] < nnew:
+            nn = _grow(nn, nnew)
+        q = 0
+        nused = 0
+        for g in range(k0, k0 + kn):
+            gn = cn[g]
+            for m in range(m_first, m_last):
+                need = gn + nw[m] + 4
+                if px.shape[0] < need:
+                    px = _grow(px, need)
+                if pv.shape[0] < need:
+                    pv = _grow(pv, need)
+                if ps.shape[0] < need:
+                    ps = _grow(ps, need)
+                if tx.shape[0] < need:
+                    tx = _grow(tx, need)
+                if tv.shape[0] < need:
+                    tv = _grow(tv, need)
+                if ts.shape[0] < need:
+                    ts = _grow(ts, need)
+                nt, d = _convolve_clip(
+                    sx, sv, ssl, c0[g], gn, wy, wv, ws, vert_start[m], nw[m], lo, hi, big_m, mtol, px, pv, ps, tx, tv, ts
+                )
+                merge_allow += d
+                if nxb.shape[0] < nused + nt + 1:
+                    nxb = _grow(nxb, nused + nt + 1)
+                if nvb.shape[0] < nused + nt + 1:
+                    nvb = _grow(nvb, nused + nt + 1)
+                if nsb.shape[0] < nused + nt + 1:
+                    nsb = _grow(nsb, nused + nt + 1)
+                cnt = _add_floor(tx, tv, ts, nt, flo[t - 2], rate, nxb, nvb, nsb, nused)
+                n0[q] = nused
+                nn[q] = cnt
+                nused += cnt
+                q += 1
+        # ---- re-centre values (offsets are summed exactly afterwards) ----
+        off = -np.inf
+        for k in range(nused):
+            if nvb[k] > off:
+                off = nvb[k]
+        if off != 0.0:
+            for k in range(nused):
+                nvb[k] -= off
+        offsets[t - 1] = off
+        span_prev = span
+        vmin = np.inf
+        for k in range(nused):
+            if nvb[k] < vmin:
+                vmin = nvb[k]
+        span = -vmin
+        # ---- prune ----
+        keep = one
+        use_env = False
+        if nnew > 1:
+            ptol = _PRUNE_RTOL * (span + rev_scale[t - 1])
+            pts = _union_points(nxb, n0, nn, nnew)
+            keep, ex = _prune(_eval_at(nxb, nvb, nsb, n0, nn, nnew, pts), ptol)
+            prune_allow += ex
+            if keep.shape[0] > _STRONG_PRUNE_FROM:
+                # the union of the kept components' breakpoints, as in the check's proof
+                k0s = n0[keep]
+                kns = nn[keep]
+                pts = _union_points(nxb, k0s, kns, keep.shape[0])
+                kept, ex = _prune_strong_vals(_eval_at(nxb, nvb, nsb, k0s, kns, keep.shape[0], pts), ptol)
+                keep = keep[kept]
+                prune_allow += ex
+            if keep.shape[0] > max_components:
+                if cap_step < 0:
+                    cap_step = t - 1
+                    cap_count = keep.shape[0]
+                k0s = n0[keep]
+                kns = nn[keep]
+                pts = _union_points(nxb, k0s, kns, keep.shape[0])
+                env_x, env_v, env_s = _concave_envelope(pts, _eval_at(nxb, nvb, nsb, k0s, kns, keep.shape[0], pts))
+                use_env = True
+                ne = env_x.shape[0]
+                if sx.shape[0] < used + ne:
+                    sx = _grow(sx, used + ne)
+                if sv.shape[0] < used + ne:
+                    sv = _grow(sv, used + ne)
+                if ssl.shape[0] < used + ne:
+                    ssl = _grow(ssl, used + ne)
+                for k in range(ne):
+                    sx[used + k] = env_x[k]
+                    sv[used + k] = env_v[k]
+                for k in range(ne - 1):
+                    ssl[used + k] = env_s[k]
+        # ---- store V_{t-1} ----
+        nk = 1 if use_env else keep.shape[0]
+        if c0.shape[0] < ncomp + nk:
+            c0 = _grow(c0, ncomp + nk)
+        if cn.shape[0] < ncomp + nk:
+            cn = _grow(cn, ncomp + nk)
+        step_c0[t - 1] = ncomp
+        step_nc[t - 1] = nk
+        if use_env:  # written above
+            c0[ncomp] = used
+            cn[ncomp] = ne
+            used += ne
+            ncomp += 1
+        else:
+            for kk in range(nk):
+                src = n0[keep[kk]]
+                ln = nn[keep[kk]]
+                if sx.shape[0] < used + ln:
+                    sx = _grow(sx, used + ln)
+                if sv.shape[0] < used + ln:
+                    sv = _grow(sv, used + ln)
+                if ssl.shape[0] < used + ln:
+                    ssl = _grow(ssl, used + ln)
+                for k in range(ln):
+                    sx[used + k] = nxb[src + k]
+                    sv[used + k] = nvb[src + k]
+                for k in range(ln - 1):
+                    ssl[used + k] = nsb[src + k]
+                c0[ncomp] = used
+                cn[ncomp] = ln
+                used += ln
+                ncomp += 1
+        counts[t - 1] = nk
+        # rounding allowance of this step (see module docstring): values cost
+        # O(1) roundings of magnitude <= spans + step revenue, positions one
+        # rounding of magnitude <= xmag, turned into values by slopes <= M
+        wtop = -np.inf
+        wbot = np.inf
+        for m in range(m_first, m_last):
+            wtop = max(wtop, wy[vert_start[m] + nw[m] - 1])
+            wbot = min(wbot, wy[vert_start[m]])
+        xmag = max(max(abs(lo), abs(hi)), max(abs(lo_a[t - 1]), abs(hi_a[t - 1]))) + abs(drive[t - 1]) + (wtop - wbot)
+        floor_span = rate * max(flo[t - 2] - lo_a[t - 2], 0.0)
+        fp_terms[t - 1] = span + span_prev + rev_scale[t - 1] + floor_span + xmag * slope_max
+
+    # ---------------- forward pass ----------------
+    charge = np.zeros(n_t)
+    discharge = np.zeros(n_t)
+    soc = np.zeros(n_t)
+    s_up = np.zeros(n_t)
+    s_dn = np.zeros(n_t)
+    s = s0
+    dp_local = 0.0
+    for t in range(1, n_t + 1):
+        m_first = mode_start[t - 1]
+        m_last = mode_start[t]
+        # maximise w_m(x - s) + f_k(x) over components, modes and x: the
+        # breakpoints of f_k and of w_m(. - s) suffice; at the latter, w_m is
+        # taken at its exact breakpoint y (not at the rounded (s + y) - s)
+        best = -np.inf
+        best_m = m_first
+        x = 0.0
+        y = 0.0
+        for f in range(step_c0[t], step_c0[t] + step_nc[t]):
+            fo = c0[f]
+            fnum = cn[f]
+            flo_x = sx[fo]
+            fhi_x = sx[fo + fnum - 1]
+            for m in range(m_first, m_last):
+                wo = vert_start[m]
+                wn = nw[m]
+                for k in range(fnum):
+                    yy = sx[fo + k] - s
+                    val = sv[fo + k] + _mode_value(wy, wv, ws, wo, wn, yy, big_m)
                     if val > best:
-                        best, best_m, best_x, best_y = val, mi, x, y
-    return best, best_m, best_x, best_y
+                        best = val
+                        best_m = m
+                        x = sx[fo + k]
+                        y = yy
+                for k in range(wn):
+                    xx = s + wy[wo + k]
+                    if flo_x < xx < fhi_x:
+                        kk = _bisect_right(sx, fo, fnum, xx) - 1
+                        val = sv[fo + kk] + ssl[fo + kk] * (xx - sx[fo + kk]) + wv[wo + k]
+                        if val > best:
+                            best = val
+                            best_m = m
+                            x = xx
+                            y = wy[wo + k]
+        if t == 1:
+            dp_local = best
+        pmx = pm[t - 1]
+        # split the move y into (P_in, P_out, slack): power first
+        wo = vert_start[best_m]
+        wn = nw[best_m]
+        if y <= wy[wo]:
+            z = wy[wo]
+        elif y >= wy[wo + wn - 1]:
+            z = wy[wo + wn - 1]
+        else:
+            z = y
+        ndm = nd[best_m]
+        if ndm == 1:
+            pin = dvin[wo]
+            pout = dvout[wo]
+        else:
+            kk = min(max(_bisect_right(dvy, wo, ndm, z) - 1, 0), ndm - 2)
+            th = (z - dvy[wo + kk]) / (dvy[wo + kk + 1] - dvy[wo + kk])
+            th = min(max(th, 0.0), 1.0)
+            pin = dvin[wo + kk] + th * (dvin[wo + kk + 1] - dvin[wo + kk])
+            pout = dvout[wo + kk] + th * (dvout[wo + kk + 1] - dvout[wo + kk])
+        sig0 = y - z
+        pin = min(max(pin, 0.0), pmx)
+        pout = min(max(pout, 0.0), pmx)
+        if not exclusive and pin + pout > pmx:
+            scale = pmx / (pin + pout)
+            pin *= scale
+            pout *= scale
+        d_t = drive[t - 1]
+        base = s + (eta_in * pin - pout / eta_out) * dt - d_t
+        lo = lo_a[t - 1]
+        hi = hi_a[t - 1]
+        # rounding may push a full-power move an ulp across a bound: trim
+        # the power (not slack) when the slack-free target was in bounds
+        noise = 64.0 * _U * (abs(s) + abs(x) + abs(d_t) + pmx * dt / eta_out)
+        for _ in range(4 if abs(sig0) <= noise else 0):
+            if base < lo and pout > 0.0 and lo <= s + (eta_in * pin) * dt - d_t:
+                new_p = min(pout - (lo - base) * eta_out / dt, np.nextafter(pout, 0.0))
+                pout = max(new_p, 0.0)
+            elif base > hi and pin > 0.0 and s - pout / eta_out * dt - d_t <= hi:
+                new_p = min(pin - (base - hi) / (eta_in * dt), np.nextafter(pin, 0.0))
+                pin = max(new_p, 0.0)
+            else:
+                break
+            base = s + (eta_in * pin - pout / eta_out) * dt - d_t
+        # slack only where the decomposition asks for it (beyond rounding
+        # noise) or to absorb rounding that would otherwise violate a bound
+        if lo <= base <= hi and abs(sig0) <= noise:
+            sig = 0.0
+        else:
+            sig = x - base
+        up = sig if sig > 0.0 else 0.0
+        dn = -sig if sig < 0.0 else 0.0
+        s_new = base + up - dn
+        for _ in range(3):
+            if s_new > hi:
+                exc = s_new - hi
+                if up >= exc:
+                    up -= exc
+                else:
+                    dn += exc - up
+                    up = 0.0
+            elif s_new < lo:
+                exc = lo - s_new
+                if dn >= exc:
+                    dn -= exc
+                else:
+                    up += exc - dn
+                    dn = 0.0
+            else:
+                break
+            s_new = base + up - dn
+        s_new = min(max(s_new, lo), hi)
+        charge[t - 1] = pin
+        discharge[t - 1] = pout
+        s_up[t - 1] = up
+        s_dn[t - 1] = dn
+        soc[t - 1] = s_new
+        s = s_new
+
+    # step 1 is evaluated in the forward pass, like a backward step
+    wtop = -np.inf
+    wbot = np.inf
+    for m in range(mode_start[0], mode_start[1]):
+        wtop = max(wtop, wy[vert_start[m] + nw[m] - 1] - wy[vert_start[m]])
+    xmag = max(max(abs(s0), abs(lo_a[0])), abs(hi_a[0])) + abs(drive[0]) + wtop
+    fp_terms[0] = span + rev_scale[0] + xmag * slope_max
+    return (
+        charge, discharge, soc, s_up, s_dn, offsets, dp_local, fp_terms,
+        prune_allow, merge_allow, counts, cap_step, cap_count,
+    )
 
 
 # --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ModeSolution:
+    """Optimal trajectory of the DP over given step modes, and its certificate.
+
+    Attributes
+    ----------
+    charge, discharge : numpy.ndarray
+        ``P_in`` and ``P_out`` per step (kW).
+    soc : numpy.ndarray
+        State of charge at the end of each step (kWh).
+    slack_up, slack_down : numpy.ndarray
+        ``sigma+`` and ``sigma-`` per step (kWh).
+    dp_value : float
+        ``V_0(s_init)`` as computed by the backward pass (revenue of the
+        modes minus slack and shortfall cost).
+    allowance : float
+        Pruning, merging and rounding allowance: ``dp_value + allowance`` is
+        an upper bound on the optimum.
+    components_max : int
+    components_mean : float
+        Largest and mean number of concave components of a value function.
+    exact : bool
+        ``False`` if the component cap forced a concave relaxation.
+    """
+
+    charge: NDArray[np.float64]
+    discharge: NDArray[np.float64]
+    soc: NDArray[np.float64]
+    slack_up: NDArray[np.float64]
+    slack_down: NDArray[np.float64]
+    dp_value: float
+    allowance: float
+    components_max: int
+    components_mean: float
+    exact: bool
+
+
 def _as_array(name: str, value: ArrayLike, n: int | None) -> NDArray[np.float64]:
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0 and n is not None:
@@ -636,6 +1448,157 @@ def _as_array(name: str, value: ArrayLike, n: int | None) -> NDArray[np.float64]
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains non-finite values")
     return arr
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Validated inputs of one fleet (arrays contiguous ``float64``)."""
+
+    pm: NDArray[np.float64]
+    lo: NDArray[np.float64]
+    hi: NDArray[np.float64]
+    drive: NDArray[np.float64]
+    flo: NDArray[np.float64]
+    dt: float
+    s0: float
+    eta_in: float
+    eta_out: float
+    big_m: float
+    rate: float
+
+
+def _validate(
+    n_t: int,
+    dt: float,
+    pmax: ArrayLike,
+    smin: ArrayLike,
+    smax: ArrayLike,
+    s_init: float,
+    eta_in: float,
+    eta_out: float,
+    penalty: float,
+    driving: ArrayLike | None,
+    floor: ArrayLike | None,
+    shortfall_penalty: float | None,
+) -> _Inputs:
+    if n_t < 1:
+        raise ValueError("price must have at least one step")
+    pm = _as_array("pmax", pmax, n_t)
+    lo_a = _as_array("smin", smin, n_t)
+    hi_a = _as_array("smax", smax, n_t)
+    dt = float(dt)
+    eta_in = float(eta_in)
+    eta_out = float(eta_out)
+    big_m = float(penalty)
+    s0 = float(s_init)
+    if not (dt > 0 and math.isfinite(dt)):
+        raise ValueError("dt must be positive")
+    if not (0 < eta_in <= 1 and 0 < eta_out <= 1):
+        raise ValueError("efficiencies must lie in (0, 1]")
+    if not (big_m > 0 and math.isfinite(big_m)):
+        raise ValueError("penalty must be positive and finite")
+    if not math.isfinite(s0):
+        raise ValueError("s_init must be finite")
+    if np.any(pm < 0):
+        raise ValueError("pmax must be non-negative")
+    if np.any(lo_a > hi_a):
+        raise ValueError("smin must not exceed smax")
+    drive = np.zeros(n_t) if driving is None else _as_array("driving", driving, n_t)
+    flo = np.full(n_t, -math.inf) if floor is None else _as_array("floor", floor, n_t)
+    rate = big_m if shortfall_penalty is None else float(shortfall_penalty)
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError("shortfall_penalty must be positive and finite")
+    c = np.ascontiguousarray
+    return _Inputs(c(pm), c(lo_a), c(hi_a), c(drive), c(flo), dt, s0, eta_in, eta_out, big_m, rate)
+
+
+def _run(modes: StepModes, p: _Inputs, exclusive: bool, max_components: int) -> tuple[ModeSolution, float]:
+    """The compiled backward and forward pass; exact sums of offsets and allowance terms in Python."""
+    i64 = [np.ascontiguousarray(a, dtype=np.int64) for a in (modes.mode_start, modes.vert_start)]
+    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (modes.vy, modes.vr, modes.vin, modes.vout, modes.rev_scale)]
+    (charge, discharge, soc, s_up, s_dn, offsets, dp_local, fp_terms, prune_allow, merge_allow, counts, cap_step, cap_count) = (
+        _dp_kernel(
+            *i64, *f64,
+            p.pm, p.lo, p.hi, p.drive, p.flo, p.dt, p.s0, p.eta_in, p.eta_out, p.big_m, bool(exclusive),
+            int(max_components), p.rate,
+        )
+    )
+    if cap_step >= 0:
+        warnings.warn(
+            f"exact_dp: {cap_count} value-function components at step {cap_step} "
+            f"exceed max_components={max_components}; using a concave "
+            "relaxation of the value function there (bound stays valid, "
+            "solution may be suboptimal, see FleetSolution.exact)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    n_t = p.pm.shape[0]
+    # offsets[k] (k = 1..T-1) was subtracted from the stored V_k, and the
+    # value found in step 1 of the forward pass is V_0 minus their sum.
+    dp_value = _fsum(np.append(offsets[1:n_t], dp_local))
+    fp_allow = _FP_FACTOR * _U * _fsum(fp_terms) + 4.0 * _U * abs(dp_value)
+    allowance = prune_allow + merge_allow + fp_allow
+    comp_counts = counts[1:]
+    sol = ModeSolution(
+        charge=charge,
+        discharge=discharge,
+        soc=soc,
+        slack_up=s_up,
+        slack_down=s_dn,
+        dp_value=dp_value,
+        allowance=allowance,
+        components_max=int(comp_counts.max()),
+        components_mean=float(np.mean(comp_counts)),
+        exact=cap_step < 0,
+    )
+    return sol, dp_value + allowance
+
+
+def solve_modes(
+    modes: StepModes,
+    dt: float,
+    pmax: ArrayLike,
+    smin: ArrayLike,
+    smax: ArrayLike,
+    s_init: float,
+    eta_in: float,
+    eta_out: float,
+    penalty: float,
+    exclusive: bool = True,
+    max_components: int = 256,
+    driving: ArrayLike | None = None,
+    floor: ArrayLike | None = None,
+    shortfall_penalty: float | None = None,
+) -> ModeSolution:
+    """Solve the DP for step revenues given as modes (e.g. with a price impact).
+
+    The caller's :class:`StepModes` replace :func:`step_mode_arrays`; the
+    other arguments are those of :func:`solve_fleet` (``pmax``, the
+    efficiencies and ``driving`` are used by the forward pass to turn a move
+    into powers and the state of charge; the modes must already include the
+    driving shift and any wear).  The caller recomputes its objective from
+    the returned dispatch; ``dp_value + allowance`` bounds it.
+
+    Parameters
+    ----------
+    modes : StepModes
+        The one-step revenues, ``T`` steps.
+    dt, pmax, smin, smax, s_init, eta_in, eta_out, penalty, exclusive, max_components, driving, floor, shortfall_penalty
+        As for :func:`solve_fleet`.
+
+    Returns
+    -------
+    ModeSolution
+
+    Raises
+    ------
+    ValueError
+        On inconsistent or out-of-range inputs.
+    """
+    n_t = modes.mode_start.shape[0] - 1
+    modes.check(n_t)
+    p = _validate(n_t, dt, pmax, smin, smax, s_init, eta_in, eta_out, penalty, driving, floor, shortfall_penalty)
+    return _run(modes, p, exclusive, max_components)[0]
 
 
 def solve_fleet(
@@ -705,261 +1668,36 @@ def solve_fleet(
         On inconsistent or out-of-range inputs.
     """
     lam = _as_array("price", price, None)
-    n_t = lam.shape[0]
-    if n_t < 1:
-        raise ValueError("price must have at least one step")
-    pm = _as_array("pmax", pmax, n_t)
-    lo_a = _as_array("smin", smin, n_t)
-    hi_a = _as_array("smax", smax, n_t)
-    dt = float(dt)
-    eta_in = float(eta_in)
-    eta_out = float(eta_out)
-    big_m = float(penalty)
-    s0 = float(s_init)
-    if not (dt > 0 and math.isfinite(dt)):
-        raise ValueError("dt must be positive")
-    if not (0 < eta_in <= 1 and 0 < eta_out <= 1):
-        raise ValueError("efficiencies must lie in (0, 1]")
-    if not (big_m > 0 and math.isfinite(big_m)):
-        raise ValueError("penalty must be positive and finite")
-    if not math.isfinite(s0):
-        raise ValueError("s_init must be finite")
-    if np.any(pm < 0):
-        raise ValueError("pmax must be non-negative")
-    if np.any(lo_a > hi_a):
-        raise ValueError("smin must not exceed smax")
-    drive = np.zeros(n_t) if driving is None else _as_array("driving", driving, n_t)
-    flo = np.full(n_t, -math.inf) if floor is None else _as_array("floor", floor, n_t)
-    rate = big_m if shortfall_penalty is None else float(shortfall_penalty)
-    if not (rate > 0 and math.isfinite(rate)):
-        raise ValueError("shortfall_penalty must be positive and finite")
+    p = _validate(lam.shape[0], dt, pmax, smin, smax, s_init, eta_in, eta_out, penalty, driving, floor, shortfall_penalty)
     wear = float(wear_cost)
     if not (wear >= 0 and math.isfinite(wear)):
         raise ValueError("wear_cost must be non-negative and finite")
-
-    # The DP allocates many small lists and no reference cycles; the cyclic
-    # garbage collector would repeatedly traverse them (about 40 % run time).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _solve(
-            lam, pm, lo_a, hi_a, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, drive, flo, rate, wear
-        )
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _solve(
-    lam: NDArray[np.float64],
-    pm: NDArray[np.float64],
-    lo_a: NDArray[np.float64],
-    hi_a: NDArray[np.float64],
-    dt: float,
-    s0: float,
-    eta_in: float,
-    eta_out: float,
-    big_m: float,
-    exclusive: bool,
-    max_components: int,
-    drive: NDArray[np.float64],
-    flo: NDArray[np.float64],
-    rate: float,
-    wear: float,
-) -> FleetSolution:
-    """Backward and forward pass on validated inputs (see :func:`solve_fleet`)."""
-    n_t = lam.shape[0]
-    lam_l = lam.tolist()
-    pm_l = pm.tolist()
-    lo_l = lo_a.tolist()
-    hi_l = hi_a.tolist()
-    dr_l = drive.tolist()
-    fl_l = flo.tolist()
-    modes_all = [
-        _step_modes(lam_l[t], pm_l[t], dt, eta_in, eta_out, big_m, exclusive, wear, dr_l[t])
-        for t in range(n_t)
-    ]
-    step_rev = (np.abs(lam * pm * dt / 1000.0) + wear * pm * dt / eta_out).tolist()
-    # the shortfall penalty h_t(S) = -rate * max(0, floor_t - S) is added to the
-    # stored value functions (they hold V_t + h_t); its range on the domain
-    # enters the rounding allowance, its slope the largest slope
-    has_floor = bool(np.any(flo > lo_a))
-    floor_span = (rate * np.maximum(flo - lo_a, 0.0)).tolist()
-    slope_max = big_m + (rate if has_floor else 0.0)
-
-    # ---------------- backward pass ----------------
-    # stored[t] holds the components of V_t (t = 1..T), values relative to
-    # offsets[t]; stored[0] is unused.
-    stored: list[list[_Comp]] = [[] for _ in range(n_t + 1)]
-    offsets = [0.0] * (n_t + 1)
-    lo_t, hi_t = lo_l[-1], hi_l[-1]
-    if hi_t > lo_t:
-        stored[n_t] = [_add_floor(([lo_t, hi_t], [0.0, 0.0], [0.0]), fl_l[-1], rate)]
-    else:
-        stored[n_t] = [_add_floor(([lo_t], [0.0], []), fl_l[-1], rate)]
-    prune_allow = 0.0
-    merge_allow = 0.0
-    fp_terms: list[float] = []
-    counts = [1] * (n_t + 1)
-    exact = True
-    span = floor_span[-1]
-    for t in range(n_t, 1, -1):
-        comps = stored[t]
-        modes = modes_all[t - 1]
-        lo = lo_l[t - 2]
-        hi = hi_l[t - 2]
-        vscale = span + step_rev[t - 1]
-        mtol = _MERGE_RTOL * vscale
-        new: list[_Comp] = []
-        for g in comps:
-            for m in modes:
-                c, d = _convolve_clip(g, m, lo, hi, big_m, mtol)
-                merge_allow += d
-                new.append(_add_floor(c, fl_l[t - 2], rate) if has_floor else c)
-        # re-centre values (offset kept exactly-summed later)
-        off = max(max(c[1]) for c in new)
-        if off != 0.0:
-            for c in new:
-                vs = c[1]
-                for k in range(len(vs)):
-                    vs[k] -= off
-        offsets[t - 1] = off
-        span_prev = span
-        span = -min(min(c[1]) for c in new)
-        if len(new) > 1:
-            ptol = _PRUNE_RTOL * (span + step_rev[t - 1])
-            new, ex = _prune(new, ptol)
-            prune_allow += ex
-            if len(new) > _STRONG_PRUNE_FROM:
-                new, ex = _prune_strong(new, ptol)
-                prune_allow += ex
-            if len(new) > max_components:
-                if exact:
-                    warnings.warn(
-                        f"exact_dp: {len(new)} value-function components at step {t - 1} "
-                        f"exceed max_components={max_components}; using a concave "
-                        "relaxation of the value function there (bound stays valid, "
-                        "solution may be suboptimal, see FleetSolution.exact)",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                new = [_concave_envelope(new)]
-                exact = False
-        counts[t - 1] = len(new)
-        # rounding allowance of this step (see module docstring): values cost
-        # O(1) roundings of magnitude <= spans + step revenue, positions one
-        # rounding of magnitude <= xmag, turned into values by slopes <= M
-        xmag = max(abs(lo), abs(hi), abs(lo_l[t - 1]), abs(hi_l[t - 1])) + abs(dr_l[t - 1]) + (
-            max(m.wy[-1] for m in modes) - min(m.wy[0] for m in modes)
-        )
-        fp_terms.append(span + span_prev + step_rev[t - 1] + floor_span[t - 2] + xmag * slope_max)
-        stored[t - 1] = new
-
-    # ---------------- forward pass ----------------
-    charge = np.zeros(n_t)
-    discharge = np.zeros(n_t)
-    soc = np.zeros(n_t)
-    s_up = np.zeros(n_t)
-    s_dn = np.zeros(n_t)
-    s = s0
-    dp_local = 0.0
-    for t in range(1, n_t + 1):
-        modes = modes_all[t - 1]
-        best, mi, x, y = _best_move(stored[t], modes, s, big_m)
-        if t == 1:
-            dp_local = best
-        pmx = pm_l[t - 1]
-        pin, pout, _sig = modes[mi].decompose(y)
-        pin = min(max(pin, 0.0), pmx)
-        pout = min(max(pout, 0.0), pmx)
-        if not exclusive and pin + pout > pmx:
-            scale = pmx / (pin + pout)
-            pin *= scale
-            pout *= scale
-        d_t = dr_l[t - 1]
-        base = s + (eta_in * pin - pout / eta_out) * dt - d_t
-        lo = lo_l[t - 1]
-        hi = hi_l[t - 1]
-        # rounding may push a full-power move an ulp across a bound: trim
-        # the power (not slack) when the slack-free target was in bounds
-        noise = 64.0 * _U * (abs(s) + abs(x) + abs(d_t) + pmx * dt / eta_out)
-        for _ in range(4 if abs(_sig) <= noise else 0):
-            if base < lo and pout > 0.0 and lo <= s + (eta_in * pin) * dt - d_t:
-                new_p = min(pout - (lo - base) * eta_out / dt, math.nextafter(pout, 0.0))
-                pout = max(new_p, 0.0)
-            elif base > hi and pin > 0.0 and s - pout / eta_out * dt - d_t <= hi:
-                new_p = min(pin - (base - hi) / (eta_in * dt), math.nextafter(pin, 0.0))
-                pin = max(new_p, 0.0)
-            else:
-                break
-            base = s + (eta_in * pin - pout / eta_out) * dt - d_t
-        # slack only where the decomposition asks for it (beyond rounding
-        # noise) or to absorb rounding that would otherwise violate a bound
-        if lo <= base <= hi and abs(_sig) <= noise:
-            sig = 0.0
-        else:
-            sig = x - base
-        up = sig if sig > 0.0 else 0.0
-        dn = -sig if sig < 0.0 else 0.0
-        s_new = base + up - dn
-        for _ in range(3):
-            if s_new > hi:
-                exc = s_new - hi
-                if up >= exc:
-                    up -= exc
-                else:
-                    dn += exc - up
-                    up = 0.0
-            elif s_new < lo:
-                exc = lo - s_new
-                if dn >= exc:
-                    dn -= exc
-                else:
-                    up += exc - dn
-                    dn = 0.0
-            else:
-                break
-            s_new = base + up - dn
-        s_new = min(max(s_new, lo), hi)
-        charge[t - 1] = pin
-        discharge[t - 1] = pout
-        s_up[t - 1] = up
-        s_dn[t - 1] = dn
-        soc[t - 1] = s_new
-        s = s_new
-
-    profit = math.fsum((lam / 1000.0 * (discharge - charge) * dt).tolist())
-    pen = big_m * math.fsum((s_up + s_dn).tolist())
-    short = np.maximum(flo - soc, 0.0) if has_floor else np.zeros(n_t)
-    short_cost = rate * math.fsum(short.tolist())
-    wear_total = wear * dt / eta_out * math.fsum(discharge.tolist())
-    objective = profit - pen - wear_total - short_cost
-    # offsets[k] (k = 1..T-1) was subtracted from the stored V_k, and the
-    # value found in step 1 of the forward pass is V_0 minus their sum.
-    dp_value = math.fsum(offsets[1:n_t] + [dp_local])
-    # step 1 is evaluated in the forward pass, like a backward step
-    xmag = max(abs(s0), abs(lo_l[0]), abs(hi_l[0])) + abs(dr_l[0]) + max(m.wy[-1] - m.wy[0] for m in modes_all[0])
-    fp_terms.append(span + step_rev[0] + xmag * slope_max)
-    fp_allow = _FP_FACTOR * _U * math.fsum(fp_terms) + 4.0 * _U * abs(dp_value)
-    allowance = prune_allow + merge_allow + fp_allow
-    bound = dp_value + allowance
-    comp_counts = counts[1:]
+    modes = step_mode_arrays(lam, p.dt, p.pm, p.eta_in, p.eta_out, exclusive, wear, p.drive)
+    sol, bound = _run(modes, p, exclusive, max_components)
+    dt = p.dt
+    discharge = sol.discharge
+    profit = _fsum(lam / 1000.0 * (discharge - sol.charge) * dt)
+    pen = p.big_m * _fsum(sol.slack_up + sol.slack_down)
+    has_floor = bool(np.any(p.flo > p.lo))
+    short = np.maximum(p.flo - sol.soc, 0.0) if has_floor else np.zeros(lam.shape[0])
+    short_cost = p.rate * _fsum(short)
+    wear_total = wear * dt / p.eta_out * _fsum(discharge)
     return FleetSolution(
-        charge=charge,
+        charge=sol.charge,
         discharge=discharge,
-        soc=soc,
-        slack_up=s_up,
-        slack_down=s_dn,
-        objective=objective,
+        soc=sol.soc,
+        slack_up=sol.slack_up,
+        slack_down=sol.slack_down,
+        objective=profit - pen - wear_total - short_cost,
         profit=profit,
         penalty=pen,
         shortfall=short,
         shortfall_cost=short_cost,
         wear=wear_total,
         bound=bound,
-        components_max=int(max(comp_counts)),
-        components_mean=float(np.mean(comp_counts)),
-        dp_value=dp_value,
-        allowance=allowance,
-        exact=exact,
+        components_max=sol.components_max,
+        components_mean=sol.components_mean,
+        dp_value=sol.dp_value,
+        allowance=sol.allowance,
+        exact=sol.exact,
     )

@@ -1,9 +1,10 @@
-"""Many fleets as parallel tasks: one task per fleet of a standard problem, gathered into one Result.
+"""Many fleets as parallel tasks: one task per group of fleets of a standard problem, gathered into one Result.
 
 Fleets of a standard problem (:meth:`Aggregator.is_standard`) share only the
-price, so a scenario with several fleets is solved as one task per fleet and
-the solutions are gathered into one Result (:func:`combine_fleet_results`): a
-worker holds one fleet's problem at a time.  :func:`solve_fleets` does this on
+price, so a scenario with several fleets is solved as one task per group of
+fleets (:func:`fleet_groups`: at most :data:`FLEETS_PER_TASK`) and the
+solutions are gathered into one Result (:func:`combine_fleet_results`): a
+worker holds one group's problem at a time.  :func:`solve_fleets` does this on
 an executor of :mod:`aggregator.executors`; the sweep runner submits its
 scenarios the same way (:func:`submit_problem`).
 """
@@ -28,7 +29,7 @@ from .result import Result
 from .rolling import ROLLING_ATTRS, window_aggregator, worst_status
 from .solvers import SolveOutcome
 
-__all__ = ["solve_fleets", "combine_fleet_results", "submit_problem", "task_outcome", "assemble_result"]
+__all__ = ["solve_fleets", "combine_fleet_results", "submit_problem", "task_outcome", "assemble_result", "fleet_groups"]
 
 
 def _with_fleets(aggregator: Aggregator, fleets: list[Fleet], standard: bool | None = None) -> Aggregator:
@@ -72,6 +73,50 @@ def _is_standard(aggregator: Aggregator, cache: dict[Any, bool] | None = None) -
     return aggregator.is_standard()
 
 
+#: Most fleets solved in one task: a task's cost beyond the solve (its inputs, its checked
+#: Result) is paid once per group, and a group's solution stays small (50 x 8760 h: 18 MB).
+FLEETS_PER_TASK = 50
+
+#: Fewer, larger groups are split until every worker has about this many tasks (balance).
+TASKS_PER_WORKER = 4
+
+
+def fleet_groups(fleets: Sequence[Any], workers: int = 1) -> list[list[Any]]:
+    """Consecutive groups of fleets, one task each (see :func:`submit_problem`).
+
+    At most :data:`FLEETS_PER_TASK` fleets per group and at least
+    :data:`TASKS_PER_WORKER` groups per worker (while there are fleets); the
+    sizes differ by at most one, larger groups first, so the layout follows
+    from the number of fleets and of groups alone (:func:`combine_fleet_results`
+    relies on it).
+
+    Parameters
+    ----------
+    fleets : sequence
+        The fleets (or their names), in order.
+    workers : int
+        Worker processes that share the tasks.
+
+    Returns
+    -------
+    list of list
+    """
+    n = len(fleets)
+    tasks = min(n, max(-(-n // FLEETS_PER_TASK), TASKS_PER_WORKER * max(1, int(workers))))
+    return _split(list(fleets), tasks)
+
+
+def _split(items: list[Any], parts: int) -> list[list[Any]]:
+    """``items`` in ``parts`` consecutive groups, sizes differing by at most one (larger first)."""
+    size, extra = divmod(len(items), max(parts, 1))
+    out, start = [], 0
+    for i in range(parts):
+        stop = start + size + (1 if i < extra else 0)
+        out.append(items[start:stop])
+        start = stop
+    return out
+
+
 def _solve_task(template: Aggregator, fleets: list[Fleet] | None, trim: bool) -> Result:
     """Run on a worker: solve the template (or a copy of it with ``fleets``)."""
     problem = template if fleets is None else _with_fleets(template, fleets, standard=template.is_standard())
@@ -90,10 +135,12 @@ def combine_fleet_results(
     Parameters
     ----------
     aggregator : Aggregator
-        The whole (standard) problem; ``results[i]`` solves its fleet ``i``.
+        The whole (standard) problem.
     results : sequence of Result or exception
-        One per fleet, in the order of ``aggregator.fleets``; an exception
-        stands for a fleet whose task failed.
+        One per task, in order: task ``i`` solved the ``i``-th group of
+        ``fleet_groups``'s layout of ``aggregator.fleets`` into
+        ``len(results)`` groups (one fleet each when there are as many results
+        as fleets); an exception stands for a task that failed.
     wall_seconds : float
         Wall time of the whole solve.
 
@@ -104,13 +151,14 @@ def combine_fleet_results(
         bounds is a proven bound), the gap follows from the sums; the status
         is the worst of the fleets'; rolling-horizon amounts are summed.
     """
-    fleets = [f.name for f in aggregator.fleets]
+    groups = _split([f.name for f in aggregator.fleets], len(results))
     problems = []
-    for name, result in zip(fleets, results):
+    for names, result in zip(groups, results):
+        which = f"fleet {names[0]!r}" if len(names) == 1 else f"fleets {names[0]!r} to {names[-1]!r}"
         if isinstance(result, BaseException):
-            problems.append(f"fleet {name!r}: {type(result).__name__}: {result}")
+            problems.append(f"{which}: {type(result).__name__}: {result}")
         elif not result.has_solution:
-            problems.append(f"fleet {name!r}: {result.status} {result.dataset.attrs.get('message', '')}".strip())
+            problems.append(f"{which}: {result.status} {result.dataset.attrs.get('message', '')}".strip())
     solved = [r for r in results if isinstance(r, Result)]
     statuses = [r.status for r in solved] + (["error"] * (len(results) - len(solved)))
     solvers = sorted({str(r.dataset.attrs.get("solver", "")) for r in solved} - {""})
@@ -179,10 +227,11 @@ def solve_fleets(
     mip_gap: float | None = None,
     time_limit: float | None = None,
 ) -> Result:
-    """Solve a problem with one task per fleet on a Dask cluster, gathered into one Result.
+    """Solve a problem with one task per group of fleets on a Dask cluster, gathered into one Result.
 
     A standard problem (:meth:`Aggregator.is_standard`) separates into one
-    problem per fleet; each is a task (a worker holds one fleet's problem).
+    problem per fleet; each group of them (:func:`fleet_groups`) is a task (a worker
+    holds one group's problem).
     Other problems are solved as one task.
 
     Parameters
@@ -224,13 +273,12 @@ def solve_fleets(
 
 
 def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, bool] | None = None) -> tuple[list[Any], bool]:
-    """Submit a problem: one task per fleet when the fleets separate, else one task."""
+    """Submit a problem: one task per group of fleets (:func:`fleet_groups`) when the fleets separate, else one task."""
     standard = _is_standard(aggregator, cache)
     if standard and len(aggregator.fleets) > 1:
         template = ex.scatter(_with_fleets(aggregator, aggregator.fleets[:1], standard=True))
-        futures = [
-            ex.submit(_solve_task, template, [fleet], True, key=f"{key}-{i}") for i, fleet in enumerate(aggregator.fleets)
-        ]
+        groups = fleet_groups(aggregator.fleets, getattr(ex, "workers", 1))
+        futures = [ex.submit(_solve_task, template, group, True, key=f"{key}-{i}") for i, group in enumerate(groups)]
         return futures, True
     whole = _with_fleets(aggregator, aggregator.fleets, standard=standard)
     return [ex.submit(_solve_task, whole, None, False, key=f"{key}-all")], False
