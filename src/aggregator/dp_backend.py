@@ -78,6 +78,9 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     smin = inputs["soc_min"].transpose("time", "fleet").to_numpy()
     smax = inputs["soc_max"].transpose("time", "fleet").to_numpy()
     has_terms = "driving" in inputs
+    from .price_impact import has_price_impact
+
+    impact = inputs["price_impact"].to_numpy() if has_price_impact(inputs) else None
     reps = inputs.attrs.get("representations", {})
     problems = []
     for j in range(inputs.sizes["fleet"]):
@@ -100,6 +103,8 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
                 shortfall_penalty=float(inputs["shortfall_penalty"].values[j]),
                 wear_cost=float(inputs["wear_cost"].values[j]),
             )
+        if impact is not None:  # one fleet only (see DPBackend.supports): it alone moves the price
+            problem["impact"] = impact
         name = inputs.indexes["fleet"][j]
         if reps.get(name) != "vehicles":
             problems.append(problem)
@@ -157,6 +162,10 @@ def solve_fleet_problem(problem: dict[str, Any]):
 
     if problem.get("vehicle_chunk"):
         return _solve_vehicle_chunk(problem)
+    if "impact" in problem:
+        from .price_impact import solve_fleet_with_impact
+
+        return solve_fleet_with_impact(**problem)
     return solve_fleet(**problem)
 
 
@@ -289,6 +298,14 @@ class DPBackend(SolverBackend):
     options = {}
 
     def supports(self, aggregator: "Aggregator") -> str | None:  # noqa: D102 - documented in the base class
+        impact = getattr(aggregator, "price_impact", None)
+        if impact is not None and bool((impact > 0).any()):
+            if len(aggregator.fleets) > 1:
+                return "several fleets share the price impact (they couple through the total purchase)"
+            if not aggregator.exclusive_charging:
+                return "a price maker without exclusive charging may gain from simultaneous flows"
+            if aggregator.fleets[0].representation == "vehicles":
+                return "price impact with a 'vehicles' fleet (its vehicles share the price)"
         if not aggregator.is_standard():
             if aggregator.declared_couplings() and aggregator.couplings():
                 names = ", ".join(c.name for c in aggregator.couplings())
@@ -299,6 +316,9 @@ class DPBackend(SolverBackend):
     def solve(self, aggregator: "Aggregator", options: SolverOptions) -> SolveOutcome:  # noqa: D102
         inputs = aggregator.inputs
         problems = fleet_problems(inputs)
+        for problem in problems:
+            if "impact" in problem:
+                problem["gap"] = max(options.mip_gap, 1e-7)  # 0 cannot be certified by refinement
         start = time.perf_counter()
         solutions, workers = solve_fleet_problems(problems, options)
         seconds = time.perf_counter() - start
@@ -368,6 +388,8 @@ def combine_fleet_solutions(
             "workers": workers,
             "components_max": int(max(s.components_max for s in solutions)),
             "exact": int(exact),
+            **({"passes": max(s.passes for s in solutions), "segments_max": max(s.segments_max for s in solutions)}
+               if all(hasattr(s, "passes") for s in solutions) else {}),
         },
     )
 

@@ -109,6 +109,7 @@ import math
 import warnings
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -654,6 +655,7 @@ def solve_fleet(
     floor: ArrayLike | None = None,
     shortfall_penalty: float | None = None,
     wear_cost: float = 0.0,
+    vertices: Sequence[Sequence[tuple[list[float], list[float], list[float], list[float]]] | None] | None = None,
 ) -> FleetSolution:
     """Solve the single-fleet arbitrage MILP exactly.
 
@@ -693,6 +695,16 @@ def solve_fleet(
     wear_cost : float, default 0
         Battery wear in $ per kWh discharged, battery side
         (``P_out dt / eta_out``), ``>= 0``.
+    vertices : sequence, optional
+        Per step, ``None`` (the step revenue of the model above) or the step
+        revenue itself as the maximum of concave modes, each a tuple
+        ``(vy, vr, vin, vout)`` of lists: increasing energy changes ``vy``
+        (kWh, driving already subtracted), the revenue ``vr`` ($) and the
+        powers ``vin``/``vout`` (kW) at each vertex, linear in between
+        (:func:`aggregator.price_impact.step_vertices`).  ``objective`` and
+        ``profit`` stay the documented model's (price-taker) valuation of the
+        returned powers; ``dp_value`` and ``bound`` are those of the given
+        step revenue.
 
     Returns
     -------
@@ -743,7 +755,8 @@ def solve_fleet(
     gc.disable()
     try:
         return _solve(
-            lam, pm, lo_a, hi_a, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, drive, flo, rate, wear
+            lam, pm, lo_a, hi_a, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, drive, flo, rate, wear,
+            vertices,
         )
     finally:
         if gc_was_enabled:
@@ -766,6 +779,7 @@ def _solve(
     flo: NDArray[np.float64],
     rate: float,
     wear: float,
+    vertices: Sequence | None = None,
 ) -> FleetSolution:
     """Backward and forward pass on validated inputs (see :func:`solve_fleet`)."""
     n_t = lam.shape[0]
@@ -779,6 +793,10 @@ def _solve(
         _step_modes(lam_l[t], pm_l[t], dt, eta_in, eta_out, big_m, exclusive, wear, dr_l[t])
         for t in range(n_t)
     ]
+    if vertices is not None:  # a given step revenue (price impact): its modes replace the model's
+        for t, given in enumerate(vertices):
+            if given is not None:
+                modes_all[t] = [_Mode(list(vy), list(vr), list(vi), list(vo), big_m) for vy, vr, vi, vo in given]
     step_rev = (np.abs(lam * pm * dt / 1000.0) + wear * pm * dt / eta_out).tolist()
     # the shortfall penalty h_t(S) = -rate * max(0, floor_t - S) is added to the
     # stored value functions (they hold V_t + h_t); its range on the domain
