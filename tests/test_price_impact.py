@@ -209,14 +209,32 @@ def test_highs_solves_the_tangent_form_of_the_same_model():
     assert highs.objective == pytest.approx(dp.objective, abs=2e-3)
 
 
-def test_the_dp_backend_declines_what_it_cannot_solve_exactly():
+# ------------------------------------------------------------------ several fleets share the price
+def test_two_fleets_share_the_price_hand_solved():
+    # two lossless 10 kW fleets move one price: only the total counts, 5 kW bought and sold, 0.225 $
     two = [lossless(2), lossless(2).with_options(name="g")]
-    agg = Aggregator(two, PriceSignal([10.0, 100.0]), price_impact=4500.0)
+    r = Aggregator(two, PriceSignal([10.0, 100.0]), price_impact=4500.0).solve(solver="dp")
+    assert r.status == "optimal" and r.objective == pytest.approx(0.225, abs=1e-6)
+    assert r.bound >= 0.225 - 1e-9 and r.dataset["charge"].values[0].sum() == pytest.approx(5.0, abs=1e-2)
+    assert r.market_impact == pytest.approx(r.profit - r.objective)
+
+
+def test_several_fleets_against_highs_on_the_same_model():
+    rng = np.random.default_rng(7)
+    fleets = [Fleet(f"f{i}", vehicles=1, battery_kwh=10, charger_kw=10, initial_soc=0.5,
+                    availability=rng.uniform(0.5, 1.0, 4)) for i in range(3)]
+    agg = Aggregator(fleets, PriceSignal([30.0, -20.0, 120.0, 60.0]), price_impact=3000.0)
+    dp, highs = agg.solve(solver="dp", mip_gap=1e-6), agg.solve(solver="highs", warm_start=False)
+    # each side's bound holds the other's dispatch (valued exactly)
+    assert highs.objective <= dp.bound + 1e-9 and dp.objective <= highs.bound + 1e-9
+    assert dp.gap <= 1e-6 and dp.objective >= highs.objective - 1e-9
+
+
+def test_the_dp_backend_declines_what_it_cannot_solve_exactly():
     backend, _ = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=4500.0).backend("auto")
     assert backend.name == "dp"
     from aggregator.dp_backend import DPBackend
 
-    assert "several fleets" in DPBackend().supports(agg)
     loose = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=4500.0, exclusive_charging=False)
     assert "exclusive" in DPBackend().supports(loose)
     r = loose.solve()  # auto: HiGHS solves the (linear, tangent) form

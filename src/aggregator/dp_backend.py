@@ -300,11 +300,9 @@ class DPBackend(SolverBackend):
     def supports(self, aggregator: "Aggregator") -> str | None:  # noqa: D102 - documented in the base class
         impact = getattr(aggregator, "price_impact", None)
         if impact is not None and bool((impact > 0).any()):
-            if len(aggregator.fleets) > 1:
-                return "several fleets share the price impact (they couple through the total purchase)"
             if not aggregator.exclusive_charging:
                 return "a price maker without exclusive charging may gain from simultaneous flows"
-            if aggregator.fleets[0].representation == "vehicles":
+            if any(f.representation == "vehicles" for f in aggregator.fleets):
                 return "price impact with a 'vehicles' fleet (its vehicles share the price)"
         if not aggregator.is_standard():
             if aggregator.declared_couplings() and aggregator.couplings():
@@ -320,9 +318,27 @@ class DPBackend(SolverBackend):
             if "impact" in problem:
                 problem["gap"] = max(options.mip_gap, 1e-7)  # 0 cannot be certified by refinement
         start = time.perf_counter()
+        if len(problems) > 1 and "impact" in problems[0]:
+            return _solve_shared_impact(inputs, problems, options, start)
         solutions, workers = solve_fleet_problems(problems, options)
         seconds = time.perf_counter() - start
         return combine_fleet_solutions(inputs, solutions, seconds=seconds, workers=workers, mip_gap=options.mip_gap)
+
+
+def _solve_shared_impact(inputs: xr.Dataset, problems: list[dict[str, Any]], options: SolverOptions,
+                         start: float) -> SolveOutcome:
+    """Fleets that move one price: coordinate ascent and a Lagrangian bound (:mod:`aggregator.shared_impact`)."""
+    from .shared_impact import solve_shared_impact
+
+    plain = [{k: v for k, v in p.items() if k not in ("impact", "gap")} for p in problems]
+    shared = solve_shared_impact(plain, problems[0]["impact"], gap=problems[0]["gap"])
+    outcome = combine_fleet_solutions(inputs, shared.fleets, seconds=time.perf_counter() - start,
+                                      mip_gap=options.mip_gap)
+    outcome.objective, outcome.bound = shared.objective, shared.bound
+    gap = relative_gap(shared.objective, shared.bound, absolute_tolerance(inputs))
+    outcome.status = "optimal" if math.isfinite(gap) and gap <= max(options.mip_gap, NUMERICAL_GAP) else "feasible"
+    outcome.details["rounds"] = shared.rounds
+    return outcome
 
 
 def combine_fleet_solutions(
