@@ -45,7 +45,45 @@ def value(vehicles: float, beta: float) -> dict:
             "wall_s": time.perf_counter() - wall}
 
 
+FOUR_BETA = 1e-3
+
+
+def four_fleets() -> int:
+    """The four-fleet seed instance (Case0, 0.8, car_profile_multiple.csv) with N vehicles per fleet, beta = 1e-3."""
+    from run import build
+
+    from aggregator import Aggregator
+
+    base = build("case0-0.8", None, plain=False)
+    grid = []
+
+    def solve(n: float, beta: float):
+        agg = Aggregator([f.with_options(vehicles=n) for f in base.fleets], base.prices, hours=8760, price_impact=beta)
+        wall, cpu = time.perf_counter(), time.process_time()
+        r = agg.solve(solver="dp", mip_gap=1e-4)
+        return r, time.process_time() - cpu, time.perf_counter() - wall
+
+    taker, _, _ = solve(1e6, 0.0)
+    per_vehicle = taker.objective / 1e6
+    for n in SIZES:
+        r, cpu, wall = solve(n, FOUR_BETA)
+        row = {"vehicles_per_fleet": n, "beta": FOUR_BETA, "status": r.status, "objective": r.objective,
+               "bound": r.bound, "gap": r.gap, "market_impact": r.market_impact, "taker": per_vehicle * n,
+               "rounds": r.dataset.attrs.get("solver_rounds"), "cpu_s": cpu, "wall_s": wall}
+        row["overstatement"] = (row["taker"] - r.objective) / r.objective
+        grid.append(row)
+        print(json.dumps(row), flush=True)
+    out = {"taker_per_vehicle_per_fleet": per_vehicle, "grid": grid}
+    (REPO / "benchmarks" / "price_impact_study_four.json").write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
 def main() -> int:
+    if "--four" in sys.argv:
+        return four_fleets()
+    if "--plot" in sys.argv:
+        plot(json.loads((REPO / "benchmarks" / "price_impact_study.json").read_text()))
+        return 0
     taker_1e6 = value(1e6, 0.0)["objective"]
     per_vehicle = taker_1e6 / 1e6  # V_taker(N) = N * per_vehicle (all bounds scale with N)
     grid = []
@@ -88,9 +126,18 @@ def plot(out: dict) -> None:
         rows = [r for r in out["grid"] if r["beta"] == beta]
         ax1.plot([r["vehicles"] for r in rows], [r["objective"] / 1e6 for r in rows], "o-", label=f"β = {beta:g}")
         ax2.plot([r["vehicles"] for r in rows], [100 * r["overstatement"] for r in rows], "o-", label=f"β = {beta:g}")
-    ax1.set(xscale="log", yscale="log", xlabel="vehicles", ylabel="annual profit (M$)",
+    four = REPO / "benchmarks" / "price_impact_study_four.json"
+    if four.exists():
+        data = json.loads(four.read_text())
+        rows = data["grid"]
+        xs = [r["vehicles_per_fleet"] for r in rows]
+        ax1.plot(xs, [r["objective"] / 1e6 for r in rows], "s:", color="grey",
+                 label=f"four fleets (N each), β = {FOUR_BETA:g}")
+        ax2.plot(xs, [100 * r["overstatement"] for r in rows], "s:", color="grey",
+                 label=f"four fleets (N each), β = {FOUR_BETA:g}")
+    ax1.set(xscale="log", yscale="log", xlabel="vehicles (per fleet)", ylabel="annual profit (M$)",
             title="Seed single fleet, Case0, 8750 h")
-    ax2.set(xscale="log", yscale="log", xlabel="vehicles", ylabel="price taker overstates by (%)",
+    ax2.set(xscale="log", yscale="log", xlabel="vehicles (per fleet)", ylabel="price taker overstates by (%)",
             title="β in $/MWh per MW")
     for level in (1, 10):
         ax2.axhline(level, color="grey", lw=0.8)

@@ -219,6 +219,14 @@ def test_two_fleets_share_the_price_hand_solved():
     assert r.market_impact == pytest.approx(r.profit - r.objective)
 
 
+def test_fleets_that_share_the_price_are_not_split_into_tasks():
+    from aggregator.fleet_tasks import solve_fleets
+
+    two = [lossless(2), lossless(2).with_options(name="g")]
+    r = solve_fleets(Aggregator(two, PriceSignal([10.0, 100.0]), price_impact=4500.0, solver="dp"), workers=0)
+    assert r.objective == pytest.approx(0.225, abs=1e-6)  # split, each fleet alone would earn 0.225 $: 0.45 $
+
+
 def test_several_fleets_against_highs_on_the_same_model():
     rng = np.random.default_rng(7)
     fleets = [Fleet(f"f{i}", vehicles=1, battery_kwh=10, charger_kw=10, initial_soc=0.5,

@@ -192,6 +192,8 @@ def window_aggregator(aggregator: "Aggregator", start: int, stop: int, soc_kwh: 
     window = copy.copy(aggregator)
     window.fleets = fleets
     window.prices = PriceSignal(prices.values[start:stop], prices.step_hours, prices.time[start:stop], prices.source)
+    if getattr(aggregator, "price_impact", None) is not None:
+        window.price_impact = aggregator.price_impact[start:stop]
     window.rolling = None
     window.extensions = copy.deepcopy(aggregator.extensions)
     window.solver_options = dict(aggregator.solver_options)
