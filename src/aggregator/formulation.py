@@ -19,10 +19,9 @@ slack_up      kWh    energy added without being bought (penalised)
 slack_down    kWh    energy removed without being sold (penalised)
 mode          --     1 = the fleet may charge, 0 = it may discharge
 shortfall     kWh    departure need not met (priced at shortfall_penalty)
-market_impact $      what moving the price costs, over time (price maker)
 ============  =====  ====================================================
 
-``market_impact`` exists only with a price impact (``price_impact`` in the
+``market_impact`` ($, over time: what moving the price costs) exists only with a price impact (``price_impact`` in the
 inputs): it is the epigraph of ``beta_t q_t^2 dt`` over the tangents of
 :func:`aggregator.price_impact.tangent_points` (a piecewise-linear outer
 form, so the model stays a MILP that HiGHS solves; its optimum is an upper
