@@ -249,6 +249,17 @@ def test_the_dp_backend_declines_what_it_cannot_solve_exactly():
     assert r.has_solution and r.objective <= 0.225 + 1e-9 + 0.01
 
 
+def test_a_coupling_with_impact_is_solved_by_the_milp():
+    # a 4 kW import limit: buy 4 kW (price 10 + 4500 * 0.004 = 28), sell 4 kW (100 - 18 = 82): 0.216 $
+    agg = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=4500.0,
+                     extensions={"grid_limit": {"kw": [4, 100]}})
+    backend, _ = agg.backend("auto")
+    assert backend.name == "highs"
+    r = agg.solve(mip_gap=1e-3)
+    assert r.has_solution and r.objective == pytest.approx(0.216, abs=1e-6)
+    assert r.bound >= 0.216 - 1e-9
+
+
 # ------------------------------------------------------------------ input
 def test_impact_profile_validation():
     assert impact_profile(2, 2).tolist() == [2.0, 2.0]
