@@ -121,21 +121,20 @@ def plot(out: dict) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     sizes = list(SIZES)
-    ax1.plot(sizes, [out["taker_per_vehicle"] * n / 1e6 for n in sizes], "k--", label="price taker")
+    ax1.plot(sizes, [out["taker_per_vehicle"] for n in sizes], "k--", label="price taker")
     for beta in BETAS:
         rows = [r for r in out["grid"] if r["beta"] == beta]
-        ax1.plot([r["vehicles"] for r in rows], [r["objective"] / 1e6 for r in rows], "o-", label=f"β = {beta:g}")
+        ax1.plot([r["vehicles"] for r in rows], [r["objective"] / r["vehicles"] for r in rows], "o-",
+                 label=f"β = {beta:g}")
         ax2.plot([r["vehicles"] for r in rows], [100 * r["overstatement"] for r in rows], "o-", label=f"β = {beta:g}")
     four = REPO / "benchmarks" / "price_impact_study_four.json"
     if four.exists():
         data = json.loads(four.read_text())
         rows = data["grid"]
         xs = [r["vehicles_per_fleet"] for r in rows]
-        ax1.plot(xs, [r["objective"] / 1e6 for r in rows], "s:", color="grey",
-                 label=f"four fleets (N each), β = {FOUR_BETA:g}")
         ax2.plot(xs, [100 * r["overstatement"] for r in rows], "s:", color="grey",
-                 label=f"four fleets (N each), β = {FOUR_BETA:g}")
-    ax1.set(xscale="log", yscale="log", xlabel="vehicles (per fleet)", ylabel="annual profit (M$)",
+                 label=f"four-fleet instance (N per fleet), β = {FOUR_BETA:g}")
+    ax1.set(xscale="log", xlabel="vehicles", ylabel="annual profit per vehicle ($)",
             title="Seed single fleet, Case0, 8750 h")
     ax2.set(xscale="log", yscale="log", xlabel="vehicles (per fleet)", ylabel="price taker overstates by (%)",
             title="β in $/MWh per MW")
