@@ -23,7 +23,16 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
-__all__ = ["Term", "TERMS", "revenue", "slack_penalty_cost", "wear_cost", "shortfall_cost", "objective_terms"]
+__all__ = [
+    "Term",
+    "TERMS",
+    "revenue",
+    "slack_penalty_cost",
+    "wear_cost",
+    "shortfall_cost",
+    "market_impact_cost",
+    "objective_terms",
+]
 
 
 def _array(solution: xr.Dataset, name: str) -> np.ndarray:
@@ -108,6 +117,33 @@ def shortfall_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     return math.fsum((inputs["shortfall_penalty"] * solution["shortfall"]).to_numpy().ravel())
 
 
+def market_impact_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
+    """What moving the price cost a price maker in $: ``sum(price_impact * q^2 * dt)``.
+
+    ``q`` is the net purchase of all fleets (MW); the price faced is
+    ``price + price_impact * q`` (:func:`aggregator.price_impact.price_faced`),
+    so the price-maker revenue is ``profit`` (the price-taker valuation at the
+    given price) minus this amount.
+
+    Parameters
+    ----------
+    solution : xarray.Dataset
+        ``charge`` and ``discharge`` (kW) over (time, fleet).
+    inputs : xarray.Dataset
+        ``price_impact`` ($/MWh per MW) over time (none: a price taker); ``attrs["step_hours"]``.
+
+    Returns
+    -------
+    float
+    """
+    if "price_impact" not in inputs:
+        return 0.0
+    from .price_impact import market_impact
+
+    return market_impact(_array(solution, "charge"), _array(solution, "discharge"),
+                         inputs["price_impact"].to_numpy(), float(inputs.attrs["step_hours"]))
+
+
 @dataclass(frozen=True)
 class Term:
     """A named part of the objective.
@@ -130,6 +166,7 @@ TERMS: dict[str, Term] = {
     "penalty": Term(slack_penalty_cost, -1.0),
     "wear": Term(wear_cost, -1.0),
     "shortfall_cost": Term(shortfall_cost, -1.0),
+    "market_impact": Term(market_impact_cost, -1.0),
 }
 
 
@@ -160,7 +197,7 @@ def objective_terms(solution: xr.Dataset, inputs: xr.Dataset) -> dict[str, float
     >>> solution = xr.Dataset({"charge": cell(0.0), "discharge": cell(10.0), "soc": cell(0.0),
     ...                        "slack_up": cell(2.0), "slack_down": cell(0.0)})
     >>> objective_terms(solution, inputs)
-    {'profit': 1.0, 'penalty': 1.0, 'wear': 0.0, 'shortfall_cost': 0.0, 'objective': 0.0}
+    {'profit': 1.0, 'penalty': 1.0, 'wear': 0.0, 'shortfall_cost': 0.0, 'market_impact': 0.0, 'objective': 0.0}
     """
     out = {name: float(term.value(solution, inputs)) for name, term in TERMS.items()}
     out["objective"] = math.fsum(TERMS[name].sign * out[name] for name in TERMS)

@@ -89,6 +89,12 @@ class Aggregator:
         forward, and reports the loss against perfect foresight (see
         :func:`aggregator.rolling.solve_rolling`).  Default: one solve of the
         whole horizon.
+    price_impact : float or array_like, optional
+        The aggregator is a price maker: the price it pays or receives is
+        ``price + price_impact * q`` with ``q`` the net purchase of all fleets
+        in MW; ``price_impact`` ($/MWh per MW, ``>= 0``) is one number or one
+        value per step of ``prices`` (:mod:`aggregator.price_impact`).
+        Default: a price taker.
 
     Examples
     --------
@@ -116,6 +122,7 @@ class Aggregator:
         solver_options: Mapping[str, Any] | None = None,
         name: str = "",
         rolling: Mapping[str, Any] | RollingSpec | None = None,
+        price_impact: Any = None,
     ) -> None:
         fleets = list(fleets)
         if not fleets:
@@ -148,6 +155,16 @@ class Aggregator:
             steps = int(round(hours / step))
             if abs(steps * step - hours) > 1e-9 * max(1.0, hours) or steps < 1:
                 raise InputError(f"hours = {hours!r} is not a whole number of {step}-hour steps")
+        impact = None
+        if price_impact is not None:
+            from .price_impact import impact_profile
+
+            given = np.asarray(price_impact, dtype=object)
+            count = len(prices) if given.ndim == 1 and given.size == len(prices) else steps
+            impact = impact_profile(price_impact, count)[:steps]
+            if rolling is not None:
+                raise InputError("price_impact with a rolling horizon is not supported yet; expected one of the two")
+        self.price_impact: np.ndarray | None = impact
         prices = prices.head(steps)
         too_large = np.flatnonzero(~(np.abs(prices.values) <= MAX_ABS_PRICE))
         if too_large.size:
@@ -272,7 +289,8 @@ class Aggregator:
     def inputs(self) -> xr.Dataset:
         """The validated inputs as one :class:`xarray.Dataset` over (time, fleet).
 
-        Data variables: ``price`` ($/MWh, time); ``availability`` and
+        Data variables: ``price`` ($/MWh, time); ``price_impact`` ($/MWh per
+        MW, time; only for a price maker); ``availability`` and
         ``power_availability`` (share, time x fleet); the fleet parameters
         (fleet); the derived bounds ``power_max`` (kW), ``soc_min``,
         ``soc_max`` (kWh) over (time, fleet) and ``soc_initial`` (kWh, fleet);
@@ -318,6 +336,9 @@ class Aggregator:
         ds["soc_max"] = ds["soc_max"].transpose("time", "fleet")
         ds["soc_min"] = ds["soc_min"].transpose("time", "fleet")
         self._add_representation_inputs(ds, n)
+        if self.price_impact is not None:
+            ds["price_impact"] = xr.DataArray(self.price_impact, dims="time", attrs={"units": "$/MWh per MW"})
+        impact = self.price_impact is not None and bool((self.price_impact > 0).any())
         ds.attrs.update(
             step_hours=self.step_hours,
             slack_penalty=self.slack_penalty,
@@ -329,7 +350,8 @@ class Aggregator:
             **({TIMEZONE_ATTR: zone} if zone is not None else {}),
             # Binaries only at negative prices is exact for the documented model;
             # a subclass step or a configured extension may change that, so keep them all.
-            binaries="negative_prices" if self._overridden_steps() == [] and not self.extensions else "all",
+            # With price impact simultaneous flows can pay at any price (they move the price less).
+            binaries="negative_prices" if self._overridden_steps() == [] and not self.extensions and not impact else "all",
         )
         return ds
 
@@ -919,7 +941,11 @@ class Aggregator:
         notes = []
         objective, claimed, bound = result.objective, float(a["solver_objective"]), result.bound
         tolerance = absolute_tolerance(self.inputs) + 1e-9 * abs(objective)
-        if not abs(claimed - objective) <= tolerance:
+        from .price_impact import linearisation_allowance
+
+        # a MILP backend values the market impact with the model's tangents, at most this much too high
+        claim_tolerance = tolerance + linearisation_allowance(self.inputs)
+        if not (0.0 <= claimed - objective <= claim_tolerance or abs(claimed - objective) <= tolerance):
             notes.append(f"{label} claimed objective {_money(claimed)} $ but its dispatch is worth {_money(objective)} $")
             label = "it"
         if math.isfinite(bound) and bound < objective - tolerance:

@@ -613,6 +613,9 @@ class DecompositionBackend(SolverBackend):
         if not couplings:
             return "no coupling is declared (the fleets are independent: dp solves them)"
         inputs = aggregator.inputs
+        if "price_impact" in inputs and bool((inputs["price_impact"] > 0).any()):
+            return "the price impact is not priced by the decomposition (the MILP carries it with the coupling rows)"
+
         richer = [f.name for f in aggregator.fleets if f.representation != "study"]
         if richer or ("wear_cost" in inputs and bool((inputs["wear_cost"] > 0).any())):
             # Its coupled LP and repair model the study's fleet only; the DP bound alone would be valid.

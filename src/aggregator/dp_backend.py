@@ -78,6 +78,9 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     smin = inputs["soc_min"].transpose("time", "fleet").to_numpy()
     smax = inputs["soc_max"].transpose("time", "fleet").to_numpy()
     has_terms = "driving" in inputs
+    from .price_impact import has_price_impact
+
+    impact = inputs["price_impact"].to_numpy() if has_price_impact(inputs) else None
     reps = inputs.attrs.get("representations", {})
     problems = []
     for j in range(inputs.sizes["fleet"]):
@@ -100,6 +103,8 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
                 shortfall_penalty=float(inputs["shortfall_penalty"].values[j]),
                 wear_cost=float(inputs["wear_cost"].values[j]),
             )
+        if impact is not None:  # one fleet only (see DPBackend.supports): it alone moves the price
+            problem["impact"] = impact
         name = inputs.indexes["fleet"][j]
         if reps.get(name) != "vehicles":
             problems.append(problem)
@@ -157,6 +162,10 @@ def solve_fleet_problem(problem: dict[str, Any]):
 
     if problem.get("vehicle_chunk"):
         return _solve_vehicle_chunk(problem)
+    if "impact" in problem:
+        from .price_impact import solve_fleet_with_impact
+
+        return solve_fleet_with_impact(**problem)
     return solve_fleet(**problem)
 
 
@@ -289,6 +298,12 @@ class DPBackend(SolverBackend):
     options = {}
 
     def supports(self, aggregator: "Aggregator") -> str | None:  # noqa: D102 - documented in the base class
+        impact = getattr(aggregator, "price_impact", None)
+        if impact is not None and bool((impact > 0).any()):
+            if not aggregator.exclusive_charging:
+                return "a price maker without exclusive charging may gain from simultaneous flows"
+            if any(f.representation == "vehicles" for f in aggregator.fleets):
+                return "price impact with a 'vehicles' fleet (its vehicles share the price)"
         if not aggregator.is_standard():
             if aggregator.declared_couplings() and aggregator.couplings():
                 names = ", ".join(c.name for c in aggregator.couplings())
@@ -299,10 +314,31 @@ class DPBackend(SolverBackend):
     def solve(self, aggregator: "Aggregator", options: SolverOptions) -> SolveOutcome:  # noqa: D102
         inputs = aggregator.inputs
         problems = fleet_problems(inputs)
+        for problem in problems:
+            if "impact" in problem:
+                problem["gap"] = max(options.mip_gap, 1e-7)  # 0 cannot be certified by refinement
         start = time.perf_counter()
+        if len(problems) > 1 and "impact" in problems[0]:
+            return _solve_shared_impact(inputs, problems, options, start)
         solutions, workers = solve_fleet_problems(problems, options)
         seconds = time.perf_counter() - start
         return combine_fleet_solutions(inputs, solutions, seconds=seconds, workers=workers, mip_gap=options.mip_gap)
+
+
+def _solve_shared_impact(inputs: xr.Dataset, problems: list[dict[str, Any]], options: SolverOptions,
+                         start: float) -> SolveOutcome:
+    """Fleets that move one price: coordinate ascent and a Lagrangian bound (:mod:`aggregator.shared_impact`)."""
+    from .shared_impact import solve_shared_impact
+
+    plain = [{k: v for k, v in p.items() if k not in ("impact", "gap")} for p in problems]
+    shared = solve_shared_impact(plain, problems[0]["impact"], gap=problems[0]["gap"])
+    outcome = combine_fleet_solutions(inputs, shared.fleets, seconds=time.perf_counter() - start,
+                                      mip_gap=options.mip_gap)
+    outcome.objective, outcome.bound = shared.objective, shared.bound
+    gap = relative_gap(shared.objective, shared.bound, absolute_tolerance(inputs))
+    outcome.status = "optimal" if math.isfinite(gap) and gap <= max(options.mip_gap, NUMERICAL_GAP) else "feasible"
+    outcome.details["rounds"] = shared.rounds
+    return outcome
 
 
 def combine_fleet_solutions(
@@ -368,6 +404,8 @@ def combine_fleet_solutions(
             "workers": workers,
             "components_max": int(max(s.components_max for s in solutions)),
             "exact": int(exact),
+            **({"passes": max(s.passes for s in solutions), "segments_max": max(s.segments_max for s in solutions)}
+               if all(hasattr(s, "passes") for s in solutions) else {}),
         },
     )
 

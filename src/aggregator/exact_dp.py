@@ -148,12 +148,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Sequence
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["FleetSolution", "ModeSolution", "StepModes", "solve_fleet", "solve_modes", "step_mode_arrays"]
+__all__ = ["FleetSolution", "ModeSolution", "StepModes", "solve_fleet", "solve_modes", "step_mode_arrays", "with_step_vertices"]
 
 _U = float(np.finfo(float).eps) / 2.0  # unit round-off
 _PRUNE_RTOL = 1e-12
@@ -1400,6 +1401,68 @@ def _dp_kernel(
 # --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
+#: Per step, ``None`` or the step revenue as modes ``(vy, vr, vin, vout)`` (see :func:`with_step_vertices`).
+StepVertices = Sequence[Sequence[tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]] | None]
+
+
+def with_step_vertices(modes: StepModes, vertices: StepVertices) -> StepModes:
+    """``modes`` with the steps that ``vertices`` gives replaced by those (e.g. a price impact).
+
+    Parameters
+    ----------
+    modes : StepModes
+        The model's step revenues (:func:`step_mode_arrays`), ``T`` steps.
+    vertices : sequence
+        At most ``T`` entries; entry ``t`` is ``None`` (keep step ``t``) or a
+        list of concave modes, each a tuple ``(vy, vr, vin, vout)`` of
+        equally long sequences: increasing energy changes ``vy`` (kWh,
+        driving already subtracted), the revenue ``vr`` ($) and the powers
+        ``vin``/``vout`` (kW) at each vertex, linear in between
+        (:func:`aggregator.price_impact.step_vertices`).
+
+    Returns
+    -------
+    StepModes
+        ``rev_scale`` of a replaced step covers its new revenues too (the
+        rounding allowance).
+    """
+    ms, vs = modes.mode_start, modes.vert_start
+    n_t = ms.shape[0] - 1
+    parts: list[tuple[NDArray[np.float64], ...]] = []
+    counts: list[int] = []  # vertices of every mode, in order
+    per_step = np.diff(ms)
+    rev = modes.rev_scale.copy()
+    t = 0
+    for t_given, given in enumerate(list(vertices)[:n_t]):
+        if given is None:
+            continue
+        if t_given > t:  # the model's modes of steps t .. t_given - 1, as they are
+            a, b = int(vs[ms[t]]), int(vs[ms[t_given]])
+            parts.append((modes.vy[a:b], modes.vr[a:b], modes.vin[a:b], modes.vout[a:b]))
+            counts.extend(np.diff(vs[ms[t] : ms[t_given] + 1]).tolist())
+        for vy, vr, vin, vout in given:
+            parts.append(tuple(np.asarray(x, dtype=np.float64) for x in (vy, vr, vin, vout)))
+            counts.append(len(vy))
+            rev[t_given] = max(rev[t_given], float(np.max(np.abs(parts[-1][1]))))
+        per_step[t_given] = len(given)
+        t = t_given + 1
+    if t < n_t:
+        a = int(vs[ms[t]])
+        parts.append((modes.vy[a:], modes.vr[a:], modes.vin[a:], modes.vout[a:]))
+        counts.extend(np.diff(vs[ms[t] :]).tolist())
+    if not parts:
+        return modes
+    return StepModes(
+        mode_start=np.concatenate([[0], np.cumsum(per_step)]).astype(np.int64),
+        vert_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        vy=np.concatenate([p[0] for p in parts]),
+        vr=np.concatenate([p[1] for p in parts]),
+        vin=np.concatenate([p[2] for p in parts]),
+        vout=np.concatenate([p[3] for p in parts]),
+        rev_scale=rev,
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class ModeSolution:
     """Optimal trajectory of the DP over given step modes, and its certificate.
@@ -1617,6 +1680,7 @@ def solve_fleet(
     floor: ArrayLike | None = None,
     shortfall_penalty: float | None = None,
     wear_cost: float = 0.0,
+    vertices: StepVertices | None = None,
 ) -> FleetSolution:
     """Solve the single-fleet arbitrage MILP exactly.
 
@@ -1656,6 +1720,13 @@ def solve_fleet(
     wear_cost : float, default 0
         Battery wear in $ per kWh discharged, battery side
         (``P_out dt / eta_out``), ``>= 0``.
+    vertices : sequence, optional
+        Per step, ``None`` (the step revenue of the model above) or the step
+        revenue itself as the maximum of concave modes, each a tuple
+        ``(vy, vr, vin, vout)`` (see :func:`with_step_vertices`).
+        ``objective`` and ``profit`` stay the documented model's
+        (price-taker) valuation of the returned powers; ``dp_value`` and
+        ``bound`` are those of the given step revenue.
 
     Returns
     -------
@@ -1673,6 +1744,8 @@ def solve_fleet(
     if not (wear >= 0 and math.isfinite(wear)):
         raise ValueError("wear_cost must be non-negative and finite")
     modes = step_mode_arrays(lam, p.dt, p.pm, p.eta_in, p.eta_out, exclusive, wear, p.drive)
+    if vertices is not None:  # a given step revenue (price impact): its modes replace the model's
+        modes = with_step_vertices(modes, vertices)
     sol, bound = _run(modes, p, exclusive, max_components)
     dt = p.dt
     discharge = sol.discharge

@@ -275,7 +275,9 @@ def solve_fleets(
 def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, bool] | None = None) -> tuple[list[Any], bool]:
     """Submit a problem: one task per group of fleets (:func:`fleet_groups`) when the fleets separate, else one task."""
     standard = _is_standard(aggregator, cache)
-    if standard and len(aggregator.fleets) > 1:
+    impact = getattr(aggregator, "price_impact", None)
+    shared_price = impact is not None and bool((impact > 0).any())  # fleets that move one price do not separate
+    if standard and len(aggregator.fleets) > 1 and not shared_price:
         template = ex.scatter(_with_fleets(aggregator, aggregator.fleets[:1], standard=True))
         groups = fleet_groups(aggregator.fleets, getattr(ex, "workers", 1))
         futures = [ex.submit(_solve_task, template, group, True, key=f"{key}-{i}") for i, group in enumerate(groups)]

@@ -21,6 +21,12 @@ mode          --     1 = the fleet may charge, 0 = it may discharge
 shortfall     kWh    departure need not met (priced at shortfall_penalty)
 ============  =====  ====================================================
 
+``market_impact`` ($, over time: what moving the price costs) exists only with a price impact (``price_impact`` in the
+inputs): it is the epigraph of ``beta_t q_t^2 dt`` over the tangents of
+:func:`aggregator.price_impact.tangent_points` (a piecewise-linear outer
+form, so the model stays a MILP that HiGHS solves; its optimum is an upper
+bound and the accounting values the dispatch with the exact quadratic).
+
 ``shortfall`` exists only when a fleet has a departure need (``soc_floor``)
 or is a ``"vehicles"`` fleet.  ``"vehicles"`` fleets add the same variables
 per vehicle over ``(time, vehicle)`` (``vehicle_charge``, ...), each vehicle
@@ -94,6 +100,30 @@ def define_variables(model: linopy.Model, inputs: xr.Dataset) -> None:
         model.add_variables(lower=0, coords=coords, name="shortfall")
     if "vehicle" in inputs.dims:
         _define_vehicle_variables(model, inputs)
+    if _impact_mask(inputs) is not None:
+        model.add_variables(lower=0, coords=[inputs.indexes["time"]], name="market_impact", mask=_impact_mask(inputs))
+
+
+def _impact_mask(inputs: xr.Dataset) -> xr.DataArray | None:
+    """Over time: where the price moves with the purchase (None: a price taker)."""
+    from .price_impact import has_price_impact
+
+    return inputs["price_impact"] > 0 if has_price_impact(inputs) else None
+
+
+def _define_impact_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
+    """``market_impact_t >= beta_t dt (2 q_k q_t - q_k^2)`` for each tangent point ``q_k`` of step t."""
+    from .price_impact import tangent_points
+
+    dt = float(inputs.attrs["step_hours"])
+    beta = inputs["price_impact"]
+    qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
+    points = xr.DataArray(tangent_points(qmax), dims=("time", "tangent"), coords={"time": inputs["time"]})
+    net = (model["charge"] - model["discharge"]).sum("fleet") / 1000.0  # MW
+    slope = 2.0 * beta * dt * points
+    mask = _impact_mask(inputs).broadcast_like(points)
+    model.add_constraints(model["market_impact"] - slope * net >= -beta * dt * points * points,
+                          name="market_impact_tangent", mask=mask)
 
 
 def has_shortfall(inputs: xr.Dataset) -> bool:
@@ -230,6 +260,8 @@ def define_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
         model.add_constraints(soc + model["shortfall"] >= inputs["soc_floor"], name="departure_need", mask=need)
     if "vehicle" in inputs.dims:
         _define_vehicle_constraints(model, inputs)
+    if "market_impact" in model.variables:
+        _define_impact_constraints(model, inputs)
 
 
 def binary_mask(inputs: xr.Dataset) -> xr.DataArray:
@@ -342,9 +374,11 @@ def define_objective(model: linopy.Model, inputs: xr.Dataset) -> None:
     """Maximise arbitrage revenue minus the slack penalty, battery wear and shortfall.
 
     ``sum(price / 1000 * (discharge - charge) * dt) - M * sum(slack_up + slack_down)
-    - sum(wear_cost * discharge * dt / discharge_efficiency) - sum(shortfall_penalty * shortfall)``
+    - sum(wear_cost * discharge * dt / discharge_efficiency) - sum(shortfall_penalty * shortfall)
+    - sum(market_impact)``
     in $, with price in $/MWh, power in kW, dt in hours and M in $/kWh (the
-    last two terms only where they are non-zero).
+    last three terms only where they are non-zero; ``market_impact`` is the
+    tangent form of ``sum(price_impact * q^2 * dt)``, see the module docstring).
 
     Parameters
     ----------
@@ -363,6 +397,8 @@ def define_objective(model: linopy.Model, inputs: xr.Dataset) -> None:
         objective = objective - ((inputs["wear_cost"] * dt / inputs["discharge_efficiency"]) * model["discharge"]).sum()
     if "shortfall" in model.variables:
         objective = objective - (inputs["shortfall_penalty"] * model["shortfall"]).sum()
+    if "market_impact" in model.variables:
+        objective = objective - model["market_impact"].sum()
     model.add_objective(objective, sense="max")
 
 

@@ -173,6 +173,13 @@ class Result:
                 data = np.full(shape, np.nan)
             ds[var] = xr.DataArray(data, dims=("time", "fleet"), attrs={"units": unit})
         ds["price"] = inputs["price"]
+        if "price_impact" in inputs:  # a price maker: the price it faced beside the price it was given
+            from .price_impact import price_faced
+
+            ds["price_impact"] = inputs["price_impact"]
+            faced = price_faced(inputs["price"].to_numpy(), ds["charge"].to_numpy(), ds["discharge"].to_numpy(),
+                                inputs["price_impact"].to_numpy())
+            ds["price_faced"] = xr.DataArray(faced, dims="time", attrs={"units": "$/MWh"})
         ds["availability"] = inputs["availability"]
         if not np.array_equal(inputs["availability"].to_numpy(), inputs["power_availability"].to_numpy()):
             ds["power_availability"] = inputs["power_availability"]
@@ -297,6 +304,11 @@ class Result:
         return float(self.dataset.attrs["profit"])
 
     @property
+    def market_impact(self) -> float:
+        """What moving the price cost in $ (0 for a price taker): ``profit - market_impact`` is the price-maker revenue."""
+        return float(self.dataset.attrs.get("market_impact", 0.0))
+
+    @property
     def penalty(self) -> float:
         """Slack penalty in $."""
         return float(self.dataset.attrs["penalty"])
@@ -396,6 +408,9 @@ class Result:
         out["wear"] = number(self.dataset.attrs.get("wear", 0.0))
         out["shortfall_cost"] = number(self.dataset.attrs.get("shortfall_cost", 0.0))
         out["shortfall_kwh"] = number(self.shortfall_kwh.sum()) if self.has_solution else None
+        if "price_impact" in self.dataset:  # a price maker: profit is the price-taker valuation of its dispatch
+            out["market_impact"] = number(self.market_impact)
+            out["price_maker_profit"] = number(self.profit - self.market_impact)
         if table is not None:
             wear, short = self.fleet_wear, self.shortfall_kwh
             for name in out["fleets"]:

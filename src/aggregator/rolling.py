@@ -191,6 +191,8 @@ def window_aggregator(aggregator: "Aggregator", start: int, stop: int, soc_kwh: 
     window = copy.copy(aggregator)
     window.fleets = fleets
     window.prices = prices.window(start, stop - start)  # keeps the zone and the currency
+    if getattr(aggregator, "price_impact", None) is not None:
+        window.price_impact = aggregator.price_impact[start:stop]
     window.rolling = None
     window.extensions = copy.deepcopy(aggregator.extensions)
     window.solver_options = dict(aggregator.solver_options)

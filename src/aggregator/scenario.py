@@ -319,6 +319,10 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
     _currency(prices, "")
     _plugin_options({k: v for k, v in prices.items() if k not in _PRICE_CORE_KEYS},
                     plugins.lookup("price_sources", source, where="[prices] source"), "[prices]", "source")
+    if "impact" in prices and not isinstance(prices["impact"], dict):
+        from .price_impact import IMPACT_KEY, impact_profile
+
+        impact_profile(prices["impact"], 1, IMPACT_KEY)
     fleets = data.get("fleets")
     if not isinstance(fleets, list) or not fleets:
         raise InputError("[[fleets]] is missing: expected at least one [[fleets]] table")
@@ -346,8 +350,8 @@ def validate_scenario(data: Mapping[str, Any]) -> None:
 
 #: Keys of ``[prices]`` understood for every price source: the sanity range of prices in $/MWh.
 _PRICE_RANGE_KEYS = ("min_price", "max_price")
-#: All the core keys of ``[prices]``: the sanity range and the currency label.
-_PRICE_CORE_KEYS = (*_PRICE_RANGE_KEYS, "currency")
+#: All the core keys of ``[prices]`` (not the source's): the sanity range, the currency label and the price impact.
+_PRICE_CORE_KEYS = (*_PRICE_RANGE_KEYS, "currency", "impact")
 
 
 def _currency(table: Mapping[str, Any], found: str) -> str:
@@ -378,6 +382,35 @@ def _time_rules(horizon: Mapping[str, Any]) -> tuple[str | None, str, str]:
             raise InputError(f"[horizon] {key} is given without [horizon] timezone; expected a zone for its rule to apply to")
         rules.append(value)
     return zone, rules[0], rules[1]
+
+
+def _price_impact(spec: Any, base_dir: Path, step_hours: float, length: int) -> np.ndarray | None:
+    """``[prices] impact``: a number, or a series given like the prices (a table with ``source``, ``path``, ...).
+
+    A series must have one value per row of the price series (``length``).
+    """
+    if spec is None:
+        return None
+    from .price_impact import IMPACT_KEY, impact_profile
+
+    if isinstance(spec, dict):
+        name = spec.get("source", "csv")
+        if not isinstance(name, str):
+            raise InputError(f"{IMPACT_KEY} source = {name!r}: expected a string")
+        cls = plugins.lookup("price_sources", name, where=f"{IMPACT_KEY} source")
+        options = _plugin_options(spec, cls, IMPACT_KEY, "source")
+        distribution = plugins.entries("price_sources")[name].distribution
+        try:
+            spec = load_prices(cls, name, distribution, options, base_dir=base_dir, steps=None,
+                               step_hours=step_hours, where=IMPACT_KEY).values
+        except InputError as exc:
+            raise InputError(f"{IMPACT_KEY}: {exc}") from None
+    elif isinstance(spec, bool) or not isinstance(spec, (int, float)):
+        raise InputError(
+            f"{IMPACT_KEY} = {_toml_repr(spec)}: expected a number of $/MWh per MW >= 0, or a table like "
+            "[prices] ({ path = \"impact.csv\", column = \"beta\" })"
+        )
+    return impact_profile(spec, length, IMPACT_KEY)
 
 
 def _price_range(table: Mapping[str, Any]) -> tuple[float, float]:
@@ -550,6 +583,8 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
     # Availability profiles are built on the price series from its first step and cut like it, so a
     # profile file without time stamps stays aligned row by row with the price file.
     profile_time = prices.time[: offset + steps]
+    impact = _price_impact(prices_table.get("impact"), base_dir, step_hours, len(prices))
+    impact = None if impact is None else impact[offset : offset + steps]
     prices = prices.window(offset, steps)
     per_kwh = prices.per_kwh_warning()
     if per_kwh:
@@ -620,6 +655,7 @@ def _build(data: Mapping[str, Any], base_dir: Path, aggregator_cls: type[Aggrega
         solver_options=solver_options,
         name=str(data.get("name", "")),
         rolling=horizon.get("rolling"),
+        price_impact=impact,
     )
     if extensions:
         # Options that need the problem (fleet names, profile lengths) are checked now, not at solve time.

@@ -169,6 +169,10 @@ def scenario_json_schema() -> dict[str, Any]:
         "max_price": {"type": "number", "description": "sanity range of prices, upper end ($/MWh)"},
         "currency": {"type": "string", "description": "a label of the prices' currency, such as EUR (carried into "
                      "summaries and result attributes)"},
+        "impact": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "object"}],
+                   "description": "price impact: the price moves by this many $/MWh per MW the aggregator "
+                                  "buys (>= 0); a number or a series given like the prices "
+                                  "({ path = ..., column = ... }, one value per price row)"},
     }
     availability = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
                               *_plugin_branches("availability_models", "model", None, {})]}

@@ -1,0 +1,324 @@
+"""Price impact (issue 16): the price moves with the aggregator's net purchase.
+
+Hand-solved instances with an interior optimum, beta = 0 is exactly the price
+taker, the dp backend against an enumeration of charge/discharge patterns each
+solved as a convex QP by HiGHS (the exact optimum of the same model), the
+linopy (tangent) form through HiGHS, and bad input (exit 2).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+
+import highspy
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aggregator import Aggregator, Fleet, PriceSignal
+from aggregator.cli import main
+from aggregator.errors import InputError
+from aggregator.exact_dp import solve_fleet
+from aggregator.price_impact import (
+    impact_profile,
+    market_impact,
+    solve_fleet_with_impact,
+    step_vertices,
+)
+from aggregator.scenario import scenario_from_dict
+
+EXAMPLES = int(os.environ.get("AGGREGATOR_PROPERTY_EXAMPLES", "25"))
+
+
+def lossless(steps: int) -> Fleet:
+    return Fleet("f", vehicles=1, battery_kwh=10, charger_kw=10, charge_efficiency=1.0, discharge_efficiency=1.0,
+                 contract_limit=1.0, initial_soc=0.0, availability=[1.0] * steps)
+
+
+# ------------------------------------------------------------------ hand-solved
+def test_two_steps_interior_optimum():
+    # Buy x MW at 10 + 4500 x, sell it at 100 - 4500 x: 90 x - 9000 x^2 is largest at x = 0.005 MW
+    # (5 kW, half the charger): 0.225 $; a price taker would buy the full 10 kW (0.9 $).
+    r = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=4500.0).solve(solver="dp")
+    assert r.status == "optimal"
+    assert r.objective == pytest.approx(0.225, abs=1e-12)
+    assert r.bound >= 0.225 - 1e-12 and r.bound - r.objective <= 1e-4 * 0.225
+    assert r.dataset["charge"].values.ravel() == pytest.approx([5.0, 0.0], abs=1e-9)
+    assert r.dataset["discharge"].values.ravel() == pytest.approx([0.0, 5.0], abs=1e-9)
+    assert r.dataset["price_faced"].values == pytest.approx([32.5, 77.5])
+    assert r.profit == pytest.approx(0.45) and r.market_impact == pytest.approx(0.225)
+    summary = r.summary()
+    assert summary["price_maker_profit"] == pytest.approx(0.225)
+    taker = Aggregator([lossless(2)], PriceSignal([10.0, 100.0])).solve(solver="dp")
+    assert taker.objective == pytest.approx(0.9) and taker.dataset["charge"].values[0, 0] == pytest.approx(10.0)
+
+
+def test_three_steps_interior_optimum():
+    # Buy x, sell x/2 twice: 90 x - 1.5 * 4500 x^2, largest at x = 90 / 13500 MW (6.67 kW): 0.3 $.
+    r = Aggregator([lossless(3)], PriceSignal([10.0, 100.0, 100.0]), price_impact=4500.0).solve(solver="dp", mip_gap=1e-6)
+    assert r.status == "optimal"
+    assert r.objective == pytest.approx(0.3, abs=1e-6) and r.objective <= 0.3 + 1e-12
+    assert 0.3 - 1e-12 <= r.bound <= 0.3 + 1e-6  # a difference below a micro-dollar is no gap
+    assert r.dataset["charge"].values[0, 0] == pytest.approx(20 / 3, abs=1e-2)
+    assert r.dataset["discharge"].values[1:, 0] == pytest.approx([10 / 3, 10 / 3], abs=1e-2)
+
+
+def test_impact_profile_per_step():
+    # only the first step moves the price: buy 5 kW at 10 + 9000 q, sell the rest at 100
+    beta = [9000.0, 0.0]
+    r = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=beta).solve(solver="dp", mip_gap=1e-7)
+    # 90 x - 9000 x^2 at x = 0.005 MW: 0.225 $
+    assert r.objective == pytest.approx(0.225, abs=1e-7)
+
+
+# ------------------------------------------------------------------ beta = 0
+def _random_problem(seed: int, steps: int = 72) -> tuple[Aggregator, Aggregator]:
+    rng = np.random.default_rng(seed)
+    prices = PriceSignal(rng.normal(40, 60, steps))
+    fleet = Fleet("f", vehicles=100, battery_kwh=30, charger_kw=7.2, initial_soc=0.5,
+                  availability=rng.uniform(0.6, 1.0, steps))
+    return Aggregator([fleet], prices), Aggregator([fleet], prices, price_impact=0.0)
+
+
+def test_beta_zero_is_exactly_the_price_taker():
+    taker, zero = _random_problem(3)
+    a, b = taker.solve(solver="dp"), zero.solve(solver="dp")
+    for name in ("charge", "discharge", "soc", "slack_up", "slack_down"):
+        assert np.array_equal(a.dataset[name].values, b.dataset[name].values), name
+    assert a.objective == b.objective and a.bound == b.bound
+    assert b.market_impact == 0.0 and np.array_equal(b.dataset["price_faced"].values, b.dataset["price"].values)
+    # the same with a per-step profile of zeros, and for the solver-level function
+    problem = dict(price=[30.0, -5.0, 80.0], dt=1.0, pmax=10.0, smin=0.0, smax=20.0, s_init=5.0, eta_in=0.9,
+                   eta_out=0.9, penalty=10.0)
+    plain, with_zero = solve_fleet(**problem), solve_fleet_with_impact(impact=[0.0, 0.0, 0.0], **problem)
+    assert np.array_equal(plain.charge, with_zero.charge) and plain.objective == with_zero.objective
+    assert plain.bound == with_zero.bound
+
+
+# ------------------------------------------------------------------ exact optimum by enumeration
+def _qp_optimum(price, beta, pmax, smin, smax, s0, eta_in, eta_out, penalty, dt=1.0) -> float:
+    """Best objective over all charge/discharge patterns, each a convex QP solved by HiGHS."""
+    n = len(price)
+    best = -math.inf
+    for pattern in itertools.product((True, False), repeat=n):
+        # columns: p_t (power, kW), S_t, sigma+_t, sigma-_t
+        cost = np.zeros(4 * n)
+        lower = np.zeros(4 * n)
+        upper = np.full(4 * n, highspy.kHighsInf)
+        a = np.zeros((n, 4 * n))
+        rhs = np.zeros(n)
+        for t, charging in enumerate(pattern):
+            sign = 1.0 if charging else -1.0  # net purchase q = sign * p
+            cost[t] = sign * price[t] * dt / 1000.0  # minimise the negative revenue
+            upper[t] = pmax[t]
+            lower[n + t], upper[n + t] = smin[t], smax[t]
+            cost[2 * n + t] = cost[3 * n + t] = penalty
+            gain = eta_in * dt if charging else -dt / eta_out
+            a[t, n + t] = 1.0
+            if t:
+                a[t, n + t - 1] = -1.0
+            a[t, t] = -gain
+            a[t, 2 * n + t], a[t, 3 * n + t] = -1.0, 1.0
+            rhs[t] = s0 if t == 0 else 0.0
+        csc = sp.csc_matrix(a)
+        model = highspy.HighsModel()
+        lp = model.lp_
+        lp.num_col_, lp.num_row_ = 4 * n, n
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+        lp.row_lower_ = lp.row_upper_ = rhs
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
+        hess = model.hessian_
+        hess.dim_ = 4 * n
+        hess.format_ = highspy.HessianFormat.kTriangular
+        diag = [2.0 * beta[t] * dt / 1e6 for t in range(n)]
+        hess.start_ = list(range(n + 1)) + [n] * (3 * n)
+        hess.index_ = list(range(n))
+        hess.value_ = diag
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+        h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+        h.passModel(model)
+        h.run()
+        assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        best = max(best, -h.getInfo().objective_function_value)
+    return best
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(2, 4),
+    data=st.data(),
+)
+def test_dp_equals_the_exact_optimum_and_bounds_it(n, data):
+    floats = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
+    price = data.draw(st.lists(floats(-60, 200), min_size=n, max_size=n))
+    beta = data.draw(st.lists(st.one_of(st.just(0.0), floats(0, 8000)), min_size=n, max_size=n))
+    pmax = data.draw(st.lists(floats(0, 10), min_size=n, max_size=n))
+    smax = data.draw(st.lists(floats(2, 12), min_size=n, max_size=n))
+    smin = [0.2 * s for s in smax]
+    s0 = data.draw(floats(0, 12))
+    eta_in, eta_out = data.draw(floats(0.7, 1.0)), data.draw(floats(0.7, 1.0))
+    penalty = data.draw(st.sampled_from([0.5, 5.0]))
+    sol = solve_fleet_with_impact(impact=beta, gap=1e-7, price=price, dt=1.0, pmax=pmax, smin=smin, smax=smax,
+                                  s_init=s0, eta_in=eta_in, eta_out=eta_out, penalty=penalty)
+    best = _qp_optimum(price, beta, pmax, smin, smax, s0, eta_in, eta_out, penalty)
+    tol = 1e-6 * max(1.0, abs(best))
+    # the dispatch's true value (recomputed with the quadratic) reaches the optimum, never beyond
+    recomputed = (math.fsum(np.asarray(price) / 1000.0 * (sol.discharge - sol.charge))
+                  - market_impact(sol.charge, sol.discharge, beta, 1.0)
+                  - penalty * math.fsum(sol.slack_up + sol.slack_down))
+    assert recomputed == pytest.approx(sol.objective, abs=1e-9 * max(1.0, abs(best)))
+    assert sol.objective <= best + tol
+    assert sol.objective >= best - tol - 1e-7 * max(1.0, abs(sol.bound))
+    assert sol.bound >= best - tol
+
+
+def test_outer_vertices_lie_above_and_inner_below_the_revenue():
+    lam, beta, pmax, dt, ei, eo = 40.0, 3000.0, 10.0, 1.0, 0.9, 0.8
+    for outer in (False, True):
+        (vy, vr, vin, vout), = step_vertices(lam, beta, pmax, dt, ei, eo, 4, outer=outer)
+        ys = np.linspace(vy[0], vy[-1], 101)
+        pwl = np.interp(ys, vy, vr)
+        p_in = np.where(ys > 0, ys / (ei * dt), 0.0)
+        p_out = np.where(ys < 0, -ys * eo / dt, 0.0)
+        q = (p_in - p_out) / 1000.0
+        true = -lam * q * dt - beta * q * q * dt
+        if outer:
+            assert np.all(pwl >= true - 1e-12) and np.max(pwl - true) <= beta * dt * (pmax / 4 / 1000) ** 2 / 4 + 1e-12
+        else:
+            assert np.all(pwl <= true + 1e-12)
+
+
+# ------------------------------------------------------------------ the linopy form through HiGHS
+def test_highs_solves_the_tangent_form_of_the_same_model():
+    agg = Aggregator([lossless(3)], PriceSignal([10.0, 100.0, 100.0]), price_impact=4500.0)
+    dp, highs = agg.solve(solver="dp", mip_gap=1e-7), agg.solve(solver="highs", warm_start=False)
+    model = agg.build_model()
+    assert "market_impact" in model.variables and "market_impact_tangent" in model.constraints
+    assert int(model.variables["mode"].labels.to_numpy().min()) >= 0  # a binary in every step with impact
+    # HiGHS's bound (the tangent MILP is a relaxation) is never below the optimum, and its dispatch,
+    # valued exactly, never above it
+    assert highs.bound >= dp.objective - 1e-9
+    assert highs.objective <= dp.bound + 1e-9
+    assert highs.objective == pytest.approx(dp.objective, abs=2e-3)
+
+
+# ------------------------------------------------------------------ several fleets share the price
+def test_two_fleets_share_the_price_hand_solved():
+    # two lossless 10 kW fleets move one price: only the total counts, 5 kW bought and sold, 0.225 $
+    two = [lossless(2), lossless(2).with_options(name="g")]
+    r = Aggregator(two, PriceSignal([10.0, 100.0]), price_impact=4500.0).solve(solver="dp")
+    assert r.status == "optimal" and r.objective == pytest.approx(0.225, abs=1e-6)
+    assert r.bound >= 0.225 - 1e-9 and r.dataset["charge"].values[0].sum() == pytest.approx(5.0, abs=1e-2)
+    assert r.market_impact == pytest.approx(r.profit - r.objective)
+
+
+def test_fleets_that_share_the_price_are_not_split_into_tasks():
+    from aggregator.fleet_tasks import solve_fleets
+
+    two = [lossless(2), lossless(2).with_options(name="g")]
+    r = solve_fleets(Aggregator(two, PriceSignal([10.0, 100.0]), price_impact=4500.0, solver="dp"), workers=0)
+    assert r.objective == pytest.approx(0.225, abs=1e-6)  # split, each fleet alone would earn 0.225 $: 0.45 $
+
+
+def test_several_fleets_against_highs_on_the_same_model():
+    rng = np.random.default_rng(7)
+    fleets = [Fleet(f"f{i}", vehicles=1, battery_kwh=10, charger_kw=10, initial_soc=0.5,
+                    availability=rng.uniform(0.5, 1.0, 4)) for i in range(3)]
+    agg = Aggregator(fleets, PriceSignal([30.0, -20.0, 120.0, 60.0]), price_impact=3000.0)
+    dp, highs = agg.solve(solver="dp", mip_gap=1e-6), agg.solve(solver="highs", warm_start=False)
+    # each side's bound holds the other's dispatch (valued exactly)
+    assert highs.objective <= dp.bound + 1e-9 and dp.objective <= highs.bound + 1e-9
+    assert dp.gap <= 1e-6 and dp.objective >= highs.objective - 1e-9
+
+
+def test_the_dp_backend_declines_what_it_cannot_solve_exactly():
+    backend, _ = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=4500.0).backend("auto")
+    assert backend.name == "dp"
+    from aggregator.dp_backend import DPBackend
+
+    loose = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=4500.0, exclusive_charging=False)
+    assert "exclusive" in DPBackend().supports(loose)
+    r = loose.solve()  # auto: HiGHS solves the (linear, tangent) form
+    assert r.has_solution and r.objective <= 0.225 + 1e-9 + 0.01
+
+
+def test_a_coupling_with_impact_is_solved_by_the_milp():
+    # a 4 kW import limit: buy 4 kW (price 10 + 4500 * 0.004 = 28), sell 4 kW (100 - 18 = 82): 0.216 $
+    agg = Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=4500.0,
+                     extensions={"grid_limit": {"kw": [4, 100]}})
+    backend, _ = agg.backend("auto")
+    assert backend.name == "highs"
+    r = agg.solve(mip_gap=1e-3)
+    assert r.has_solution and r.objective == pytest.approx(0.216, abs=1e-6)
+    assert r.bound >= 0.216 - 1e-9
+
+
+# ------------------------------------------------------------------ input
+def test_impact_profile_validation():
+    assert impact_profile(2, 2).tolist() == [2.0, 2.0]
+    with pytest.raises(InputError, match="impact.*-1"):
+        impact_profile(-1.0, 3, "[prices] impact")
+    with pytest.raises(InputError, match=r"\[prices\] impact.*2 values.*3"):
+        impact_profile([1.0, 2.0], 3, "[prices] impact")
+    with pytest.raises(InputError, match="price_impact"):
+        Aggregator([lossless(2)], PriceSignal([10.0, 100.0]), price_impact=[1.0, float("nan")])
+
+
+def _scenario(tmp_path, impact: str) -> str:
+    (tmp_path / "prices.csv").write_text("price\n10\n100\n")
+    (tmp_path / "beta.csv").write_text("beta\n4500\n4500\n")
+    (tmp_path / "short.csv").write_text("beta\n4500\n")
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f"[prices]\npath = 'prices.csv'\nimpact = {impact}\n[[fleets]]\nname = 'f'\nvehicles = 1\nbattery_kwh = 10\n"
+        "charger_kw = 10\ncharge_efficiency = 1.0\ndischarge_efficiency = 1.0\ncontract_limit = 1.0\n"
+        "initial_soc = 0.0\navailability = 1.0\n[solver]\nname = 'dp'\n"
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize("impact", ["4500", "{ path = 'beta.csv', column = 'beta' }"])
+def test_scenario_key(tmp_path, impact):
+    from aggregator import load_scenario
+
+    r = load_scenario(_scenario(tmp_path, impact)).solve()
+    assert r.objective == pytest.approx(0.225, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "impact, words",
+    [("-1", "-1"), ("{ path = 'short.csv' }", "1 values"), ("'steep'", "expected a number"), ("true", "expected")],
+)
+def test_bad_impact_exits_2_naming_the_key(tmp_path, capsys, impact, words):
+    code = main(["run", _scenario(tmp_path, impact), "--out", str(tmp_path / "r.nc")])
+    err = capsys.readouterr().err
+    assert code == 2 and "[prices] impact" in err and words in err and "Traceback" not in err
+
+
+def test_scenario_schema_declares_impact():
+    import jsonschema
+
+    from aggregator.scenario_schema import scenario_json_schema
+
+    schema = scenario_json_schema()
+    data = {"prices": {"source": "constant", "price": 30, "impact": 0.001}, "fleets": [
+        {"name": "f", "vehicles": 1, "battery_kwh": 10, "charger_kw": 10, "availability": 1.0}]}
+    jsonschema.validate(data, schema)
+    data["prices"]["impact"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
+
+
+def test_scenario_dict_rejects_rolling_with_impact(tmp_path):
+    data = {"prices": {"source": "constant", "price": 30, "impact": 0.001},
+            "horizon": {"hours": 48, "rolling": {"window_hours": 24, "commit_hours": 12}},
+            "fleets": [{"name": "f", "vehicles": 1, "battery_kwh": 10, "charger_kw": 10, "availability": 1.0}]}
+    with pytest.raises(InputError, match="rolling"):
+        scenario_from_dict(data, tmp_path)
