@@ -34,6 +34,7 @@ gap is within the requested one.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -50,9 +51,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .coupling import PowerCoupling
     from .exact_dp import FleetSolution
 
-__all__ = ["DecompositionBackend", "CoupledLP", "CoupledProblem", "DualValue", "dual_value", "repair", "solve_coupled"]
+__all__ = [
+    "DecompositionBackend", "CoupledLP", "CoupledProblem", "CuttingPlaneMaster", "DualValue", "aggregated_problem",
+    "dual_value", "repair", "solve_coupled", "window_repair", "windows",
+]
 
 _U = float(np.finfo(float).eps) / 2.0
+log = logging.getLogger(__name__)
 
 #: Flows at or below this many kW count as zero when looking for simultaneous charging and discharging.
 FLOW_TOLERANCE = 1e-7
@@ -695,8 +700,10 @@ class CuttingPlaneMaster:
         p = self.problem
         charge = np.array([s.charge for s in value.solutions])
         discharge = np.array([s.discharge for s in value.solutions])
-        worth = np.array([s.objective for s in value.solutions])
         net = charge - discharge
+        q = p.problems[0]
+        slack = np.array([s.slack_up.sum() + s.slack_down.sum() for s in value.solutions])
+        worth = -(q["price"][None, :] * net).sum(axis=1) * self.dt / 1000.0 - float(q["penalty"]) * slack  # at the true prices
         nets = np.array([self._member[i].astype(float) @ net[g] for i, g in enumerate(self.groups)])
         self.values.append(np.array([worth[g].sum() for g in self.groups]))
         self.nets.append(nets)
@@ -707,15 +714,21 @@ class CuttingPlaneMaster:
         slack = FLOW_TOLERANCE * max(1.0, float(np.abs(reach).max(initial=0.0)), float(np.abs(fall).max(initial=0.0)))
         self.active |= (reach >= p.import_kw - slack) | (fall <= -p.export_kw + slack) | (value.nu != 0)
 
-    def solve(self, center: np.ndarray, radius: float) -> tuple[np.ndarray, float, bool] | None:
-        """Minimise the model over the box around ``center``.
+    def solve(
+        self, center: np.ndarray, radius: float, proximal: bool = False, time_limit: float = 60.0
+    ) -> tuple[np.ndarray, float, bool] | None:
+        """Minimise the model over the box around ``center`` (or plus a proximal term).
 
         Parameters
         ----------
         center : numpy.ndarray
             ``(couplings, steps)``; zero outside the active steps.
         radius : float
-            Half-width of the box, $/MWh.
+            Half-width of the box, $/MWh; with ``proximal``, the weight of the
+            term ``||nu - center||^2 / (2 radius)`` instead (no box; HiGHS's QP solver).
+        proximal : bool
+        time_limit : float
+            Seconds for HiGHS.
 
         Returns
         -------
@@ -732,7 +745,7 @@ class CuttingPlaneMaster:
         imp, exp = p.import_kw.ravel()[cells], p.export_kw.ravel()[cells]
         c0 = center.ravel()[cells]
         inf = highspy.kHighsInf
-        lo, hi = c0 - radius, c0 + radius
+        lo, hi = (c0 - radius, c0 + radius) if not proximal else (np.full(m, -np.inf), np.full(m, np.inf))
         # columns: theta (groups, free), u = nu+ (m), w = nu- (m)
         cost = np.concatenate([np.ones(groups), scale * np.where(np.isinf(imp), 0.0, imp),
                                scale * np.where(np.isinf(exp), 0.0, exp)])
@@ -761,15 +774,33 @@ class CuttingPlaneMaster:
         with quiet_stdout(True):
             h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.passModel(lp)
+        h.setOptionValue("time_limit", float(time_limit))
+        if proximal:
+            # + ||u - w - c0||^2 / (2 radius): Hessian blocks [[1, -1], [-1, 1]] / radius (lower triangle).
+            lp.col_cost_ = cost + np.concatenate([np.zeros(groups), -c0 / radius, c0 / radius])
+            model = highspy.HighsModel()
+            model.lp_ = lp
+            hessian = model.hessian_
+            hessian.dim_ = groups + 2 * m
+            hessian.format_ = highspy.HessianFormat.kTriangular
+            starts = np.concatenate([np.zeros(groups, dtype=np.int32), 2 * np.arange(m, dtype=np.int32),
+                                     2 * m + np.arange(m + 1, dtype=np.int32)])
+            index = np.concatenate([np.stack([groups + np.arange(m), groups + m + np.arange(m)], axis=1).ravel(),
+                                    groups + m + np.arange(m)]).astype(np.int32)
+            value = np.concatenate([np.tile([1.0, -1.0], m), np.ones(m)]) / radius
+            hessian.start_, hessian.index_, hessian.value_ = starts, index, value
+            model.hessian_ = hessian
+            h.passModel(model)
+        else:
+            h.passModel(lp)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         x = np.asarray(h.getSolution().col_value)
         nu = np.zeros(p.import_kw.size)
         nu[cells] = x[groups : groups + m] - x[groups + m :]
-        on_box = bool(np.any(np.abs(nu[cells] - c0) >= radius * (1.0 - 1e-9)))
-        return nu.reshape(p.import_kw.shape), float(h.getInfo().objective_function_value), on_box
+        on_box = not proximal and bool(np.any(np.abs(nu[cells] - c0) >= radius * (1.0 - 1e-9)))
+        return nu.reshape(p.import_kw.shape), float(cost @ x), on_box
 
 
 def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], options: SolverOptions) -> SolveOutcome:
@@ -798,6 +829,8 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     deadline = start + (options.time_limit if options.time_limit else math.inf)
     max_iterations = int(options.extra.get("max_iterations", 60))
     margin = int(options.extra.get("window", 24))
+    chase = int(options.extra.get("chase", CHASE))
+    proximal = str(options.extra.get("master", "box")) == "proximal"
     problem = CoupledProblem.from_inputs(inputs, couplings)
     target = max(options.mip_gap, NUMERICAL_GAP)
     timings = {"start_seconds": 0.0, "dp_seconds": 0.0, "master_seconds": 0.0, "repair_seconds": 0.0}
@@ -818,8 +851,11 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
             nu = problem.clip_multipliers(relaxed["nu"])
     master = CuttingPlaneMaster(problem, int(options.extra.get("max_groups", 16)))
 
+    seen: set[bytes] = set()
+
     def evaluate(multipliers: np.ndarray) -> DualValue:
         value = timed("dp_seconds", dual_value, problem, multipliers, options)
+        seen.add(value.nu.tobytes())
         counts["dual_evaluations"] += 1
         master.add(value)
         return value
@@ -837,8 +873,10 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
             counts["repairs"] += 1
             counts["repair_cells_max"] = max(counts["repair_cells_max"], cells)
             candidates.append(fixed)
-            if window_nu is not None and queue:
-                pending.append(problem.clip_multipliers(window_nu))
+            if window_nu is not None and queue and chase > 0:
+                window_nu = problem.clip_multipliers(window_nu)
+                if window_nu.tobytes() not in seen:  # the same windows can propose the same duals again
+                    pending.append(window_nu)
         for candidate in candidates:
             if candidate is not None:
                 worth = _objective(problem, _clean(candidate["columns"]))
@@ -849,20 +887,21 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     best = center
     improve(center)
     radius = max(10.0, 2.0 * float(np.abs(nu).max(initial=0.0)), 0.1 * float(np.abs(problem.problems[0]["price"]).max()))
-    iterations, chased = 0, 0
+    iterations, chased, nulls = 0, 0, 0
     while (
         relative_gap(best_objective, best.bound) > target
         and iterations < max_iterations
         and time.perf_counter() < deadline
     ):
         iterations += 1
-        predicted = math.nan
+        predicted, on_box = math.nan, False
         if pending:
             candidate_nu = pending.pop()
             chased += 1
         else:
             chased = 0
-            step = timed("master_seconds", master.solve, center.nu, radius)
+            step = timed("master_seconds", master.solve, center.nu, radius, proximal,
+                         max(min(60.0, deadline - time.perf_counter()), 0.01))
             if step is None:
                 break
             candidate_nu, model, on_box = step
@@ -875,17 +914,21 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
                 improve(center)
                 continue
         current = evaluate(candidate_nu)
+        log.debug("decomposition: evaluation %d bound %.10g (centre %.10g, predicted decrease %.4g, radius %.4g) profit %.10g",
+                  counts["dual_evaluations"], current.bound, center.bound, predicted, radius, best_objective)
         if current.bound < best.bound:
             best = current
         decrease = center.bound - current.bound
         if decrease > 0 and (not math.isfinite(predicted) or decrease >= 0.1 * predicted):
-            center = current  # a serious step
+            center, nulls = current, 0  # a serious step
             counts["serious_steps"] += 1
-            if math.isfinite(predicted) and decrease >= 0.5 * predicted:
-                radius *= 2.0
-            improve(current, queue=chased < CHASE)
+            if math.isfinite(predicted) and (on_box or decrease >= 0.5 * predicted):
+                radius *= 2.0  # the model was right, or the box stopped a good step: trust a larger box
+            improve(current, queue=chased < chase)
         elif math.isfinite(predicted):
-            radius = max(radius / 2.0, 1e-6)
+            nulls += 1
+            if nulls % 2 == 0:  # the model's new planes did not help twice: a smaller box
+                radius = max(radius / 2.0, 1e-6)
 
     seconds = time.perf_counter() - start
     solver = f"decomposition (dp + highs {_highs_version()})"
