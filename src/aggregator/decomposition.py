@@ -867,7 +867,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         """Repair the answers at ``value`` and keep the better dispatch; queue the windows' duals."""
         nonlocal primal, best_objective
         candidates = [_dp_candidate(problem, value.solutions)]
-        if candidates[0] is None:
+        if candidates[0] is None or (value.nu != 0).any():  # infeasible, or chosen at prices other than the true ones
             fixed, window_nu, cells = timed("repair_seconds", window_repair, problem, value.solutions, value.nu,
                                             margin, options, deadline)
             counts["repairs"] += 1
@@ -900,8 +900,12 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
             chased += 1
         else:
             chased = 0
-            step = timed("master_seconds", master.solve, center.nu, radius, proximal,
-                         max(min(60.0, deadline - time.perf_counter()), 0.01))
+            limit = max(min(60.0, deadline - time.perf_counter()), 0.01)
+            # The proximal weight makes a step along the centre's subgradient about ``radius`` long.
+            weight = radius / max(float(np.linalg.norm(center.subgradient)), 1e-12)
+            step = timed("master_seconds", master.solve, center.nu, weight, True, limit) if proximal else None
+            if step is None:  # the box (also when HiGHS's QP solver fails)
+                step = timed("master_seconds", master.solve, center.nu, radius, False, limit)
             if step is None:
                 break
             candidate_nu, model, on_box = step
