@@ -13,19 +13,22 @@ step ``t``, the problem separates again, each fleet seeing the adjusted price
 is an upper bound of the coupled optimum for *every* ``nu`` (the dual
 function; proof on the docs page "Shared connections").  The backend
 
-1. solves the coupled LP relaxation (exclusive charging relaxed to
-   ``charge + discharge <= power_max``) with HiGHS, built directly as a
-   sparse matrix; the coupling rows' duals are the first ``nu``;
+1. takes the first ``nu`` from the coupled LP relaxation of an *aggregated*
+   problem (one equivalent fleet per set of fleets behind the same
+   couplings: :func:`aggregated_problem`), whose size does not grow with the
+   number of fleets;
 2. evaluates ``L(nu)`` exactly with the per-fleet DP (in parallel over the
    fleets), the DP's own certified bounds plus a rounding allowance for the
-   price adjustment: that is the certified bound;
-3. recovers a feasible dispatch by repairing the LP solution: where a fleet
-   charges and discharges in the same step (the only thing the relaxation
-   allows that the model forbids), the mode is fixed as the DP chose it at
-   the adjusted prices and the LP re-solved, until no such step is left (its
-   optimum is then feasible for the MILP);
-4. while the certified gap exceeds the requested one, improves ``nu`` by
-   Polyak subgradient steps towards the best known profit and repairs again.
+   price adjustment: that is the certified bound (:func:`dual_value`);
+3. repairs the fleets' answers over windows around the steps where they
+   break a limit (or were chosen at non-zero multipliers), keeping them
+   elsewhere, by one LP with the fleets' states fixed at the windows' ends
+   and the modes fixed where the relaxation would charge and discharge at
+   once (:func:`window_repair`); the relaxed window LP's duals are a further
+   multiplier candidate;
+4. while the certified gap exceeds the requested one, improves ``nu`` with a
+   cutting-plane model of ``L`` stabilised by a box (:class:`CuttingPlaneMaster`,
+   an LP in the multipliers of the active steps only, solved by HiGHS).
 
 The result reports the best dual-function value as the bound and the best
 repaired dispatch as the solution; the status is ``optimal`` only when their
