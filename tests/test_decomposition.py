@@ -189,3 +189,51 @@ def test_random_small_instances_against_the_exact_milp(instance):
     for coupling in agg.declared_couplings():
         assert coupling_violation(coupling, result.dataset["charge"], result.dataset["discharge"]) <= 1e-6
     assert result.violations()["exclusive"] == 0.0
+
+
+def test_the_cutting_plane_master_alone_finds_the_multiplier():
+    # The hand-solved export limit from nu = 0 without the window LP's duals: the fleets' DP answers
+    # sell 20 kW (L(0) = 2.00 $); only the master's steps can bring the bound down to the optimum 1.20 $
+    # (nu = -100 $/MWh, where selling is worth nothing and the limit's 12 kW are worth 1.20 $).
+    fleets = [fleet(n, pmax=10.0, capacity=10.0, charge_efficiency=1.0, discharge_efficiency=1.0, initial_soc=1.0,
+                    availability=[1.0]) for n in ("a", "b")]
+    for master in ("box", "proximal"):
+        agg = shared(fleets, PriceSignal([100.0]), [(None, math.inf, 12.0)])
+        result = agg.solve("decomposition", mip_gap=1e-9, start="zero", chase=0, master=master)
+        attrs = result.dataset.attrs
+        assert result.status == "optimal", attrs.get("message")
+        assert result.bound == pytest.approx(1.2, abs=1e-9) and result.objective == pytest.approx(1.2, abs=1e-9)
+        assert attrs["solver_dual_evaluations"] > 1 and attrs["solver_serious_steps"] >= 1
+
+
+class MisdeclaredConnection(SharedConnection):
+    """Declares an import limit of 12 kW but adds rows of ``added`` kW over the fleets ``added_fleets``."""
+
+    added: float = 12.0
+    added_fleets: list | None = None
+
+    def extend_model(self, model, inputs):
+        Aggregator.extend_model(self, model, inputs)
+        [declared] = self.declared_couplings()
+        names = self.added_fleets or list(declared.fleets)
+        add_coupling_rows(model, PowerCoupling.create(declared.name, names, self.steps, import_kw=self.added,
+                                                      export_kw=declared.export_kw), inputs)
+
+
+@pytest.mark.parametrize(("added", "added_fleets"), [(12.0, None), (13.0, None), (12.0, ["a"])])
+def test_a_declaration_that_differs_from_its_rows_is_not_a_coupling(added, added_fleets):
+    # Same constraint names, other limits or fleets: the rows are compared, not only their names,
+    # so auto solves the model as built (the MILP) instead of the declared coupling.
+    fleets = [fleet(n, pmax=10.0, capacity=10.0, charge_efficiency=1.0, discharge_efficiency=1.0, initial_soc=0.0,
+                    availability=[1.0, 1.0]) for n in ("a", "b")]
+    agg = MisdeclaredConnection(fleets, PriceSignal([10.0, 100.0]))
+    agg.site, agg.added, agg.added_fleets = [(None, 12.0, math.inf)], added, added_fleets
+    honest = added == 12.0 and added_fleets is None
+    assert (agg.couplings() is not None) == honest
+    backend, _ = agg.backend("auto")
+    assert (backend.name == "decomposition") == honest
+    # Buy at 10 $/MWh within the import rows as built, sell everything at 100 $/MWh.
+    bought = {(12.0, None): 12.0, (13.0, None): 13.0, (12.0, ("a",)): 20.0}[(added, tuple(added_fleets or ()) or None)]
+    result = agg.solve(mip_gap=0.0)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(bought * 0.09, abs=1e-9)

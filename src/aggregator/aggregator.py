@@ -200,6 +200,7 @@ class Aggregator:
         self._inputs: xr.Dataset | None = None
         self._model_changed_by_extensions: bool | None = None
         self._extension_delta: tuple[tuple[str, ...], tuple[str, ...], bool] | None = None
+        self._coupling_check: tuple[tuple, linopy.Model | None] | None = None
         self._warn_about_inputs()
 
     def __repr__(self) -> str:
@@ -640,11 +641,21 @@ class Aggregator:
     def couplings(self) -> list["PowerCoupling"] | None:
         """The couplings, if the problem is the documented model plus exactly the declared coupling rows.
 
+        The check builds only what the extensions add: the model's variables,
+        then :meth:`extend_model` on them (no documented row, no objective), and
+        compares the rows added with those
+        :func:`~aggregator.coupling.add_coupling_rows` writes for the
+        declarations, coefficient by coefficient and limit by limit.  A
+        declaration that differs from the rows in name, fleets, coefficients,
+        sense or limits, or an extension that adds a variable, an objective
+        term or any other row, is not a coupling.  The verdict is kept for
+        the same declarations (the solution check reuses the small model).
+
         Returns
         -------
         list of PowerCoupling or None
             ``[]`` for the standard model; the declared couplings when the
-            built model differs from the standard one only by their
+            model differs from the standard one only by exactly their
             constraints (no new variable, no objective term, no other row, no
             overridden ``define_*`` step); ``None`` otherwise.
         """
@@ -655,13 +666,49 @@ class Aggregator:
             self._overridden_steps()
         ):
             return None
-        if self._extension_delta is None:
-            self.build_model()
-        added_variables, added_constraints, objective_changed = self._extension_delta
-        expected = {name for coupling in declared for name in coupling.constraint_names}
-        if added_variables or objective_changed or set(added_constraints) != expected:
+        key = tuple((c.name, c.fleets, c.import_kw.tobytes(), c.export_kw.tobytes()) for c in declared)
+        if self._coupling_check is None or self._coupling_check[0] != key:
+            self._coupling_check = (key, self._coupling_rows_model(declared))
+        return declared if self._coupling_check[1] is not None else None
+
+    def _coupling_rows_model(self, declared: list["PowerCoupling"]) -> linopy.Model | None:
+        """The model's variables plus the extensions' rows, if those rows are exactly the declared ones (else None)."""
+        from .coupling import add_coupling_rows, same_rows
+
+        inputs = self.inputs
+        model = linopy.Model(force_dim_names=True)
+        self.define_variables(model, inputs)
+        before = _model_signature(model)
+        try:
+            self.extend_model(model, inputs)
+        except InputError:
+            raise
+        except Exception:  # an extension that needs the documented rows: check on the whole model
+            if self._extension_delta is None:
+                self.build_model()
+            added_variables, added_constraints, objective_changed = self._extension_delta
+            expected = {name for coupling in declared for name in coupling.constraint_names}
+            if added_variables or objective_changed or set(added_constraints) != expected:
+                return None
+            model = self.build_model()
+        else:
+            added_variables, added_constraints, objective_changed = _signature_delta(before, _model_signature(model))
+            expected = {name for coupling in declared for name in coupling.constraint_names}
+            if added_variables or objective_changed or set(added_constraints) != expected:
+                return None
+        reference = linopy.Model(force_dim_names=True)
+        self.define_variables(reference, inputs)
+        for coupling in declared:
+            add_coupling_rows(reference, coupling, inputs)
+        if all(same_rows(model.constraints[name], reference.constraints[name]) for name in expected):
+            return model
+        return None
+
+    def _checked_coupling_model(self) -> linopy.Model | None:
+        """The variables-plus-coupling-rows model, when :meth:`couplings` accepted the declarations."""
+        if self._coupling_check is None or self._coupling_check[1] is None:
             return None
-        return declared
+        return self._coupling_check[1] if self.couplings() is not None else None
 
     # ------------------------------------------------------------------- solve
     def backend(self, name: str | None = None) -> tuple[SolverBackend, str]:
@@ -867,7 +914,9 @@ class Aggregator:
             return None  # the documented model: Result.violations checks all its rows (cheap)
         from .model_check import column_values, objective_value, row_violations
 
-        model = self.build_model()
+        # Declared couplings that match the extensions' rows: those rows are checked on the small
+        # model of couplings() (variables and the extensions' rows), the documented ones by _check_solution.
+        model = self._checked_coupling_model() or self.build_model()
         x, absent = column_values(model, outcome.solution)
         if absent:
             outcome.message = (
@@ -897,7 +946,7 @@ class Aggregator:
         """Demote a solution that violates the documented model's constraints to status ``error``: it is not trusted."""
         if not result.has_solution or result.status not in ("optimal", "feasible", "time_limit"):
             return
-        if not self.is_standard():
+        if not self.is_standard() and self._checked_coupling_model() is None:
             return  # checked against every row of the built model (_check_outcome)
         inputs = self.inputs
         scale = max(1.0, float(inputs["soc_max"].max()), float(inputs["power_max"].max()) * self.step_hours)

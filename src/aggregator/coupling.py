@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import linopy
     import xarray as xr
 
-__all__ = ["PowerCoupling", "add_coupling_rows", "check_coupling", "coupling_violation"]
+__all__ = ["PowerCoupling", "add_coupling_rows", "check_coupling", "coupling_violation", "same_rows"]
 
 
 def _limit_profile(value: ArrayLike, steps: int, where: str) -> NDArray[np.float64]:
@@ -183,3 +183,57 @@ def coupling_violation(coupling: PowerCoupling, charge: "xr.DataArray", discharg
     net = (charge - discharge).sel(fleet=list(coupling.fleets)).sum("fleet").to_numpy()
     over = np.maximum(net - coupling.import_kw, -net - coupling.export_kw)
     return float(max(0.0, np.nanmax(over))) if over.size else 0.0
+
+
+def same_rows(built: "linopy.Constraint", reference: "linopy.Constraint") -> bool:
+    """Whether two linopy constraints over the same variables are the same rows.
+
+    Same dimensions and coordinates, and row by row the same coefficient of
+    every variable (terms summed per variable, zero terms dropped), the same
+    sense and the same right-hand side (exactly: both are written from the
+    same numbers when an extension declares its rows honestly).
+
+    Parameters
+    ----------
+    built, reference : linopy.Constraint
+        Constraints of two models whose variables have the same labels.
+
+    Returns
+    -------
+    bool
+    """
+    from scipy import sparse
+
+    dims = [d for d in reference.labels.dims]
+    if sorted(built.labels.dims) != sorted(dims):
+        return False
+    for d in dims:
+        if not built.labels.indexes[d].equals(reference.labels.indexes[d]):
+            return False
+
+    def rows(con: "linopy.Constraint") -> tuple:
+        labels = con.labels.transpose(*dims).to_numpy().ravel()
+        variables = con.vars.transpose(*dims, "_term").to_numpy().reshape(labels.size, -1)
+        coeffs = con.coeffs.transpose(*dims, "_term").to_numpy().reshape(labels.size, -1).astype(float)
+        keep = (variables >= 0) & (labels[:, None] >= 0)
+        row = np.broadcast_to(np.arange(labels.size)[:, None], variables.shape)
+        sign = np.broadcast_to(con.sign.to_numpy() if con.sign.ndim == 0 else con.sign.transpose(*dims).to_numpy().ravel(),
+                               labels.shape)
+        rhs = np.broadcast_to(con.rhs.to_numpy() if con.rhs.ndim == 0 else con.rhs.transpose(*dims).to_numpy().ravel(),
+                              labels.shape).astype(float)
+        return labels >= 0, (row[keep], variables[keep], coeffs[keep]), sign, rhs
+
+    a_on, (a_row, a_var, a_coef), a_sign, a_rhs = rows(built)
+    b_on, (b_row, b_var, b_coef), b_sign, b_rhs = rows(reference)
+    if not np.array_equal(a_on, b_on):
+        return False
+    on = a_on
+    if not (np.array_equal(a_sign[on], b_sign[on]) and np.array_equal(a_rhs[on], b_rhs[on])):
+        return False
+    width = int(max(a_var.max(initial=-1), b_var.max(initial=-1))) + 1
+    shape = (on.size, width)
+    a = sparse.csr_matrix((a_coef, (a_row, a_var)), shape=shape)
+    b = sparse.csr_matrix((b_coef, (b_row, b_var)), shape=shape)
+    difference = a - b
+    difference.eliminate_zeros()
+    return difference.nnz == 0

@@ -13,19 +13,22 @@ step ``t``, the problem separates again, each fleet seeing the adjusted price
 is an upper bound of the coupled optimum for *every* ``nu`` (the dual
 function; proof on the docs page "Shared connections").  The backend
 
-1. solves the coupled LP relaxation (exclusive charging relaxed to
-   ``charge + discharge <= power_max``) with HiGHS, built directly as a
-   sparse matrix; the coupling rows' duals are the first ``nu``;
+1. takes the first ``nu`` from the coupled LP relaxation of an *aggregated*
+   problem (one equivalent fleet per set of fleets behind the same
+   couplings: :func:`aggregated_problem`), whose size does not grow with the
+   number of fleets;
 2. evaluates ``L(nu)`` exactly with the per-fleet DP (in parallel over the
    fleets), the DP's own certified bounds plus a rounding allowance for the
-   price adjustment: that is the certified bound;
-3. recovers a feasible dispatch by repairing the LP solution: where a fleet
-   charges and discharges in the same step (the only thing the relaxation
-   allows that the model forbids), the mode is fixed as the DP chose it at
-   the adjusted prices and the LP re-solved, until no such step is left (its
-   optimum is then feasible for the MILP);
-4. while the certified gap exceeds the requested one, improves ``nu`` by
-   Polyak subgradient steps towards the best known profit and repairs again.
+   price adjustment: that is the certified bound (:func:`dual_value`);
+3. repairs the fleets' answers over windows around the steps where they
+   break a limit (or were chosen at non-zero multipliers), keeping them
+   elsewhere, by one LP with the fleets' states fixed at the windows' ends
+   and the modes fixed where the relaxation would charge and discharge at
+   once (:func:`window_repair`); the relaxed window LP's duals are a further
+   multiplier candidate;
+4. while the certified gap exceeds the requested one, improves ``nu`` with a
+   cutting-plane model of ``L`` stabilised by a box (:class:`CuttingPlaneMaster`,
+   an LP in the multipliers of the active steps only, solved by HiGHS).
 
 The result reports the best dual-function value as the bound and the best
 repaired dispatch as the solution; the status is ``optimal`` only when their
@@ -34,6 +37,7 @@ gap is within the requested one.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -50,15 +54,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .coupling import PowerCoupling
     from .exact_dp import FleetSolution
 
-__all__ = ["DecompositionBackend", "CoupledLP", "CoupledProblem", "DualValue", "dual_value", "repair", "solve_coupled"]
+__all__ = [
+    "DecompositionBackend", "CoupledLP", "CoupledProblem", "CuttingPlaneMaster", "DualValue", "aggregated_problem",
+    "dual_value", "repair", "solve_coupled", "window_repair", "windows",
+]
 
 _U = float(np.finfo(float).eps) / 2.0
+log = logging.getLogger(__name__)
 
 #: Flows at or below this many kW count as zero when looking for simultaneous charging and discharging.
 FLOW_TOLERANCE = 1e-7
 
-#: Multiplier updates without a better bound before the step factor halves.
-STALL = 2
+#: Window-LP duals evaluated in a row (each one's repair proposing the next) before the master takes over.
+CHASE = 3
 
 
 @dataclass(frozen=True)
@@ -230,9 +238,22 @@ class CoupledLP:
     problem : CoupledProblem
     options : SolverOptions
         Threads and verbosity.
+    starts : numpy.ndarray, optional
+        Steps where a segment begins (its balance row starts from a given state instead of the
+        previous step's): default ``[0]``, the whole horizon as one segment.  The windows of
+        :func:`window_repair` are segments of one LP.
+    initial : numpy.ndarray, optional
+        ``(fleets, len(starts))``: the state before each segment's first step (kWh); default the
+        fleets' ``s_init``.
     """
 
-    def __init__(self, problem: CoupledProblem, options: SolverOptions) -> None:
+    def __init__(
+        self,
+        problem: CoupledProblem,
+        options: SolverOptions,
+        starts: np.ndarray | None = None,
+        initial: np.ndarray | None = None,
+    ) -> None:
         import highspy
         from scipy import sparse
 
@@ -250,7 +271,12 @@ class CoupledLP:
         eta_in = np.repeat([q["eta_in"] for q in p], steps)
         eta_out = np.repeat([q["eta_out"] for q in p], steps)
         cell = np.arange(n)
-        first = cell % steps == 0
+        starts = np.array([0]) if starts is None else np.asarray(starts, dtype=int)
+        if initial is None:
+            initial = np.array([[q["s_init"]] for q in p])
+        segment_start = np.zeros(steps, dtype=bool)
+        segment_start[starts] = True
+        first = np.tile(segment_start, fleets)
         value = np.tile(price, fleets) * dt / 1000.0
         inf = highspy.kHighsInf
         self.pmax = pmax
@@ -275,7 +301,7 @@ class CoupledLP:
         add(n + cell, cell, 1.0)
         add(n + cell, n + cell, 1.0)
         rhs = np.zeros(n)
-        rhs[first] = [q["s_init"] for q in p]
+        rhs[first] = np.asarray(initial, dtype=float).ravel()  # (fleet, segment) in cell order
         row_lower = [rhs, np.full(n, -inf)]
         row_upper = [rhs, pmax]
         for c, m in enumerate(problem.members):
@@ -413,12 +439,22 @@ def _improvement(value: float) -> float:
     return 1e-12 * abs(value) if math.isfinite(value) else 0.0
 
 
+def _columns(solutions: list) -> list[np.ndarray]:
+    """The fleets' DP answers as the five ``(fleets, steps)`` blocks of a dispatch."""
+    return [np.array([getattr(s, name) for s in solutions]) for name in ("charge", "discharge", "soc", "slack_up", "slack_down")]
+
+
+def _violated(problem: CoupledProblem, charge: np.ndarray, discharge: np.ndarray) -> np.ndarray:
+    """``(couplings, steps)``: where the summed net import breaks a limit (beyond the flow tolerance)."""
+    net = problem.net_import(charge, discharge)
+    tolerance = FLOW_TOLERANCE * max(1.0, float(np.abs(net).max(initial=0.0)))
+    return (net > problem.import_kw + tolerance) | (-net > problem.export_kw + tolerance)
+
+
 def _dp_candidate(problem: CoupledProblem, solutions: list) -> dict[str, Any] | None:
     """The fleets' DP answers as one dispatch, when they already meet every coupling row (else None)."""
-    columns = [np.array([getattr(s, name) for s in solutions]) for name in ("charge", "discharge", "soc", "slack_up", "slack_down")]
-    net = problem.net_import(columns[0], columns[1])
-    tolerance = FLOW_TOLERANCE * max(1.0, float(np.abs(net).max(initial=0.0)))
-    if (net > problem.import_kw + tolerance).any() or (-net > problem.export_kw + tolerance).any():
+    columns = _columns(solutions)
+    if _violated(problem, columns[0], columns[1]).any():
         return None
     return {"objective": math.nan, "columns": columns}
 
@@ -445,6 +481,331 @@ def _modes(solutions: list) -> np.ndarray:
     return np.sign(charge - discharge)
 
 
+def _per_step_keys(problem: CoupledProblem) -> list[str]:
+    steps = problem.steps
+    return [k for k, v in problem.problems[0].items() if isinstance(v, np.ndarray) and v.shape == (steps,)]
+
+
+def aggregated_problem(problem: CoupledProblem) -> CoupledProblem:
+    """One equivalent fleet per set of fleets that share the same couplings (for a cheap first multiplier).
+
+    The fleets behind exactly the same couplings are merged into one: power and
+    energy bounds and initial states summed, efficiencies averaged (weighted by
+    mean power).  Its coupled LP has ``groups * steps`` cells instead of
+    ``fleets * steps``; its coupling duals are a start for the multipliers.  Any
+    multiplier gives a valid bound (the dual function), so the averaging costs
+    at most iterations, never correctness.
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+
+    Returns
+    -------
+    CoupledProblem
+        With one "fleet" per membership pattern, named ``group0``, ``group1``, ...
+    """
+    membership = problem.membership()
+    patterns: dict[tuple[bool, ...], list[int]] = {}
+    for j in range(len(problem.problems)):
+        patterns.setdefault(tuple(membership[:, j].tolist()), []).append(j)
+    groups, members = [], [[] for _ in problem.members]
+    for g, (pattern, fleets) in enumerate(patterns.items()):
+        qs = [problem.problems[j] for j in fleets]
+        weight = np.array([max(float(q["pmax"].mean()), 1e-12) for q in qs])
+        merged = dict(qs[0])
+        for key in ("pmax", "smin", "smax"):
+            merged[key] = np.sum([q[key] for q in qs], axis=0)
+        merged["s_init"] = float(sum(q["s_init"] for q in qs))
+        for key in ("eta_in", "eta_out"):
+            merged[key] = float(np.dot(weight, [q[key] for q in qs]) / weight.sum())
+        groups.append(merged)
+        for c, inside in enumerate(pattern):
+            if inside:
+                members[c].append(g)
+    return CoupledProblem(
+        problems=groups,
+        fleets=tuple(f"group{g}" for g in range(len(groups))),
+        members=[np.array(m, dtype=int) for m in members],
+        import_kw=problem.import_kw,
+        export_kw=problem.export_kw,
+        names=problem.names,
+    )
+
+
+def windows(mask: np.ndarray, margin: int) -> list[tuple[int, int]]:
+    """The runs of ``mask`` widened by ``margin`` steps on both sides and merged, as ``(first, last + 1)``.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        ``(steps,)``.
+    margin : int
+
+    Returns
+    -------
+    list of tuple of int
+
+    Examples
+    --------
+    >>> windows(np.array([0, 0, 1, 0, 0, 0, 0, 1, 0], dtype=bool), 1)
+    [(1, 4), (6, 9)]
+    """
+    steps = mask.shape[0]
+    hits = np.flatnonzero(mask)
+    if hits.size == 0:
+        return []
+    out: list[tuple[int, int]] = []
+    for t in hits.tolist():
+        a, b = max(0, t - margin), min(steps, t + margin + 1)
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def window_repair(
+    problem: CoupledProblem,
+    solutions: list,
+    nu: np.ndarray,
+    margin: int,
+    options: SolverOptions,
+    deadline: float,
+) -> tuple[dict[str, Any] | None, np.ndarray | None, int]:
+    """Repair the fleets' DP answers against the coupling over windows around the steps that need it.
+
+    Outside the steps where the DP answers break a limit (or where ``nu`` is
+    non-zero, so that the answer was chosen at a price other than the true
+    one), the fleets are independent and their DP answers are kept.  Around
+    those steps, widened by ``margin`` steps and merged into windows, one LP
+    (:class:`CoupledLP`, a segment per window) re-plans all fleets of the
+    couplings at the true prices, starting each window from the DP's state
+    before it and ending it at the DP's state at its last step (so that the
+    kept answer after it stays feasible); slack makes it feasible whatever
+    the states.  Simultaneous charging and discharging is then removed as in
+    :func:`repair`, the modes following the DP answers.  The stitched
+    dispatch meets every row of the model.
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    solutions : list of FleetSolution
+        The fleets' DP answers at ``nu``.
+    nu : numpy.ndarray
+        ``(couplings, steps)``, the multipliers the answers were computed at.
+    margin : int
+        Steps added on each side of a step that needs re-planning.
+    options : SolverOptions
+    deadline : float
+        ``time.perf_counter()`` value to stop at.
+
+    Returns
+    -------
+    tuple
+        ``(dispatch, window_nu, cells)``: the repaired dispatch (``objective``,
+        ``columns``) or None if the LP was not solved in time; the relaxed
+        window LP's coupling duals as multipliers (``nu`` with the window steps
+        replaced), or None; and the LP's number of (fleet, step) cells.
+    """
+    columns = _columns(solutions)
+    need = (_violated(problem, columns[0], columns[1]) | (nu != 0)).any(axis=0)
+    spans = windows(need, margin)
+    if not spans:
+        return {"objective": math.nan, "columns": columns}, None, 0
+    coupled = np.flatnonzero(problem.membership().any(axis=0))
+    index = np.concatenate([np.arange(a, b) for a, b in spans])
+    lengths = np.array([b - a for a, b in spans])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    keys = _per_step_keys(problem)
+    subs, initial = [], []
+    for j in coupled.tolist():
+        q = dict(problem.problems[j])
+        for key in keys:
+            q[key] = np.ascontiguousarray(q[key][index])
+        soc = columns[2][j]
+        initial.append([soc[a - 1] if a > 0 else problem.problems[j]["s_init"] for a, _ in spans])
+        for (a, b), end in zip(spans, (starts + lengths - 1).tolist()):
+            if b < problem.steps:  # the kept answer continues from this state
+                q["smin"][end] = q["smax"][end] = soc[b - 1]
+        subs.append(q)
+    local = {int(j): i for i, j in enumerate(coupled.tolist())}
+    sub = CoupledProblem(
+        problems=subs,
+        fleets=tuple(problem.fleets[j] for j in coupled.tolist()),
+        members=[np.array([local[int(j)] for j in m], dtype=int) for m in problem.members],
+        import_kw=problem.import_kw[:, index],
+        export_kw=problem.export_kw[:, index],
+        names=problem.names,
+    )
+    lp = CoupledLP(sub, options, starts=starts, initial=np.array(initial))
+    relaxed = lp.solve(time_limit=deadline - time.perf_counter())
+    if relaxed is None:
+        return None, None, sub.steps * len(coupled)
+    window_nu = nu.copy()
+    window_nu[:, index] = relaxed["nu"]
+    modes = _modes(solutions)[coupled][:, index]
+    fixed = repair(lp, relaxed, modes, deadline)
+    if fixed is None:
+        return None, window_nu, sub.steps * len(coupled)
+    out = [c.copy() for c in columns]
+    for k in range(5):
+        out[k][np.ix_(coupled, index)] = fixed["columns"][k]
+    return {"objective": math.nan, "columns": out}, window_nu, sub.steps * len(coupled)
+
+
+class CuttingPlaneMaster:
+    """Kelley's cutting-plane model of the dual function, stabilised by a box (the boxstep method).
+
+    Every fleet answer ``x`` found at some multipliers gives a plane below the
+    fleet's value function, exact in ``nu`` (its value at the adjusted prices
+    is linear in them)::
+
+        V_f(nu) >= Pi_f(x) - dt/1000 * sum_{c,t} nu[c, t] * N_{f,c,t}(x).
+
+    The fleets are summed into ``groups`` (one plane per group and
+    evaluation: all fleets when there are few, else about ``max_groups``
+    groups, which keeps the master small for many fleets).  The master LP
+    minimises the model plus ``dt/1000 * sum (nu+ I + nu- E)`` over a box of
+    half-width ``radius`` around the centre, in the multipliers of the
+    *active* steps only: those where some combination of the known answers
+    could reach a limit (elsewhere no row can bind in the model, and the
+    multipliers stay 0).  It is solved by HiGHS's simplex method.
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    max_groups : int
+        At most this many planes per evaluation.
+    """
+
+    def __init__(self, problem: CoupledProblem, max_groups: int = 16) -> None:
+        self.problem = problem
+        fleets = len(problem.problems)
+        self.groups = [g for g in np.array_split(np.arange(fleets), min(fleets, max(1, max_groups))) if g.size]
+        self.dt = float(problem.problems[0]["dt"])
+        shape = (len(self.groups), len(problem.members), problem.steps)
+        self.values: list[np.ndarray] = []  # per cut: (groups,)
+        self.nets: list[np.ndarray] = []  # per cut: (groups, couplings, steps), kW
+        self.highest = np.full(shape, -np.inf)
+        self.lowest = np.full(shape, np.inf)
+        membership = problem.membership()
+        self._member = [membership[:, g] for g in self.groups]  # (couplings, fleets in group)
+        self.active = np.zeros((len(problem.members), problem.steps), dtype=bool)
+
+    def add(self, value: DualValue) -> None:
+        """Add the planes of one evaluation of the dual function.
+
+        Parameters
+        ----------
+        value : DualValue
+        """
+        p = self.problem
+        charge = np.array([s.charge for s in value.solutions])
+        discharge = np.array([s.discharge for s in value.solutions])
+        net = charge - discharge
+        q = p.problems[0]
+        slack = np.array([s.slack_up.sum() + s.slack_down.sum() for s in value.solutions])
+        worth = -(q["price"][None, :] * net).sum(axis=1) * self.dt / 1000.0 - float(q["penalty"]) * slack  # at the true prices
+        nets = np.array([self._member[i].astype(float) @ net[g] for i, g in enumerate(self.groups)])
+        self.values.append(np.array([worth[g].sum() for g in self.groups]))
+        self.nets.append(nets)
+        self.highest = np.maximum(self.highest, nets)
+        self.lowest = np.minimum(self.lowest, nets)
+        reach = self.highest.sum(axis=0)
+        fall = self.lowest.sum(axis=0)
+        slack = FLOW_TOLERANCE * max(1.0, float(np.abs(reach).max(initial=0.0)), float(np.abs(fall).max(initial=0.0)))
+        self.active |= (reach >= p.import_kw - slack) | (fall <= -p.export_kw + slack) | (value.nu != 0)
+
+    def solve(
+        self, center: np.ndarray, radius: float, proximal: bool = False, time_limit: float = 60.0
+    ) -> tuple[np.ndarray, float, bool] | None:
+        """Minimise the model over the box around ``center`` (or plus a proximal term).
+
+        Parameters
+        ----------
+        center : numpy.ndarray
+            ``(couplings, steps)``; zero outside the active steps.
+        radius : float
+            Half-width of the box, $/MWh; with ``proximal``, the weight of the
+            term ``||nu - center||^2 / (2 radius)`` instead (no box; HiGHS's QP solver).
+        proximal : bool
+        time_limit : float
+            Seconds for HiGHS.
+
+        Returns
+        -------
+        tuple or None
+            ``(nu, model value, whether the box limits the answer)``; None if HiGHS fails.
+        """
+        import highspy
+
+        p = self.problem
+        k_cuts, groups = len(self.values), len(self.groups)
+        cells = np.flatnonzero(self.active.ravel())
+        m = cells.size
+        scale = self.dt / 1000.0
+        imp, exp = p.import_kw.ravel()[cells], p.export_kw.ravel()[cells]
+        c0 = center.ravel()[cells]
+        inf = highspy.kHighsInf
+        lo, hi = (c0 - radius, c0 + radius) if not proximal else (np.full(m, -np.inf), np.full(m, np.inf))
+        # columns: theta (groups, free), u = nu+ (m), w = nu- (m)
+        cost = np.concatenate([np.ones(groups), scale * np.where(np.isinf(imp), 0.0, imp),
+                               scale * np.where(np.isinf(exp), 0.0, exp)])
+        u_hi = np.where(np.isinf(imp), 0.0, np.maximum(hi, 0.0))
+        w_hi = np.where(np.isinf(exp), 0.0, np.maximum(-lo, 0.0))
+        lower = np.concatenate([np.full(groups, -inf), np.maximum(lo, 0.0), np.maximum(-hi, 0.0)])
+        upper = np.concatenate([np.full(groups, inf), u_hi, w_hi])
+        lower[groups:] = np.minimum(lower[groups:], upper[groups:])
+        # rows: theta_g + scale * sum net (u - w) >= value, for every cut and group
+        coefficient = scale * np.array([n.reshape(groups, -1)[:, cells] for n in self.nets]).reshape(k_cuts * groups, m)
+        dense = np.hstack([np.tile(np.eye(groups), (k_cuts, 1)), coefficient, -coefficient])
+        from scipy import sparse
+
+        matrix = sparse.csc_matrix(dense)
+        matrix.eliminate_zeros()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = groups + 2 * m, k_cuts * groups
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+        lp.row_lower_ = np.concatenate(self.values)
+        lp.row_upper_ = np.full(k_cuts * groups, inf)
+        lp.sense_ = highspy.ObjSense.kMinimize
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data
+        with quiet_stdout(True):
+            h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("time_limit", float(time_limit))
+        if proximal:
+            # + ||u - w - c0||^2 / (2 radius): Hessian blocks [[1, -1], [-1, 1]] / radius (lower triangle).
+            lp.col_cost_ = cost + np.concatenate([np.zeros(groups), -c0 / radius, c0 / radius])
+            model = highspy.HighsModel()
+            model.lp_ = lp
+            hessian = model.hessian_
+            hessian.dim_ = groups + 2 * m
+            hessian.format_ = highspy.HessianFormat.kTriangular
+            starts = np.concatenate([np.zeros(groups, dtype=np.int32), 2 * np.arange(m, dtype=np.int32),
+                                     2 * m + np.arange(m + 1, dtype=np.int32)])
+            index = np.concatenate([np.stack([groups + np.arange(m), groups + m + np.arange(m)], axis=1).ravel(),
+                                    groups + m + np.arange(m)]).astype(np.int32)
+            value = np.concatenate([np.tile([1.0, -1.0], m), np.ones(m)]) / radius
+            hessian.start_, hessian.index_, hessian.value_ = starts, index, value
+            model.hessian_ = hessian
+            h.passModel(model)
+        else:
+            h.passModel(lp)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        x = np.asarray(h.getSolution().col_value)
+        nu = np.zeros(p.import_kw.size)
+        nu[cells] = x[groups : groups + m] - x[groups + m :]
+        on_box = not proximal and bool(np.any(np.abs(nu[cells] - c0) >= radius * (1.0 - 1e-9)))
+        return nu.reshape(p.import_kw.shape), float(cost @ x), on_box
+
+
 def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], options: SolverOptions) -> SolveOutcome:
     """Solve the documented model plus coupling rows by pricing the rows (see the module docstring).
 
@@ -456,8 +817,10 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         The declared couplings (their rows are the only addition to the documented model).
     options : SolverOptions
         ``mip_gap``, ``time_limit``, ``threads``; extra keys ``max_iterations`` (dual
-        updates after the LP start, default 30) and ``lp_solver`` (HiGHS ``solver``
-        option for the LPs, default ``"simplex"``).
+        evaluations after the start, default 60), ``window`` (steps re-planned on each
+        side of a step that needs it, default 24), ``start`` (``"aggregate"``, default,
+        or ``"zero"``), ``max_groups`` (planes per evaluation in the master, default 16)
+        and ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``).
 
     Returns
     -------
@@ -467,87 +830,120 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
 
     start = time.perf_counter()
     deadline = start + (options.time_limit if options.time_limit else math.inf)
-    max_iterations = int(options.extra.get("max_iterations", 30))
+    max_iterations = int(options.extra.get("max_iterations", 60))
+    margin = int(options.extra.get("window", 24))
+    chase = int(options.extra.get("chase", CHASE))
+    proximal = str(options.extra.get("master", "box")) == "proximal"
     problem = CoupledProblem.from_inputs(inputs, couplings)
     target = max(options.mip_gap, NUMERICAL_GAP)
-    timings: dict[str, float] = {}
+    timings = {"start_seconds": 0.0, "dp_seconds": 0.0, "master_seconds": 0.0, "repair_seconds": 0.0}
+    counts = {"dual_evaluations": 0, "serious_steps": 0, "repairs": 0, "repair_cells_max": 0}
 
-    tick = time.perf_counter()
-    lp = CoupledLP(problem, options)
-    relaxed = lp.solve(time_limit=deadline - time.perf_counter())
-    timings["lp_seconds"] = time.perf_counter() - tick
-    if relaxed is None:
-        return SolveOutcome(status="no_solution", solver=f"decomposition (highs {_highs_version()})",
-                            solve_seconds=time.perf_counter() - start, termination="time_limit",
-                            message="the LP relaxation of the coupled problem was not solved within the time limit")
-    lp_bound = relaxed["objective"]
-    # HiGHS reports duals of a maximisation with the sign of d(objective)/d(rhs); the
-    # multiplier of the net import is the shadow price of its row.
-    nu = relaxed["nu"]
+    def timed(key: str, call, *args):
+        tick = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            timings[key] += time.perf_counter() - tick
 
-    tick = time.perf_counter()
-    best = dual_value(problem, nu, options)
-    timings["dp_seconds"] = time.perf_counter() - tick
-    evaluations = 1
-    tick = time.perf_counter()
-    primal, best_objective, repairs = _dp_candidate(problem, best.solutions), -math.inf, 0
-    if primal is not None:
-        best_objective = _objective(problem, primal["columns"])
-    for modes in (_modes(best.solutions), None):
-        candidate = repair(lp, relaxed, modes, math.inf)  # the first repair always completes
-        repairs += 1
-        if candidate is not None:
-            value = _objective(problem, _clean(candidate["columns"]))
-            if value > best_objective + _improvement(best_objective):
-                primal, best_objective = candidate, value
-    timings["repair_seconds"] = time.perf_counter() - tick
+    nu = np.zeros(problem.import_kw.shape)
+    if str(options.extra.get("start", "aggregate")) == "aggregate":
+        relaxed = timed("start_seconds", lambda: CoupledLP(aggregated_problem(problem), options).solve(
+            time_limit=deadline - time.perf_counter()))
+        if relaxed is not None:
+            nu = problem.clip_multipliers(relaxed["nu"])
+    master = CuttingPlaneMaster(problem, int(options.extra.get("max_groups", 16)))
 
-    # Polyak steps towards a level between the best bound and the best profit; the
-    # step factor halves after STALL evaluations without a better bound, and every
-    # step starts from the best multipliers found so far.
-    iterations = 0
-    theta, stall = 1.0, 0
+    seen: set[bytes] = set()
+
+    def evaluate(multipliers: np.ndarray) -> DualValue:
+        value = timed("dp_seconds", dual_value, problem, multipliers, options)
+        seen.add(value.nu.tobytes())
+        counts["dual_evaluations"] += 1
+        master.add(value)
+        return value
+
+    primal, best_objective = None, -math.inf
+    pending: list[np.ndarray] = []
+
+    def improve(value: DualValue, queue: bool = True) -> None:
+        """Repair the answers at ``value`` and keep the better dispatch; queue the windows' duals."""
+        nonlocal primal, best_objective
+        candidates = [_dp_candidate(problem, value.solutions)]
+        if candidates[0] is None or (value.nu != 0).any():  # infeasible, or chosen at prices other than the true ones
+            fixed, window_nu, cells = timed("repair_seconds", window_repair, problem, value.solutions, value.nu,
+                                            margin, options, deadline)
+            counts["repairs"] += 1
+            counts["repair_cells_max"] = max(counts["repair_cells_max"], cells)
+            candidates.append(fixed)
+            if window_nu is not None and queue and chase > 0:
+                window_nu = problem.clip_multipliers(window_nu)
+                if window_nu.tobytes() not in seen:  # the same windows can propose the same duals again
+                    pending.append(window_nu)
+        for candidate in candidates:
+            if candidate is not None:
+                worth = _objective(problem, _clean(candidate["columns"]))
+                if worth > best_objective + _improvement(best_objective):
+                    primal, best_objective = candidate, worth
+
+    center = evaluate(nu)
+    best = center
+    improve(center)
+    radius = max(10.0, 2.0 * float(np.abs(nu).max(initial=0.0)), 0.1 * float(np.abs(problem.problems[0]["price"]).max()))
+    iterations, chased, nulls = 0, 0, 0
     while (
         relative_gap(best_objective, best.bound) > target
         and iterations < max_iterations
         and time.perf_counter() < deadline
     ):
         iterations += 1
-        g = best.subgradient
-        norm2 = float((g * g).sum())
-        if norm2 <= 0.0:
-            break  # a zero subgradient: the multipliers are optimal, the bound is the dual optimum
-        level = best_objective if math.isfinite(best_objective) else lp_bound
-        step = theta * max(best.bound - level, 1e-9 * abs(best.bound)) / norm2
-        tick = time.perf_counter()
-        current = dual_value(problem, best.nu - step * g, options)
-        timings["dp_seconds"] += time.perf_counter() - tick
-        evaluations += 1
-        if current.bound < best.bound:
-            best, stall = current, 0
-            tick = time.perf_counter()
-            candidates = [_dp_candidate(problem, current.solutions)]
-            for modes in (_modes(current.solutions), None):
-                candidates.append(repair(lp, relaxed, modes, deadline))
-                repairs += 1
-            for candidate in candidates:
-                if candidate is not None:
-                    value = _objective(problem, _clean(candidate["columns"]))
-                    if value > best_objective + _improvement(best_objective):
-                        primal, best_objective = candidate, value
-            timings["repair_seconds"] += time.perf_counter() - tick
+        predicted, on_box = math.nan, False
+        if pending:
+            candidate_nu = pending.pop()
+            chased += 1
         else:
-            stall += 1
-            if stall >= STALL:
-                theta, stall = theta / 2.0, 0
+            chased = 0
+            limit = max(min(60.0, deadline - time.perf_counter()), 0.01)
+            # The proximal weight makes a step along the centre's subgradient about ``radius`` long.
+            weight = radius / max(float(np.linalg.norm(center.subgradient)), 1e-12)
+            step = timed("master_seconds", master.solve, center.nu, weight, True, limit) if proximal else None
+            if step is None:  # the box (also when HiGHS's QP solver fails)
+                step = timed("master_seconds", master.solve, center.nu, radius, False, limit)
+            if step is None:
+                break
+            candidate_nu, model, on_box = step
+            predicted = center.bound - model
+            if predicted <= 0.1 * target * abs(center.bound) and not on_box:
+                # The model's minimum is the centre: the restricted dual is solved to within the target.
+                if margin >= problem.steps:
+                    break
+                margin = min(2 * margin, problem.steps)  # the gap is the repair's: re-plan wider windows
+                improve(center)
+                continue
+        current = evaluate(candidate_nu)
+        log.debug("decomposition: evaluation %d bound %.10g (centre %.10g, predicted decrease %.4g, radius %.4g) profit %.10g",
+                  counts["dual_evaluations"], current.bound, center.bound, predicted, radius, best_objective)
+        if current.bound < best.bound:
+            best = current
+        decrease = center.bound - current.bound
+        if decrease > 0 and (not math.isfinite(predicted) or decrease >= 0.1 * predicted):
+            center, nulls = current, 0  # a serious step
+            counts["serious_steps"] += 1
+            if math.isfinite(predicted) and (on_box or decrease >= 0.5 * predicted):
+                radius *= 2.0  # the model was right, or the box stopped a good step: trust a larger box
+            improve(current, queue=chased < chase)
+        elif math.isfinite(predicted):
+            nulls += 1
+            if nulls % 2 == 0:  # the model's new planes did not help twice: a smaller box
+                radius = max(radius / 2.0, 1e-6)
 
     seconds = time.perf_counter() - start
     solver = f"decomposition (dp + highs {_highs_version()})"
     details = {
-        "lp_bound": lp_bound,
-        "dual_evaluations": evaluations,
-        "repairs": repairs,
         "iterations": iterations,
+        "window": margin,
+        "active_steps": int(master.active.sum()),
+        **counts,
         **{k: round(v, 3) for k, v in timings.items()},
     }
     if primal is None:
