@@ -673,6 +673,8 @@ class Aggregator:
 
     def _coupling_rows_model(self, declared: list["PowerCoupling"]) -> linopy.Model | None:
         """The model's variables plus the extensions' rows, if those rows are exactly the declared ones (else None)."""
+        import linopy
+
         from .coupling import add_coupling_rows, same_rows
 
         inputs = self.inputs
