@@ -23,9 +23,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     process pools and Dask workers of later tests load the cache instead of each
     compiling it at the same time.
     """
-    from aggregator.exact_dp import solve_fleet
+    from aggregator.exact_dp import prepare_kernel
 
-    solve_fleet([0.0], 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
+    prepare_kernel()
 
 
 @pytest.fixture(scope="session")

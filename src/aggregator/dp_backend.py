@@ -186,6 +186,9 @@ def solve_fleet_problems(problems: list[dict[str, Any]], options: SolverOptions)
     """
     cells = sum(int(np.shape(p["price"])[0]) for p in problems)
     workers = _workers(options, len(problems), cells)
+    from .exact_dp import prepare_kernel
+
+    prepare_kernel()  # compiled (or loaded) here once, so that worker processes load it from the cache
     if workers > 1:
         with worker_pool(workers) as pool:  # workers end with this process, even when it is killed
             chunksize = max(1, len(problems) // (4 * workers))

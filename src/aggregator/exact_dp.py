@@ -145,16 +145,24 @@ relaxation), the trajectory stays feasible but may be suboptimal, ``exact`` is
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["FleetSolution", "ModeSolution", "StepModes", "solve_fleet", "solve_modes", "step_mode_arrays", "with_step_vertices"]
+__all__ = [
+    "FleetSolution", "ModeSolution", "StepModes", "prepare_kernel", "solve_fleet", "solve_modes", "step_mode_arrays",
+    "with_step_vertices",
+]
+
+log = logging.getLogger(__name__)
 
 _U = float(np.finfo(float).eps) / 2.0  # unit round-off
 _PRUNE_RTOL = 1e-12
@@ -243,6 +251,36 @@ def _compile(fn):
         return numba.njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # pragma: no cover - no cache locator available
         return numba.njit(nogil=True)(fn)
+
+
+def _kernel_cached() -> bool:
+    """Whether numba's disk cache seems to hold the kernel (its index file beside the source or in NUMBA_CACHE_DIR)."""
+    source = Path(__file__)
+    pattern = f"{source.stem}._dp_kernel-*.nbi"
+    found = list((source.parent / "__pycache__").glob(pattern))
+    cache_dir = os.environ.get("NUMBA_CACHE_DIR")
+    if cache_dir:
+        found += list(Path(cache_dir).rglob(pattern))
+    try:  # numba keys its cache on the source's time stamp: an index older than the source is stale
+        changed = source.stat().st_mtime
+        return any(index.stat().st_mtime >= changed for index in found)
+    except OSError:
+        return False
+
+
+def prepare_kernel() -> None:
+    """Compile the kernel in this process, or load it from numba's disk cache, before the first solve.
+
+    The first use after installing compiles it (once: tens of seconds of
+    CPU), which the user is told about (a log warning); later processes load
+    it from the cache in about half a second.  Calling this before starting
+    worker processes lets them load the cache instead of each compiling.
+    """
+    if _dp_kernel.signatures:  # already compiled or loaded in this process
+        return
+    if not _kernel_cached() and os.environ.get("NUMBA_DISABLE_JIT") != "1":
+        log.warning("compiling the exact DP kernel for this installation (once; about a minute on 2 cores, then cached)")
+    solve_fleet([0.0], 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
 
 
 def _inline(fn):
