@@ -25,6 +25,7 @@ import pandas as pd
 
 from .errors import InputError
 from .labels import currency, time_zone
+from .timezones import local_time
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
 
 __all__ = [
-    "plot_dispatch", "plot_monthly_profit", "monthly_profit", "select_window", "profit_period", "local_times", "PLOT_KINDS",
+    "plot_dispatch", "plot_monthly_profit", "monthly_profit", "select_window", "profit_period", "PLOT_KINDS",
     "DEFAULT_DPI", "MAX_FLEET_PANELS",
 ]
 
@@ -92,26 +93,6 @@ def _scale(values: np.ndarray, unit: str) -> tuple[float, str]:
     return 1.0, unit
 
 
-def local_times(result: "Result") -> pd.DatetimeIndex:
-    """The start of each step of a result, time-zone aware, in the result's zone.
-
-    Parameters
-    ----------
-    result : Result
-
-    Returns
-    -------
-    pandas.DatetimeIndex
-        In the zone of :func:`aggregator.labels.time_zone` (the ``time``
-        coordinate holds UTC when it names a zone).
-    """
-    index = pd.DatetimeIndex(result.dataset.indexes["time"])
-    zone = time_zone(result)
-    if index.tz is None:
-        index = index.tz_localize("UTC")
-    return index.tz_convert(zone)
-
-
 def profit_period(result: "Result") -> str:
     """The bar period that suits a result's length: days up to 31 days, weeks up to 120, else months.
 
@@ -162,7 +143,7 @@ def select_window(
     """
     from .result import Result
 
-    time = local_times(result)
+    time = local_time(result.dataset["time"], default=time_zone(result))
     if start is None:
         first = time[0]
     else:
@@ -220,7 +201,7 @@ def monthly_profit(result: "Result", freq: str = "MS") -> pd.DataFrame:
     frame = value.transpose("time", "fleet").to_pandas()
     zone = time_zone(result)
     if zone != "UTC":  # periods are the zone's calendar days and months (23- and 25-hour days too)
-        frame.index = local_times(result)
+        frame.index = local_time(result.dataset["time"], default=time_zone(result))
     table = frame.resample(freq, label="left", closed="left").sum()  # each period labelled by its first day
     table.columns.name = "fleet"
     return table
@@ -278,7 +259,7 @@ def plot_dispatch(
     totals = len(names) > MAX_FLEET_PANELS
     colours = {name: _colour(i) for i, name in enumerate(names)}
     zone = time_zone(result)
-    time = local_times(window)
+    time = local_time(window.dataset["time"], default=time_zone(window))
     step = pd.Timedelta(hours=window.step_hours)
     edges = time.append(pd.DatetimeIndex([time[-1] + step]))
     # Stored energy is the energy at the end of each step; the point before the

@@ -113,7 +113,7 @@ def utc_naive(index: "pd.DatetimeIndex") -> "pd.DatetimeIndex":
     return index if index.tz is None else index.tz_convert("UTC").tz_localize(None)
 
 
-def local_time(time: Any) -> "pd.DatetimeIndex":
+def local_time(time: Any, default: str | None = None) -> "pd.DatetimeIndex":
     """The local time stamps of a result's (or inputs') ``time`` coordinate.
 
     Parameters
@@ -121,11 +121,16 @@ def local_time(time: Any) -> "pd.DatetimeIndex":
     time : xarray.DataArray
         ``result.dataset["time"]``: naive UTC stamps with the attribute
         :data:`TIMEZONE_ATTR`, or naive stamps without it.
+    default : str, optional
+        The zone for stamps without the attribute, which are then read as
+        UTC (plots use the result's zone, ``"UTC"`` by default).  Without
+        it such stamps are returned as they are.
 
     Returns
     -------
     pandas.DatetimeIndex
-        In the zone of the attribute; the stamps as they are without one.
+        In the zone of the attribute (else of ``default``); the stamps as
+        they are without either.
 
     Examples
     --------
@@ -134,12 +139,18 @@ def local_time(time: Any) -> "pd.DatetimeIndex":
     ...                  attrs={"timezone": "Europe/Berlin"})
     >>> [str(s) for s in local_time(t)]
     ['2024-07-01 02:00:00+02:00', '2024-07-01 03:00:00+02:00']
+    >>> [str(s) for s in local_time(t.drop_attrs(), default="UTC")]
+    ['2024-07-01 00:00:00+00:00', '2024-07-01 01:00:00+00:00']
     """
     import pandas as pd
 
     index = pd.DatetimeIndex(time.to_numpy() if hasattr(time, "to_numpy") else time)
-    zone = getattr(time, "attrs", {}).get(TIMEZONE_ATTR)
-    return index.tz_localize("UTC").tz_convert(zone) if zone else index
+    zone = getattr(time, "attrs", {}).get(TIMEZONE_ATTR) or default
+    if not zone:
+        return index
+    if index.tz is None:
+        index = index.tz_localize("UTC")
+    return index.tz_convert(zone)
 
 
 def in_zone(
