@@ -225,7 +225,8 @@ def test_interrupted_sweep_is_one_line_with_a_partial_summary_and_resumes(tmp_pa
 
     from aggregator.sweep import sweep
 
-    path = _interruptible_sweep(tmp_path / "s")
+    scenarios = 24  # with the compiled kernel 10 short scenarios could all finish between the first result and the signal
+    path = _interruptible_sweep(tmp_path / "s", scenarios)
     out = tmp_path / "out"
     command = [sys.executable, "-X", "faulthandler", "-m", "aggregator", "sweep", str(path), "--out", str(out), "--workers", "2"]
     proc = _start_and_wait_for_a_result(command, out)
@@ -255,9 +256,9 @@ def test_interrupted_sweep_is_one_line_with_a_partial_summary_and_resumes(tmp_pa
     assert not alive, f"{len(alive)} worker processes outlived the interrupted sweep"
     summary = pd.read_csv(out / "summary.csv")
     done = set(summary.loc[summary["status"] == "optimal", "scenario"])
-    assert 0 < len(done) < 10, summary.to_string()
+    assert 0 < len(done) < scenarios, summary.to_string()
     resumed = sweep(path, out, workers=0, progress=False)
-    assert resumed.exit_code == 0 and len(resumed.skipped) >= len(done) and len(resumed.summary) == 10
+    assert resumed.exit_code == 0 and len(resumed.skipped) >= len(done) and len(resumed.summary) == scenarios
 
 
 # ---------------------------------------------------------------- a lost Dask worker
