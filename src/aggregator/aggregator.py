@@ -856,7 +856,7 @@ class Aggregator:
             name=self.name,
             objective=objective,
         )
-        self._check_solution(result)
+        self.check_solution(result)
         self._check_certificate(result, backend)
         if result.has_solution and not self.extensions and any(f.representation == "vehicles" for f in self.fleets):
             from .aggregation import add_aggregation_errors
@@ -917,7 +917,7 @@ class Aggregator:
         from .model_check import column_values, objective_value, row_violations
 
         # Declared couplings that match the extensions' rows: those rows are checked on the small
-        # model of couplings() (variables and the extensions' rows), the documented ones by _check_solution.
+        # model of couplings() (variables and the extensions' rows), the documented ones by check_solution.
         model = self._checked_coupling_model() or self.build_model()
         x, absent = column_values(model, outcome.solution)
         if absent:
@@ -944,8 +944,18 @@ class Aggregator:
         )
         return objective_value(model, x) if changed else None
 
-    def _check_solution(self, result: Result) -> None:
-        """Demote a solution that violates the documented model's constraints to status ``error``: it is not trusted."""
+    def check_solution(self, result: Result) -> None:
+        """Demote a solution that violates the documented model's constraints to status ``error``: it is not trusted.
+
+        The tolerance is 1e-6 of the problem's largest state-of-charge bound or
+        step energy (at least 1e-6).  A problem other than the documented model
+        is checked against every row of its built model when it is solved instead.
+
+        Parameters
+        ----------
+        result : Result
+            A result of this problem, changed in place (status and message).
+        """
         if not result.has_solution or result.status not in ("optimal", "feasible", "time_limit"):
             return
         if not self.is_standard() and self._checked_coupling_model() is None:

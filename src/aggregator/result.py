@@ -168,7 +168,7 @@ class Result:
         shape = (inputs.sizes["time"], inputs.sizes["fleet"])
         for var, unit in VARIABLES.items():
             if outcome.solution is not None:
-                data = outcome.solution[var].transpose("time", "fleet").to_numpy().astype(float)
+                data = np.asarray(outcome.solution[var].transpose("time", "fleet").to_numpy(), dtype=float)
             else:
                 data = np.full(shape, np.nan)
             ds[var] = xr.DataArray(data, dims=("time", "fleet"), attrs={"units": unit})
