@@ -317,7 +317,9 @@ class Aggregator:
         fleet_index = pd.Index([f.name for f in self.fleets], name="fleet")
         coords = {"time": time_index, "fleet": fleet_index}
         energy = np.stack([f.availability[:n] for f in self.fleets], axis=1)
-        power = np.stack([f.power_profile[:n] for f in self.fleets], axis=1)
+        # without a power profile of its own a fleet's power follows its availability: one array for both
+        power = energy if all(f.power_availability is None for f in self.fleets) else \
+            np.stack([f.power_profile[:n] for f in self.fleets], axis=1)
         ds = xr.Dataset(coords=coords)
         zone = self.prices.timezone
         if zone is not None:
@@ -328,14 +330,14 @@ class Aggregator:
         for field_name, unit in _PARAMETERS.items():
             values = [getattr(f, field_name) for f in self.fleets]
             ds[field_name] = xr.DataArray(np.asarray(values, float), dims="fleet", attrs={"units": unit})
-        ds["power_max"] = (ds["vehicles"] * ds["charger_kw"] * ds["power_availability"]).assign_attrs(units="kW")
-        capacity = ds["vehicles"] * ds["battery_kwh"]
-        ds["soc_max"] = (capacity * ds["availability"]).assign_attrs(units="kWh")
-        ds["soc_min"] = ((1 - ds["contract_limit"]) * capacity * ds["availability"]).assign_attrs(units="kWh")
-        ds["soc_initial"] = (ds["initial_soc"] * capacity).assign_attrs(units="kWh")
-        ds["power_max"] = ds["power_max"].transpose("time", "fleet")
-        ds["soc_max"] = ds["soc_max"].transpose("time", "fleet")
-        ds["soc_min"] = ds["soc_min"].transpose("time", "fleet")
+        # the derived bounds in numpy (time x fleet, contiguous), in the order of the formulas' operations
+        vehicles = ds["vehicles"].to_numpy()
+        capacity = vehicles * ds["battery_kwh"].to_numpy()
+        dims = ("time", "fleet")
+        ds["power_max"] = xr.DataArray((vehicles * ds["charger_kw"].to_numpy()) * power, dims=dims, attrs={"units": "kW"})
+        ds["soc_max"] = xr.DataArray(capacity * energy, dims=dims, attrs={"units": "kWh"})
+        ds["soc_min"] = xr.DataArray((1 - ds["contract_limit"].to_numpy()) * capacity * energy, dims=dims, attrs={"units": "kWh"})
+        ds["soc_initial"] = xr.DataArray(ds["initial_soc"].to_numpy() * capacity, dims="fleet", attrs={"units": "kWh"})
         self._add_representation_inputs(ds, n)
         if self.price_impact is not None:
             ds["price_impact"] = xr.DataArray(self.price_impact, dims="time", attrs={"units": "$/MWh per MW"})
@@ -375,8 +377,10 @@ class Aggregator:
 
         driving = np.zeros((n, len(self.fleets)))
         floor = np.zeros((n, len(self.fleets)))
-        smin = ds["soc_min"].to_numpy().copy()
-        smax = ds["soc_max"].to_numpy().copy()
+        smin = ds["soc_min"].to_numpy()
+        smax = ds["soc_max"].to_numpy()
+        if any(f.representation != "study" for f in self.fleets):  # their bounds change below
+            smin, smax = smin.copy(), smax.copy()
         labels, owner = [], []
         trips = {"trip_vehicle": [], "trip_first": [], "trip_last": [], "trip_energy": []}
         for j, f in enumerate(self.fleets):

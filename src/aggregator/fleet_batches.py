@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 __all__ = ["FleetBatch", "FleetBatchSolution", "BatchAssembly", "solve_fleet_batch", "SOLUTION_ARRAYS"]
 
-#: The arrays of a batch's solution, over (fleet, time): the model's variables (the Result recomputes
+#: The arrays of a batch's solution, over (time, fleet): the model's variables (the Result recomputes
 #: the shortfall from the state of charge).
 SOLUTION_ARRAYS = ("charge", "discharge", "soc", "slack_up", "slack_down")
 
@@ -85,7 +85,7 @@ class FleetBatchSolution:
     start : int
         Position of the first fleet (as in the batch).
     charge, discharge, soc, slack_up, slack_down : numpy.ndarray
-        Shape ``(fleet, time)`` (see :class:`aggregator.exact_dp.FleetSolution`).
+        Shape ``(time, fleet)`` (see :class:`aggregator.exact_dp.FleetSolution`).
     objective, bound : numpy.ndarray
         The kernel's objective and certified upper bound per fleet ($).
     components_max : int
@@ -124,7 +124,7 @@ def solve_fleet_batch(batch: FleetBatch) -> FleetBatchSolution:
 
     start = time.perf_counter()
     k, n = batch.pmax.shape
-    out = {name: np.empty((k, n)) for name in SOLUTION_ARRAYS}
+    out = {name: np.empty((n, k)) for name in SOLUTION_ARRAYS}
     objective, bound = np.empty(k), np.empty(k)
     components, exact = 1, True
     for i in range(k):
@@ -140,7 +140,7 @@ def solve_fleet_batch(batch: FleetBatch) -> FleetBatchSolution:
             float(batch.eta_in[i]), float(batch.eta_out[i]), batch.penalty, exclusive=batch.exclusive, **terms,
         )
         for name in SOLUTION_ARRAYS:
-            out[name][i] = getattr(sol, name)
+            out[name][:, i] = getattr(sol, name)
         objective[i], bound[i] = sol.objective, sol.bound
         components = max(components, int(sol.components_max))
         exact = exact and bool(sol.exact)
@@ -161,13 +161,15 @@ class BatchAssembly:
     Attributes
     ----------
     arrays : dict of numpy.ndarray
-        :data:`SOLUTION_ARRAYS` over (time, fleet), NaN where no batch has arrived.
+        :data:`SOLUTION_ARRAYS` over (time, fleet) (C order, like the
+        in-process ``dp`` backend's, so that sums over time round alike); only
+        the fleets of the batches that arrived are set.
     objective, bound : numpy.ndarray
         Per fleet, NaN where no batch has arrived.
     """
 
     def __init__(self, steps: int, fleets: int) -> None:
-        self.arrays = {name: np.full((steps, fleets), np.nan) for name in SOLUTION_ARRAYS}
+        self.arrays = {name: np.empty((steps, fleets)) for name in SOLUTION_ARRAYS}
         self.objective = np.full(fleets, np.nan)
         self.bound = np.full(fleets, np.nan)
         self.components_max = 1
@@ -183,12 +185,16 @@ class BatchAssembly:
         """
         stop = solution.start + solution.objective.shape[0]
         for name, array in self.arrays.items():
-            array[:, solution.start : stop] = getattr(solution, name).T
+            array[:, solution.start : stop] = getattr(solution, name)
         self.objective[solution.start : stop] = solution.objective
         self.bound[solution.start : stop] = solution.bound
         self.components_max = max(self.components_max, solution.components_max)
         self.exact = self.exact and solution.exact
         self.seconds += solution.seconds
+
+    def complete(self) -> bool:
+        """Whether every fleet's solution has arrived."""
+        return bool(np.isfinite(self.objective).all())
 
     def totals(self) -> tuple[float, float]:
         """The sums of the fleets' claimed objectives and certified bounds (correctly rounded).

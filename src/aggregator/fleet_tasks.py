@@ -545,6 +545,8 @@ def _batch_result(aggregator: Aggregator, results: list[Any], wall: float, plan:
     ]
     assembly = plan.assembly
     assert assembly is not None
+    if not problems and not assembly.complete():  # cannot happen: every batch arrived, each wrote its fleets
+        problems.append("some fleets' solutions are missing")
     details = {"fleet_tasks": len(results)}
     choice = f"{len(results)} independent fleet tasks; {plan.choice}"
     mip_gap = float(aggregator.solver_options.get("mip_gap", 1e-4))
@@ -555,18 +557,27 @@ def _batch_result(aggregator: Aggregator, results: list[Any], wall: float, plan:
                                    name=aggregator.name)
     coords = {"time": inputs["time"], "fleet": inputs["fleet"]}
     solution = xr.Dataset({name: (("time", "fleet"), values) for name, values in assembly.arrays.items()}, coords=coords)
-    plan.assembly = None  # the Result holds the arrays from here on
     objective, bound = assembly.totals()
-    outcome = dp_outcome(inputs, solution, objective=objective, bound=bound, exact=assembly.exact,
-                         components_max=assembly.components_max, seconds=assembly.seconds, mip_gap=mip_gap,
-                         details=details)
-    if inputs.attrs["exclusive_charging"] and inputs.attrs["binaries"] != "all":
+    exact, components, seconds = assembly.exact, assembly.components_max, assembly.seconds
+    plan.assembly = assembly = None  # the Result holds the arrays from here on
+    outcome = dp_outcome(inputs, solution, objective=objective, bound=bound, exact=exact,
+                         components_max=components, seconds=seconds, mip_gap=mip_gap, details=details)
+    outcome.termination = "fleet tasks"  # as for groups of fleets (a capped value function: see the message)
+    charge, discharge = solution["charge"].to_numpy(), solution["discharge"].to_numpy()
+    both = any(bool(np.any((charge[:, b] > 0) & (discharge[:, b] > 0))) for b in _column_blocks(charge.shape[1]))
+    del solution, charge, discharge
+    if both and inputs.attrs["exclusive_charging"] and inputs.attrs["binaries"] != "all":  # as Aggregator.solve
         outcome.solution = formulation.net_out_simultaneous(outcome.solution, inputs)
     result = Result.from_outcome(inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=mip_gap, name=aggregator.name)
     aggregator.check_solution(result)
     # the sums are claims too: the combined dispatch's recomputed objective must match them
     aggregator.check_certificate(result, f"the {len(results)} fleet tasks")
     return result
+
+
+def _column_blocks(n: int, size: int = 128) -> list[slice]:
+    """Slices of ``size`` columns covering ``n`` (to keep temporaries small)."""
+    return [slice(a, a + size) for a in range(0, n, size)]
 
 
 def _failed_result(aggregator: Aggregator, error: BaseException, wall: float) -> Result:
