@@ -1,0 +1,86 @@
+"""Many fleets as batches of arrays for the DP kernel: the same optimum, checked once, light workers (issue 14)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from aggregator import Aggregator, PriceSignal
+from aggregator.fleet_batches import BatchAssembly, solve_fleet_batch
+from aggregator.fleet_tasks import TaskPlan, assemble_result, fleet_batches, solve_fleets
+
+from conftest import make_fleet
+
+pytestmark = pytest.mark.filterwarnings("ignore::aggregator.errors.InputWarning")
+
+PRICES = [30.0, 80.0, 20.0, 90.0]
+
+
+def _two_fleets() -> Aggregator:
+    # Fleet a (10 kWh, 10 kW, lossless, always there): buy 10 kWh at 30 and sell at 80, buy at 20 and
+    # sell at 90: -0.3 + 0.8 - 0.2 + 0.9 = 1.2 $.
+    # Fleet b is half there in step 2 (5 kWh, 5 kW): buying x at 30, selling y <= min(5, x) at 80, filling
+    # up at 20 and selling 10 at 90 earns 0.7 - 0.01 x + 0.06 y, best at x = y = 5: 0.95 $.  Total 2.15 $.
+    fleets = [make_fleet("a", availability=(1.0,) * 4), make_fleet("b", availability=(1.0, 0.5, 1.0, 1.0))]
+    return Aggregator(fleets, PriceSignal(PRICES), solver="dp")
+
+
+def _solved_batches(aggregator: Aggregator) -> tuple[TaskPlan, list]:
+    inputs = aggregator.inputs
+    batches = fleet_batches(inputs, workers=1, most=1)
+    plan = TaskPlan("batches", choice="dp", assembly=BatchAssembly(inputs.sizes["time"], inputs.sizes["fleet"]),
+                    fleets=[(b.start, b.start + b.size) for b in batches])
+    return plan, [solve_fleet_batch(b) for b in batches]
+
+
+def test_batches_on_threads_give_the_hand_derived_optimum_and_the_in_process_dispatch():
+    whole = _two_fleets()
+    gathered = solve_fleets(whole, workers=2)
+    direct = whole.solve()
+    assert gathered.status == "optimal" and gathered.objective == pytest.approx(2.15, abs=1e-12)
+    assert gathered.profit == pytest.approx(2.15, abs=1e-12) and gathered.bound >= gathered.objective
+    assert "2 independent fleet tasks" in gathered.dataset.attrs["solver_choice"]
+    for name in ("charge", "discharge", "soc", "slack_up", "slack_down"):
+        np.testing.assert_array_equal(gathered.dataset[name].to_numpy(), direct.dataset[name].to_numpy())
+    assert gathered.dataset.attrs["inputs_hash"] == direct.dataset.attrs["inputs_hash"]
+    assert gathered.fleet_profit.round(9).to_dict() == {"a": 1.2, "b": 0.95}
+
+
+def test_a_batch_that_claims_more_than_its_dispatch_is_worth_is_not_certified():
+    whole = _two_fleets()
+    plan, solutions = _solved_batches(whole)
+    solutions[1].objective[0] += 100.0  # a corrupted or lying worker
+    result = assemble_result(whole, [plan.receive(s) for s in solutions], 0.0, plan)
+    assert result.status == "feasible"
+    assert result.objective == pytest.approx(2.15, abs=1e-12)  # recomputed from the dispatch
+    assert "the 2 fleet tasks claimed objective" in result.dataset.attrs["message"]
+
+
+def test_a_batch_whose_dispatch_breaks_a_bound_is_not_trusted():
+    whole = _two_fleets()
+    plan, solutions = _solved_batches(whole)
+    solutions[1].discharge[1, 0] += 3.0  # fleet b sells 8 kW where 5 kW are available
+    result = assemble_result(whole, [plan.receive(s) for s in solutions], 0.0, plan)
+    assert result.status == "error" and "violates the" in result.dataset.attrs["message"]
+
+
+def test_a_failed_batch_names_its_fleets():
+    whole = _two_fleets()
+    plan, solutions = _solved_batches(whole)
+    results = [plan.receive(solutions[0]), plan.receive(RuntimeError("worker lost"))]
+    result = assemble_result(whole, results, 0.0, plan)
+    assert result.status == "error" and not result.has_solution
+    assert "fleets 'b' to 'b': RuntimeError: worker lost" in result.dataset.attrs["message"]
+
+
+def test_a_dask_worker_solving_batches_imports_neither_xarray_nor_linopy():
+    distributed = pytest.importorskip("distributed", reason="Dask workers need dask.distributed")
+    whole = _two_fleets()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        gathered = solve_fleets(whole, client=client)
+        loaded = client.run(lambda: sorted(m for m in ("xarray", "linopy", "pandas") if m in sys.modules))
+    assert gathered.status == "optimal" and gathered.objective == pytest.approx(2.15, abs=1e-12)
+    assert list(loaded.values()) == [[]], loaded
