@@ -84,3 +84,25 @@ def test_a_dask_worker_solving_batches_imports_neither_xarray_nor_linopy():
         loaded = client.run(lambda: sorted(m for m in ("xarray", "linopy", "pandas") if m in sys.modules))
     assert gathered.status == "optimal" and gathered.objective == pytest.approx(2.15, abs=1e-12)
     assert list(loaded.values()) == [[]], loaded
+
+
+def test_energy_fleets_keep_driving_needs_and_wear_in_batches():
+    # Beside fleet a (1.2 $, above), an "energy" fleet that drives 4 kWh away in step 2, needs 5 kWh at the
+    # end of step 3 and pays 0.01 $/kWh of wear: buy 10 kWh at 30 (0.3 $), sell 6 at 80 (0.48 $, wear
+    # 0.06 $: 6 + 4 driven = 10 kWh out), buy 10 at 20 (0.2 $), sell 10 at 90 (0.9 $, wear 0.1 $); the
+    # need of 5 kWh after step 3 is met (10 kWh).  0.88 - 0.16 = 0.72 $ beside 1.2 $: 1.92 $ in total.
+    from aggregator import Fleet
+
+    energy = Fleet("e", vehicles=1, battery_kwh=10, charger_kw=10, charge_efficiency=1.0, discharge_efficiency=1.0,
+                   contract_limit=1.0, initial_soc=0.0, availability=[1.0] * 4, representation="energy",
+                   driving_kwh=[0.0, 4.0, 0.0, 0.0], min_soc=[0.0, 0.0, 0.5, 0.0], wear_cost=0.01)
+    whole = Aggregator([make_fleet("a", availability=(1.0,) * 4), energy], PriceSignal(PRICES), solver="dp")
+    gathered = solve_fleets(whole, workers=2)
+    direct = whole.solve()
+    assert "2 independent fleet tasks" in gathered.dataset.attrs["solver_choice"]
+    assert gathered.status == "optimal" and direct.status == "optimal"
+    assert gathered.objective == pytest.approx(1.92, abs=1e-12) and gathered.wear == pytest.approx(0.16, abs=1e-12)
+    assert gathered.objective == direct.objective and gathered.wear == direct.wear
+    assert gathered.shortfall_cost == direct.shortfall_cost == 0.0
+    for name in ("charge", "discharge", "soc"):
+        np.testing.assert_array_equal(gathered.dataset[name].to_numpy(), direct.dataset[name].to_numpy())
