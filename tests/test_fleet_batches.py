@@ -106,3 +106,41 @@ def test_energy_fleets_keep_driving_needs_and_wear_in_batches():
     assert gathered.shortfall_cost == direct.shortfall_cost == 0.0
     for name in ("charge", "discharge", "soc"):
         np.testing.assert_array_equal(gathered.dataset[name].to_numpy(), direct.dataset[name].to_numpy())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_during_a_threaded_many_fleet_run_is_one_line_and_quick(tmp_path):
+    # 600 fleet-years on 2 threads: several seconds of kernel work, so the signal lands mid-run.
+    import signal
+    import subprocess
+    import time
+
+    psutil = pytest.importorskip("psutil", reason="process checks use psutil")
+    fleets = "".join(
+        f'[[fleets]]\nname = "f{i}"\nvehicles = 100\nbattery_kwh = 40\ncharger_kw = 7\ninitial_soc = 0.1\n'
+        f'availability = {{ model = "synthetic", pattern = "{"residential" if i % 2 else "commercial"}", seed = {i} }}\n'
+        for i in range(600)
+    )
+    scenario = tmp_path / "many.toml"
+    scenario.write_text('[prices]\nsource = "synthetic"\nseed = 3\n[horizon]\nhours = 8760\n[solver]\nname = "dp"\n' + fleets)
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "-q", "run", str(scenario), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        watched = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 300
+        # past the imports and the scenario (a few CPU seconds), into the kernel's 10-20 CPU seconds
+        while sum(watched.cpu_times()[:2]) < 6.0 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        assert not watched.children(), "the threaded run started worker processes"
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        proc.wait(timeout=60)
+        assert time.monotonic() - sent < 30  # the batches in progress end, no further batch starts
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    lines = proc.stderr.read().decode().strip().splitlines()
+    assert lines[-1] == "aggregator: terminated (SIGTERM)", lines
