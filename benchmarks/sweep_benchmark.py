@@ -19,7 +19,8 @@ process tree (the command and its Dask workers), sampled every 0.2 s:
    chargers, efficiencies, contract limits and initial states drawn with a
    fixed seed; availability from the twelve seed profiles of
    car_profile_{multiple,residential,commercial}.csv; Case0 prices), solved
-   by ``aggregator run --workers W`` (groups of up to 50 fleets per task).
+   by ``aggregator run --workers W`` (the dp kernel on batches of 25 fleets,
+   on W threads of the command: see docs/scale.rst).
    Targets (issue 14): 1000 fleets x 8760 h in <= 15 s wall on 2 cores,
    <= 1.5 GB peak over the process tree, growing linearly with N (also 100
    and 10,000 fleets); the certified gap stays at the rounding allowance.
@@ -62,13 +63,15 @@ def run_measured(command: list[str], timeout: float) -> dict:
     Returns
     -------
     dict
-        ``wall_s``, ``peak_rss_mb``, ``returncode``, ``stdout``, ``stderr``.
+        ``wall_s``, ``cpu_s``, ``peak_rss_mb``, ``load_start`` and ``load_end`` (1-minute load
+        average), ``returncode``, ``stdout``, ``stderr``.
     """
     import resource
 
     import psutil
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_start = os.getloadavg()[0]
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(command, stdout=out, stderr=err, start_new_session=True)
@@ -99,6 +102,8 @@ def run_measured(command: list[str], timeout: float) -> dict:
             # user + system CPU of the command and every process it waited for (its workers)
             "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "peak_rss_mb": peak / 2**20,
+            "load_start": load_start,
+            "load_end": os.getloadavg()[0],
             "returncode": proc.returncode,
             "stdout": out.read().decode(errors="replace"),
             "stderr": err.read().decode(errors="replace"),
@@ -225,7 +230,7 @@ def fleets(n: int, hours: int, workers: int | None, timeout: float, folder: Path
 
 
 def _pick(run: dict) -> dict:
-    out = {k: run[k] for k in ("wall_s", "cpu_s", "peak_rss_mb", "returncode")}
+    out = {k: run[k] for k in ("wall_s", "cpu_s", "peak_rss_mb", "load_start", "load_end", "returncode")}
     if run["returncode"] not in (0,):
         out["stderr_tail"] = run["stderr"].strip().splitlines()[-3:]
     return out
@@ -265,14 +270,14 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(rows[-1]), flush=True)
     print()
     print(f"load average {os.getloadavg()[0]:.1f} at the end (wall times are inflated by other processes; CPU s much less)")
-    print(f"{'case':<32}{'hours':>7}{'wall s':>10}{'CPU s':>9}{'peak MB':>10}{'gap':>10}  status")
+    print(f"{'case':<32}{'hours':>7}{'wall s':>10}{'CPU s':>9}{'peak MB':>10}{'load':>11}{'gap':>10}  status")
     for row in rows:
         gap = row.get("max_gap", row.get("gap"))
         status = row.get("status") or (f"{row.get('scenarios_optimal', '?')}/9 optimal" if "scenarios_optimal" in row else "")
         gap_text = f"{gap:.1e}" if isinstance(gap, float) else "n/a"
         print(
             f"{row['case']:<32}{row['hours']:>7}{row['wall_s']:>10.1f}{row.get('cpu_s', float('nan')):>9.1f}"
-            f"{row['peak_rss_mb']:>10.0f}{gap_text:>10}  {status} (exit {row['returncode']})"
+            f"{row['peak_rss_mb']:>10.0f}{row['load_start']:>5.1f} {row['load_end']:>4.1f} {gap_text:>10}  {status} (exit {row['returncode']})"
         )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=1))

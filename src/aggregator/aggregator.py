@@ -317,7 +317,9 @@ class Aggregator:
         fleet_index = pd.Index([f.name for f in self.fleets], name="fleet")
         coords = {"time": time_index, "fleet": fleet_index}
         energy = np.stack([f.availability[:n] for f in self.fleets], axis=1)
-        power = np.stack([f.power_profile[:n] for f in self.fleets], axis=1)
+        # without a power profile of its own a fleet's power follows its availability: one array for both
+        power = energy if all(f.power_availability is None for f in self.fleets) else \
+            np.stack([f.power_profile[:n] for f in self.fleets], axis=1)
         ds = xr.Dataset(coords=coords)
         zone = self.prices.timezone
         if zone is not None:
@@ -328,14 +330,14 @@ class Aggregator:
         for field_name, unit in _PARAMETERS.items():
             values = [getattr(f, field_name) for f in self.fleets]
             ds[field_name] = xr.DataArray(np.asarray(values, float), dims="fleet", attrs={"units": unit})
-        ds["power_max"] = (ds["vehicles"] * ds["charger_kw"] * ds["power_availability"]).assign_attrs(units="kW")
-        capacity = ds["vehicles"] * ds["battery_kwh"]
-        ds["soc_max"] = (capacity * ds["availability"]).assign_attrs(units="kWh")
-        ds["soc_min"] = ((1 - ds["contract_limit"]) * capacity * ds["availability"]).assign_attrs(units="kWh")
-        ds["soc_initial"] = (ds["initial_soc"] * capacity).assign_attrs(units="kWh")
-        ds["power_max"] = ds["power_max"].transpose("time", "fleet")
-        ds["soc_max"] = ds["soc_max"].transpose("time", "fleet")
-        ds["soc_min"] = ds["soc_min"].transpose("time", "fleet")
+        # the derived bounds in numpy (time x fleet, contiguous), in the order of the formulas' operations
+        vehicles = ds["vehicles"].to_numpy()
+        capacity = vehicles * ds["battery_kwh"].to_numpy()
+        dims = ("time", "fleet")
+        ds["power_max"] = xr.DataArray((vehicles * ds["charger_kw"].to_numpy()) * power, dims=dims, attrs={"units": "kW"})
+        ds["soc_max"] = xr.DataArray(capacity * energy, dims=dims, attrs={"units": "kWh"})
+        ds["soc_min"] = xr.DataArray((1 - ds["contract_limit"].to_numpy()) * capacity * energy, dims=dims, attrs={"units": "kWh"})
+        ds["soc_initial"] = xr.DataArray(ds["initial_soc"].to_numpy() * capacity, dims="fleet", attrs={"units": "kWh"})
         self._add_representation_inputs(ds, n)
         if self.price_impact is not None:
             ds["price_impact"] = xr.DataArray(self.price_impact, dims="time", attrs={"units": "$/MWh per MW"})
@@ -375,8 +377,10 @@ class Aggregator:
 
         driving = np.zeros((n, len(self.fleets)))
         floor = np.zeros((n, len(self.fleets)))
-        smin = ds["soc_min"].to_numpy().copy()
-        smax = ds["soc_max"].to_numpy().copy()
+        smin = ds["soc_min"].to_numpy()
+        smax = ds["soc_max"].to_numpy()
+        if any(f.representation != "study" for f in self.fleets):  # their bounds change below
+            smin, smax = smin.copy(), smax.copy()
         labels, owner = [], []
         trips = {"trip_vehicle": [], "trip_first": [], "trip_last": [], "trip_energy": []}
         for j, f in enumerate(self.fleets):
@@ -856,7 +860,7 @@ class Aggregator:
             name=self.name,
             objective=objective,
         )
-        self._check_solution(result)
+        self.check_solution(result)
         self._check_certificate(result, backend)
         if result.has_solution and not self.extensions and any(f.representation == "vehicles" for f in self.fleets):
             from .aggregation import add_aggregation_errors
@@ -917,7 +921,7 @@ class Aggregator:
         from .model_check import column_values, objective_value, row_violations
 
         # Declared couplings that match the extensions' rows: those rows are checked on the small
-        # model of couplings() (variables and the extensions' rows), the documented ones by _check_solution.
+        # model of couplings() (variables and the extensions' rows), the documented ones by check_solution.
         model = self._checked_coupling_model() or self.build_model()
         x, absent = column_values(model, outcome.solution)
         if absent:
@@ -944,8 +948,18 @@ class Aggregator:
         )
         return objective_value(model, x) if changed else None
 
-    def _check_solution(self, result: Result) -> None:
-        """Demote a solution that violates the documented model's constraints to status ``error``: it is not trusted."""
+    def check_solution(self, result: Result) -> None:
+        """Demote a solution that violates the documented model's constraints to status ``error``: it is not trusted.
+
+        The tolerance is 1e-6 of the problem's largest state-of-charge bound or
+        step energy (at least 1e-6).  A problem other than the documented model
+        is checked against every row of its built model when it is solved instead.
+
+        Parameters
+        ----------
+        result : Result
+            A result of this problem, changed in place (status and message).
+        """
         if not result.has_solution or result.status not in ("optimal", "feasible", "time_limit"):
             return
         if not self.is_standard() and self._checked_coupling_model() is None:

@@ -36,6 +36,7 @@ __all__ = [
     "solve_fleet_problem",
     "solve_fleet_problems",
     "combine_fleet_solutions",
+    "dp_outcome",
     "VehicleChunkSolution",
 ]
 
@@ -383,12 +384,63 @@ def combine_fleet_solutions(
         solution = xr.Dataset(data).reindex(vehicle=inputs["vehicle"].values, fill_value=np.nan)
     else:
         solution = xr.Dataset(data)
-    objective = math.fsum(s.objective for s in solutions)
-    bound = math.fsum(s.bound for s in solutions)
+    passes = (
+        {"passes": max(s.passes for s in solutions), "segments_max": max(s.segments_max for s in solutions)}
+        if all(hasattr(s, "passes") for s in solutions) else {}
+    )
+    return dp_outcome(
+        inputs,
+        solution,
+        objective=math.fsum(s.objective for s in solutions),
+        bound=math.fsum(s.bound for s in solutions),
+        exact=all(s.exact for s in solutions),
+        components_max=int(max(s.components_max for s in solutions)),
+        seconds=seconds,
+        mip_gap=mip_gap,
+        details={"workers": workers, **passes},
+    )
+
+
+def dp_outcome(
+    inputs: xr.Dataset,
+    solution: xr.Dataset,
+    *,
+    objective: float,
+    bound: float,
+    exact: bool,
+    components_max: int,
+    seconds: float,
+    mip_gap: float = 1e-4,
+    details: dict[str, Any] | None = None,
+) -> SolveOutcome:
+    """The :class:`~aggregator.solvers.SolveOutcome` of DP solutions: status from the certified gap.
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+        The problem's inputs (for its absolute tolerance).
+    solution : xarray.Dataset
+        The dispatch over (time, fleet).
+    objective, bound : float
+        Sums of the fleets' objectives and certified bounds ($).
+    exact : bool
+        Whether no value function was capped.
+    components_max : int
+        Largest number of value-function components.
+    seconds : float
+        Wall time spent.
+    mip_gap : float
+        Requested gap, to decide the status.
+    details : dict, optional
+        More solver facts (``workers``, ...).
+
+    Returns
+    -------
+    SolveOutcome
+    """
     # An optimum at or near 0 has a bound of a rounding allowance above it: the problem's absolute
     # tolerance (steps x the largest one-step change of the objective x 1e-12) makes that gap 0.
     gap = relative_gap(objective, bound, absolute_tolerance(inputs))
-    exact = all(s.exact for s in solutions)
     # The DP is exact; its certified gap is the rounding allowance (about 1e-10), which
     # meets any request down to NUMERICAL_GAP, including mip_gap = 0.  A capped value
     # function leaves a valid bound that may not be tight: a solution without a proven gap.
@@ -403,13 +455,7 @@ def combine_fleet_solutions(
         solve_seconds=seconds,
         termination="optimal" if exact else "capped",
         message=message,
-        details={
-            "workers": workers,
-            "components_max": int(max(s.components_max for s in solutions)),
-            "exact": int(exact),
-            **({"passes": max(s.passes for s in solutions), "segments_max": max(s.segments_max for s in solutions)}
-               if all(hasattr(s, "passes") for s in solutions) else {}),
-        },
+        details={**(details or {}), "components_max": int(components_max), "exact": int(exact)},
     )
 
 

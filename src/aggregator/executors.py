@@ -1,15 +1,21 @@
-"""Where tasks run: in this process, on a local cluster of processes, or on a running Dask cluster.
+"""Where tasks run: in this process (one after another, or on threads), on a local cluster of processes, or on a running Dask cluster.
 
 One interface for :func:`aggregator.sweep` and ``aggregator run --workers``:
 an executor submits a function with its arguments (``submit``), scatters a
 value that many tasks share (``scatter``), and yields the futures as they
 finish (``completed``); a future's ``result()`` returns the value or raises
 the task's exception.
+
+:class:`ThreadExecutor` is for tasks that spend their time in compiled code
+that releases the GIL (the DP kernel's batches of fleets,
+:mod:`aggregator.fleet_batches`): N threads use N cores without N processes
+that each import the kernel and Dask.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -21,7 +27,7 @@ from typing import Any, Callable, Iterator
 from . import plugins
 from .errors import InputError
 
-__all__ = ["SerialExecutor", "DaskExecutor", "open_executor", "import_distributed", "dask_setup"]
+__all__ = ["SerialExecutor", "ThreadExecutor", "DaskExecutor", "open_executor", "thread_executor", "import_distributed", "dask_setup"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,116 @@ class SerialExecutor:
             future = self._queue.pop(0)
             future.run()
             yield future
+
+
+class _ThreadFuture:
+    """A task on a thread of a :class:`ThreadExecutor`."""
+
+    def __init__(self, future: concurrent.futures.Future) -> None:
+        self.future = future
+
+    def result(self) -> Any:
+        """The task's value, or raise its exception.
+
+        Returns
+        -------
+        object
+        """
+        return self.future.result()
+
+    def release(self) -> None:
+        """Drop the value (the caller has taken it)."""
+        self.future = None  # type: ignore[assignment]
+
+
+class ThreadExecutor:
+    """Runs tasks on threads of this process (for compiled work that releases the GIL).
+
+    Parameters
+    ----------
+    workers : int
+        Threads.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, int(workers))
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="aggregator-task")
+        self._pending: dict[concurrent.futures.Future, _ThreadFuture] = {}
+
+    def scatter(self, value: Any) -> Any:
+        """A handle of ``value`` that tasks share (the value itself: threads share memory).
+
+        Parameters
+        ----------
+        value : object
+
+        Returns
+        -------
+        object
+        """
+        return value
+
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> _ThreadFuture:
+        """Submit ``fn(*args)`` as a task named ``key``.
+
+        Parameters
+        ----------
+        fn : callable
+        *args
+            Its arguments.
+        key : str
+            A unique task name.
+
+        Returns
+        -------
+        future
+        """
+        task = _ThreadFuture(self._pool.submit(fn, *args))
+        self._pending[task.future] = task
+        return task
+
+    def completed(self) -> Iterator[_ThreadFuture]:
+        """The submitted futures as they finish (including those submitted while iterating).
+
+        Yields
+        ------
+        future
+        """
+        while self._pending:
+            done, _ = concurrent.futures.wait(list(self._pending), return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                yield self._pending.pop(future)
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the threads: after the running tasks (and, with ``cancel``, without starting the queued ones).
+
+        Parameters
+        ----------
+        cancel : bool
+        """
+        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+@contextlib.contextmanager
+def thread_executor(workers: int | None = None) -> Iterator[ThreadExecutor]:
+    """A :class:`ThreadExecutor` that, left by an exception (Ctrl-C, SIGTERM), starts no further task.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Threads (default: one per core).
+
+    Yields
+    ------
+    ThreadExecutor
+    """
+    executor = ThreadExecutor(workers or _cpu_count())
+    try:
+        yield executor
+    except BaseException:
+        executor.close(cancel=True)
+        raise
+    executor.close()
 
 
 class _DaskTask:

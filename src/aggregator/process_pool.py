@@ -42,6 +42,12 @@ def die_with_parent(parent_pid: int) -> None:
     parent_pid : int
         The process that started the pool (``os.getpid()`` there).
     """
+    # A forked worker inherits the command's handlers (SIGTERM raised as an interrupt): the pool ends
+    # its workers with SIGTERM, which must end them quietly, and Ctrl-C (sent to the whole process group)
+    # is the parent's to handle, not each worker's to print a traceback for.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

@@ -22,6 +22,9 @@ from .solvers import SolveOutcome, absolute_tolerance, relative_gap
 
 __all__ = ["Result"]
 
+#: Fleets checked at a time by :meth:`Result.violations` (its temporaries: this many columns).
+_VIOLATION_BLOCK = 128
+
 _SUMMARY_ATTRS = ("status", "objective", "profit", "penalty", "bound", "gap", "solve_seconds")
 
 
@@ -168,7 +171,7 @@ class Result:
         shape = (inputs.sizes["time"], inputs.sizes["fleet"])
         for var, unit in VARIABLES.items():
             if outcome.solution is not None:
-                data = outcome.solution[var].transpose("time", "fleet").to_numpy().astype(float)
+                data = np.asarray(outcome.solution[var].transpose("time", "fleet").to_numpy(), dtype=float)
             else:
                 data = np.full(shape, np.nan)
             ds[var] = xr.DataArray(data, dims=("time", "fleet"), attrs={"units": unit})
@@ -512,7 +515,7 @@ class Result:
         from .diagnostics import slack_floor
 
         floor = slack_floor(self.dataset)
-        return float((floor["slack_up"] + floor["slack_down"]).sum())
+        return float(np.sum(floor["slack_up"].to_numpy() + floor["slack_down"].to_numpy()))
 
     # -------------------------------------------------------------- checking
     def violations(self) -> dict[str, float]:
@@ -527,33 +530,49 @@ class Result:
         """
         ds = self.dataset
         dt = self.step_hours
-        charge, discharge, soc = (ds[v].to_numpy() for v in ("charge", "discharge", "soc"))
-        up, down = ds["slack_up"].to_numpy(), ds["slack_down"].to_numpy()
-        pmax = ds["power_max"].to_numpy()
-        out = {
-            "power": float(np.max(np.maximum(charge, discharge) - pmax, initial=0.0)),
-            "soc_bounds": float(
-                max(np.max(ds["soc_min"].to_numpy() - soc, initial=0.0), np.max(soc - ds["soc_max"].to_numpy(), initial=0.0))
-            ),
-            "negative": float(-min(np.min(charge), np.min(discharge), np.min(up), np.min(down), 0.0)),
-        }
+
+        def values(name: str) -> np.ndarray:
+            return ds[name].transpose("time", "fleet").to_numpy()
+
+        charge, discharge, soc = values("charge"), values("discharge"), values("soc")
+        up, down = values("slack_up"), values("slack_down")
+        pmax, smin, smax = values("power_max"), values("soc_min"), values("soc_max")
+        driving = values("driving") if "driving" in ds else None
         eta_in = ds["charge_efficiency"].to_numpy()
         eta_out = ds["discharge_efficiency"].to_numpy()
-        previous = np.vstack([ds["soc_initial"].to_numpy()[None, :], soc[:-1]])
-        flow = (eta_in * charge - discharge / eta_out) * dt + up - down
-        if "driving" in ds:  # energy driven away (representations "energy" and "vehicles")
-            flow = flow - ds["driving"].transpose("time", "fleet").to_numpy()
-        out["balance"] = float(np.max(np.abs(soc - previous - flow), initial=0.0))
-        if ds.attrs.get("exclusive_charging"):
-            # a "vehicles" fleet may charge some vehicles while discharging others: check each vehicle instead
-            reps = json.loads(ds.attrs.get("representations", "{}"))
-            single = np.array([reps.get(str(f)) != "vehicles" for f in ds.indexes["fleet"]])
-            both = np.minimum(charge, discharge)[:, single]
-            if "vehicle_charge" in ds:
-                both = np.concatenate([both, np.minimum(ds["vehicle_charge"].to_numpy(), ds["vehicle_discharge"].to_numpy())], axis=1)
-            out["exclusive"] = float(np.max(both, initial=0.0))
-        else:
-            out["power"] = max(out["power"], float(np.max(charge + discharge - pmax, initial=0.0)))
+        initial = ds["soc_initial"].to_numpy()
+        exclusive = bool(ds.attrs.get("exclusive_charging"))
+        # a "vehicles" fleet may charge some vehicles while discharging others: check each vehicle instead
+        reps = json.loads(ds.attrs.get("representations", "{}"))
+        single = np.array([reps.get(str(f)) != "vehicles" for f in ds.indexes["fleet"]], dtype=bool)
+        out = dict.fromkeys(("power", "soc_bounds", "negative", "balance"), 0.0)
+        if exclusive:
+            out["exclusive"] = 0.0
+
+        def worst(key: str, value: float) -> None:  # NaN (a missing value) stays: it is not satisfied
+            if out[key] == out[key] and not value <= out[key]:
+                out[key] = float(value)
+
+        # a block of fleets at a time: the temporaries stay small whatever the number of fleets (maxima: exact)
+        for a in range(0, charge.shape[1], _VIOLATION_BLOCK):
+            b = slice(a, a + _VIOLATION_BLOCK)
+            c, d, s, u, w = charge[:, b], discharge[:, b], soc[:, b], up[:, b], down[:, b]
+            worst("power", float(np.max(np.maximum(c, d) - pmax[:, b], initial=0.0)))
+            worst("soc_bounds", max(np.max(smin[:, b] - s, initial=0.0), np.max(s - smax[:, b], initial=0.0)))
+            worst("negative", float(-min(np.min(c, initial=0.0), np.min(d, initial=0.0), np.min(u, initial=0.0),
+                                         np.min(w, initial=0.0), 0.0)))
+            previous = np.vstack([initial[None, b], s[:-1]])
+            flow = (eta_in[b] * c - d / eta_out[b]) * dt + u - w
+            if driving is not None:  # energy driven away (representations "energy" and "vehicles")
+                flow = flow - driving[:, b]
+            worst("balance", float(np.max(np.abs(s - previous - flow), initial=0.0)))
+            if exclusive:
+                worst("exclusive", float(np.max(np.minimum(c, d)[:, single[b]], initial=0.0)))
+            else:
+                worst("power", float(np.max(c + d - pmax[:, b], initial=0.0)))
+        if exclusive and "vehicle_charge" in ds:
+            both = np.minimum(ds["vehicle_charge"].to_numpy(), ds["vehicle_discharge"].to_numpy())
+            worst("exclusive", float(np.max(both, initial=0.0)))
         return out
 
     # ---------------------------------------------------------------- export

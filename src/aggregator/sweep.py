@@ -35,7 +35,7 @@ from .aggregator import Aggregator
 from .atomic import StorageError
 from .errors import InputError
 from .executors import open_executor
-from .fleet_tasks import assemble_result, combine_fleet_results, solve_fleets, submit_problem, task_outcome
+from .fleet_tasks import TaskPlan, assemble_result, combine_fleet_results, solve_fleets, submit_problem, task_outcome
 from .result import Result
 from .scenario import scenario_from_dict
 from .sweep_progress import SweepProgress
@@ -244,7 +244,7 @@ def sweep(
 class _Job:
     point: SweepPoint
     aggregator: Aggregator
-    split: bool
+    split: TaskPlan
     tasks: int
     results: list[Any]
     start: float
@@ -356,7 +356,7 @@ def _run(todo: list[SweepPoint], ex: Any, ledger: _Ledger) -> None:
     feed()
     for future in ex.completed():
         job, i = pending.pop(id(future))
-        job.results[i] = task_outcome(future)
+        job.results[i] = job.split.receive(task_outcome(future))
         job.remaining -= 1
         reporter.fleets_finished(1 if job.tasks > 1 else n_fleets, job.tasks)
         if job.remaining == 0:
