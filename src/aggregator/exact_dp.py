@@ -105,7 +105,9 @@ every process).  The same code runs interpreted, as plain Python over numpy
 arrays, with ``NUMBA_DISABLE_JIT=1``: that is the reference path, not a second
 implementation.  The stored value functions ``V_1 .. V_T`` are flat arrays
 (breakpoints, values, slopes) indexed by component (start, count) and step
-(first component, count), grown by doubling; the per-step buffers are reused.
+(first component, count), grown by doubling; the per-step buffers are reused,
+and so are, between the solves of a thread, the stored value functions and the
+other scratch arrays (fresh memory would cost a page fault per page).
 The exact sums (offsets, allowance terms, the objective's parts) use a port of
 CPython's :func:`math.fsum`, operation for operation.
 
@@ -291,8 +293,8 @@ def _inline(fn):
 
 
 def _called(fn):
-    """A helper of the pruning steps (a minority), compiled once and called: inlining its several call
-    sites would lengthen the kernel's compilation for little speed."""
+    """A helper off the hot path (the pruning steps, a minority; array growth), compiled once and called:
+    inlining its several call sites would lengthen the kernel's compilation for little speed."""
     return numba.njit(nogil=True)(fn)
 
 
@@ -414,7 +416,7 @@ def _step_modes(
     price: ArrayLike, dt: float, pmax: ArrayLike, eta_in: float, eta_out: float, exclusive: bool, wear: float,
     drive: ArrayLike | None, scratch: list[NDArray] | None,
 ) -> StepModes:
-    """:func:`step_mode_arrays`, written to fresh arrays or (``scratch``) to a solve's reused ones (see :func:`_kernel_arrays`)."""
+    """:func:`step_mode_arrays`, written to fresh arrays or (``scratch``) to a solve's reused ones (:func:`_mode_arrays`)."""
     lam = np.ascontiguousarray(price, dtype=float)
     pm = np.ascontiguousarray(pmax, dtype=float)
     n_t = lam.shape[0]
@@ -587,17 +589,6 @@ def _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, 
             wv[o + q] = dvr[o + i + q]
         for q in range(j - i):
             ws[o + q] = (dvr[o + i + q + 1] - dvr[o + i + q]) / (dvy[o + i + q + 1] - dvy[o + i + q])
-
-
-@_inline
-def _mode_value(wy, wv, ws, o, n, y, big_m):  # pragma: no cover
-    """``w_mode(y)`` including the slack rays."""
-    if y <= wy[o]:
-        return wv[o] - big_m * (wy[o] - y)
-    if y >= wy[o + n - 1]:
-        return wv[o + n - 1] - big_m * (y - wy[o + n - 1])
-    k = _bisect_right(wy, o, n, y) - 1
-    return wv[o + k] + ws[o + k] * (y - wy[o + k])
 
 
 @_inline
@@ -1372,7 +1363,24 @@ def _dp_kernel(
                 wn = nw[m]
                 for k in range(fnum):
                     yy = sx[fo + k] - s
-                    val = sv[fo + k] + _mode_value(wy, wv, ws, wo, wn, yy, big_m)
+                    # w_m(yy) with the slack rays, written out here (the innermost loop: an
+                    # inlined helper would add reference counting of its array arguments)
+                    if yy <= wy[wo]:
+                        val = wv[wo] - big_m * (wy[wo] - yy)
+                    elif yy >= wy[wo + wn - 1]:
+                        val = wv[wo + wn - 1] - big_m * (yy - wy[wo + wn - 1])
+                    else:
+                        a_i = 0
+                        b_i = wn
+                        while a_i < b_i:  # bisect right
+                            mid = (a_i + b_i) // 2
+                            if yy < wy[wo + mid]:
+                                b_i = mid
+                            else:
+                                a_i = mid + 1
+                        a_i -= 1
+                        val = wv[wo + a_i] + ws[wo + a_i] * (yy - wy[wo + a_i])
+                    val = sv[fo + k] + val
                     if val > best:
                         best = val
                         best_m = m
