@@ -125,3 +125,88 @@ def test_mode_layout_is_checked():
     bad = _modes([0, 1], [0, 2], [1.0, 0.0], np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(1))
     with pytest.raises(ValueError, match="vy must not decrease"):
         solve_modes(bad, 1.0, 1.0, 0.0, 1.0, 0.0, 0.9, 0.9, 1.0)
+
+
+def _with_step_vertices_by_steps(modes: StepModes, vertices) -> StepModes:
+    """The construction before it was vectorised (a Python loop over the steps): the reference."""
+    ms, vs = modes.mode_start, modes.vert_start
+    n_t = ms.shape[0] - 1
+    parts, counts = [], []
+    per_step = np.diff(ms)
+    rev = modes.rev_scale.copy()
+    t = 0
+    for t_given, given in enumerate(list(vertices)[:n_t]):
+        if given is None:
+            continue
+        if t_given > t:
+            a, b = int(vs[ms[t]]), int(vs[ms[t_given]])
+            parts.append((modes.vy[a:b], modes.vr[a:b], modes.vin[a:b], modes.vout[a:b]))
+            counts.extend(np.diff(vs[ms[t] : ms[t_given] + 1]).tolist())
+        for vy, vr, vin, vout in given:
+            parts.append(tuple(np.asarray(x, dtype=np.float64) for x in (vy, vr, vin, vout)))
+            counts.append(len(vy))
+            rev[t_given] = max(rev[t_given], float(np.max(np.abs(parts[-1][1]))))
+        per_step[t_given] = len(given)
+        t = t_given + 1
+    if t < n_t:
+        a = int(vs[ms[t]])
+        parts.append((modes.vy[a:], modes.vr[a:], modes.vin[a:], modes.vout[a:]))
+        counts.extend(np.diff(vs[ms[t] :]).tolist())
+    return StepModes(
+        mode_start=np.concatenate([[0], np.cumsum(per_step)]).astype(np.int64),
+        vert_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        vy=np.concatenate([p[0] for p in parts]),
+        vr=np.concatenate([p[1] for p in parts]),
+        vin=np.concatenate([p[2] for p in parts]),
+        vout=np.concatenate([p[3] for p in parts]),
+        rev_scale=rev,
+    )
+
+
+def _random_vertices(rng: np.random.Generator, n_t: int, share: float) -> list:
+    """Per step None or 1-2 concave modes of 1-64 vertices (lists, as price_impact.step_vertices gives)."""
+    out: list = []
+    for _ in range(n_t):
+        if rng.random() >= share:
+            out.append(None)
+            continue
+        step = []
+        for _ in range(int(rng.integers(1, 3))):
+            n = int(rng.integers(1, 65))
+            vy = np.sort(rng.normal(0, 5, n))
+            vr = -((vy - rng.normal()) ** 2) + rng.normal(0, 50)
+            vin = np.maximum(vy, 0.0)
+            vout = np.maximum(-vy, 0.0)
+            step.append((vy.tolist(), vr.tolist(), vin.tolist(), vout.tolist()))
+        out.append(step)
+    return out
+
+
+@pytest.mark.parametrize("share", [0.0, 0.05, 0.5, 1.0])
+def test_with_step_vertices_builds_what_the_step_loop_built(share):
+    from aggregator.exact_dp import with_step_vertices
+
+    rng = np.random.default_rng(int(share * 100) + 11)
+    for trial in range(6):
+        n_t = int(rng.integers(1, 300))
+        price = rng.normal(0, 60, n_t)  # negative prices: steps with two modes
+        pmax = rng.uniform(0, 8, n_t) * (rng.random(n_t) < 0.9)  # some steps without power: one vertex
+        modes = step_mode_arrays(price, 1.0, pmax, 0.9, 0.8, bool(trial % 2), wear=0.01 * (trial % 3),
+                                 drive=rng.uniform(0, 2, n_t) * (rng.random(n_t) < 0.2))
+        vertices = _random_vertices(rng, n_t, share)
+        if trial == 5:
+            vertices = vertices[: n_t // 2] + [None] * 3  # shorter than the horizon, and entries beyond it
+        got = with_step_vertices(modes, vertices)
+        want = _with_step_vertices_by_steps(modes, vertices)
+        for name in ("mode_start", "vert_start", "vy", "vr", "vin", "vout", "rev_scale"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (name, trial)
+        got.check(n_t)
+
+
+def test_with_step_vertices_rejects_unequal_vertex_lists():
+    from aggregator.exact_dp import with_step_vertices
+
+    modes = step_mode_arrays(np.array([10.0, -5.0]), 1.0, np.array([1.0, 1.0]), 0.9, 0.9, True)
+    with pytest.raises(ValueError, match="equally many"):
+        with_step_vertices(modes, [[([0.0, 1.0], [0.0, 1.0], [0.0], [0.0, 0.0])], None])

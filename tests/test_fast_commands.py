@@ -9,12 +9,16 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import aggregator
 
 HEAVY = ("linopy", "xarray", "pandas", "highspy")
+REPO = Path(__file__).resolve().parents[1]
+SEED_SCENARIO = REPO / "examples" / "scenarios" / "seed_case0_multi.toml"
+SEED_PRICES = REPO.parent / "shared" / "data" / "seed" / "CA_Weighted_Price_Case0.csv"
 
 
 def test_every_public_name_is_importable():
@@ -38,7 +42,7 @@ def modules_imported_by(argv: list[str], heavy: tuple[str, ...] = HEAVY) -> tupl
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})\n"
+        f"heavy = sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in {heavy!r}))\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -67,6 +71,37 @@ def test_solvers_and_plugins_name_every_backend_and_plugin_without_importing_it(
 def test_a_standard_run_solved_by_dp_imports_no_linopy():
     # The embedded default scenario is the documented model: dp solves it and the core checks
     # every row from the dispatch (Result.violations) without building a linopy model.
-    heavy, stdout = modules_imported_by(["run", "--hours", "6", "--json"], heavy=("linopy", "highspy", "polars"))
+    heavy, stdout = modules_imported_by(["run", "--hours", "6", "--json"], heavy=("linopy", "highspy", "polars", "dask.array"))
     assert '"status": "optimal"' in stdout and '"solver": "dp' in stdout, stdout
     assert heavy == [], heavy
+
+
+@pytest.mark.skipif(not SEED_SCENARIO.exists() or not SEED_PRICES.exists(), reason="seed data not found")
+def test_the_seed_year_run_imports_neither_linopy_nor_dask_array():
+    # The README's scenario (the seed study, four fleets, a year): auto chooses dp, the model
+    # is checked from the dispatch, and xarray is kept from importing dask.array.
+    heavy, stdout = modules_imported_by(["run", str(SEED_SCENARIO), "--json"], heavy=("linopy", "highspy", "dask.array"))
+    assert '"status": "optimal"' in stdout and '"solver": "dp' in stdout, stdout
+    assert heavy == [], heavy
+
+
+def test_xarray_still_recognises_dask_arrays_once_dask_array_is_imported():
+    # aggregator.lazy_dask answers xarray's "is this a dask array?" without importing dask.array;
+    # once something imports it, dask-backed variables must work as before.
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "import xarray as xr\n"
+        "import aggregator.result\n"
+        "assert xr.DataArray(np.zeros(3)).chunks is None\n"
+        "assert 'dask.array' not in sys.modules, 'dask.array imported'\n"
+        "import dask.array as da\n"
+        "x = xr.DataArray(da.zeros(3, chunks=1), dims='t')\n"
+        "assert isinstance(x.data, da.Array) and x.chunks == ((1, 1, 1),), x\n"
+        "assert float((x + 1).sum().compute()) == 3.0\n"
+        "from xarray.namedarray.pycompat import mod_version\n"
+        "assert mod_version('dask').major >= 2022\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -105,7 +105,9 @@ every process).  The same code runs interpreted, as plain Python over numpy
 arrays, with ``NUMBA_DISABLE_JIT=1``: that is the reference path, not a second
 implementation.  The stored value functions ``V_1 .. V_T`` are flat arrays
 (breakpoints, values, slopes) indexed by component (start, count) and step
-(first component, count), grown by doubling; the per-step buffers are reused.
+(first component, count), grown by doubling; the per-step buffers are reused,
+and so are, between the solves of a thread, the stored value functions and the
+other scratch arrays (fresh memory would cost a page fault per page).
 The exact sums (offsets, allowance terms, the objective's parts) use a port of
 CPython's :func:`math.fsum`, operation for operation.
 
@@ -148,8 +150,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import warnings
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
@@ -288,6 +292,12 @@ def _inline(fn):
     return numba.njit(inline="always", nogil=True)(fn)
 
 
+def _called(fn):
+    """A helper off the hot path (the pruning steps, a minority; array growth), compiled once and called:
+    inlining its several call sites would lengthen the kernel's compilation for little speed."""
+    return numba.njit(nogil=True)(fn)
+
+
 # --------------------------------------------------------------------------
 # one-step revenue: modes in CSR layout
 # --------------------------------------------------------------------------
@@ -399,23 +409,43 @@ def step_mode_arrays(
     -------
     StepModes
     """
+    return _step_modes(price, dt, pmax, eta_in, eta_out, exclusive, wear, drive, None)
+
+
+def _step_modes(
+    price: ArrayLike, dt: float, pmax: ArrayLike, eta_in: float, eta_out: float, exclusive: bool, wear: float,
+    drive: ArrayLike | None, scratch: list[NDArray] | None,
+) -> StepModes:
+    """:func:`step_mode_arrays`, written to fresh arrays or (``scratch``) to a solve's reused ones (:func:`_mode_arrays`)."""
     lam = np.ascontiguousarray(price, dtype=float)
     pm = np.ascontiguousarray(pmax, dtype=float)
-    d = np.zeros(lam.shape[0]) if drive is None else np.ascontiguousarray(drive, dtype=float)
-    return StepModes(*_price_taker_modes(lam, float(dt), pm, float(eta_in), float(eta_out), bool(exclusive), float(wear), d))
+    n_t = lam.shape[0]
+    d = np.zeros(n_t) if drive is None else np.ascontiguousarray(drive, dtype=float)
+    if scratch is None:
+        ints, floats = np.empty(3 * n_t + 2, dtype=np.int64), np.empty(17 * n_t)
+    else:
+        ints, floats = scratch[0], scratch[1]
+    mode_start, vert_start = ints[: n_t + 1], ints[n_t + 1 : 3 * n_t + 2]
+    vy, vr, vin, vout = (floats[k * 4 * n_t : (k + 1) * 4 * n_t] for k in range(4))
+    rev_scale = floats[16 * n_t : 17 * n_t]
+    nm, nv = _price_taker_modes(
+        lam, float(dt), pm, float(eta_in), float(eta_out), bool(exclusive), float(wear), d,
+        mode_start, vert_start, vy, vr, vin, vout, rev_scale,
+    )
+    return StepModes(mode_start, vert_start[: nm + 1], vy[:nv], vr[:nv], vin[:nv], vout[:nv], rev_scale)
 
 
 @_compile
-def _price_taker_modes(lam, dt, pm, eta_in, eta_out, exclusive, wear, drive):  # pragma: no cover - compiled
-    """The arrays of :func:`step_mode_arrays` (one pass over the steps)."""
+def _price_taker_modes(
+    lam, dt, pm, eta_in, eta_out, exclusive, wear, drive, mode_start, vert_start, vy, vr, vin, vout, rev_scale,
+):  # pragma: no cover - compiled
+    """The arrays of :func:`step_mode_arrays` (one pass over the steps), written to the given ones.
+
+    ``mode_start`` and ``rev_scale`` hold one value per step (and one more),
+    ``vert_start`` ``2 T + 1``, the vertex arrays ``4 T``; returns the
+    numbers of modes and vertices used.
+    """
     n_t = lam.shape[0]
-    mode_start = np.empty(n_t + 1, dtype=np.int64)
-    vert_start = np.empty(2 * n_t + 1, dtype=np.int64)
-    vy = np.empty(4 * n_t)
-    vr = np.empty(4 * n_t)
-    vin = np.empty(4 * n_t)
-    vout = np.empty(4 * n_t)
-    rev_scale = np.empty(n_t)
     mode_start[0] = 0
     vert_start[0] = 0
     nm = 0
@@ -495,7 +525,7 @@ def _price_taker_modes(lam, dt, pm, eta_in, eta_out, exclusive, wear, drive):  #
             nm += 2
             vert_start[nm] = nv
         mode_start[t + 1] = nm
-    return mode_start, vert_start[: nm + 1].copy(), vy[:nv].copy(), vr[:nv].copy(), vin[:nv].copy(), vout[:nv].copy(), rev_scale
+    return nm, nv
 
 
 # --------------------------------------------------------------------------
@@ -559,17 +589,6 @@ def _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, 
             wv[o + q] = dvr[o + i + q]
         for q in range(j - i):
             ws[o + q] = (dvr[o + i + q + 1] - dvr[o + i + q]) / (dvy[o + i + q + 1] - dvy[o + i + q])
-
-
-@_inline
-def _mode_value(wy, wv, ws, o, n, y, big_m):  # pragma: no cover
-    """``w_mode(y)`` including the slack rays."""
-    if y <= wy[o]:
-        return wv[o] - big_m * (wy[o] - y)
-    if y >= wy[o + n - 1]:
-        return wv[o + n - 1] - big_m * (y - wy[o + n - 1])
-    k = _bisect_right(wy, o, n, y) - 1
-    return wv[o + k] + ws[o + k] * (y - wy[o + k])
 
 
 @_inline
@@ -707,7 +726,7 @@ def _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
     return cx
 
 
-@_inline
+@_called
 def _union_points(cx, c0, cn, nc):  # pragma: no cover
     """Sorted distinct breakpoints of components ``0 .. nc - 1`` (slots ``c0[k] .. c0[k] + cn[k]``)."""
     total = 0
@@ -728,7 +747,7 @@ def _union_points(cx, c0, cn, nc):  # pragma: no cover
     return allp[:cnt]
 
 
-@_inline
+@_called
 def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
     """Values of components ``0 .. nc - 1`` at sorted points of their common domain, shape ``(nc, len(pts))``."""
     vals = np.empty((nc, pts.shape[0]))
@@ -1057,9 +1076,12 @@ def _fsum(a):  # pragma: no cover - compiled
     return hi
 
 
-@_inline
+@_called
 def _grow(a, need):  # pragma: no cover
-    """``a`` if it holds ``need`` values, else a copy with room for at least ``need``."""
+    """``a`` if it holds ``need`` values, else a copy with room for at least ``need``.
+
+    Not inlined: its callers call it only when an array is too short (rarely).
+    """
     if a.shape[0] >= need:
         return a
     b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
@@ -1071,25 +1093,47 @@ def _grow(a, need):  # pragma: no cover
 def _dp_kernel(
     mode_start, vert_start, vy, vr, vin, vout, rev_scale,
     pm, lo_a, hi_a, drive, flo, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, rate,
+    wf, wi, sx, sv, ssl, c0, cn,
 ):  # pragma: no cover
     """Backward and forward pass on validated inputs (see :func:`solve_modes`).
+
+    ``wf`` and ``wi`` are scratch space of at least :func:`_scratch_sizes`
+    values; ``sx, sv, ssl`` (breakpoints, values, slopes of the stored
+    ``V_t``) and ``c0, cn`` (their components) are storage of any length,
+    grown here when too short (scratch reused between calls: fresh pages
+    would cost a page fault each).
 
     Returns the trajectory (charge, discharge, soc, slack up, slack down), the
     offsets subtracted from the stored ``V_t``, the value found in step 1, the
     rounding-allowance terms per step, the prune and merge allowances, the
-    component counts, and the first capped step with its count (``-1, 0``).
+    component counts, the first capped step with its count (``-1, 0``), and
+    the storage arrays (possibly grown).  The offsets, terms and counts are
+    views of ``wf`` and ``wi``.
     """
     n_t = pm.shape[0]
     n_v = vy.shape[0]
-    dvy = np.empty(n_v)
-    dvr = np.empty(n_v)
-    dvin = np.empty(n_v)
-    dvout = np.empty(n_v)
-    wy = np.empty(n_v)
-    wv = np.empty(n_v)
-    ws = np.empty(n_v)
-    nd = np.empty(vert_start.shape[0] - 1, dtype=np.int64)
-    nw = np.empty(vert_start.shape[0] - 1, dtype=np.int64)
+    n_m = vert_start.shape[0] - 1
+    dvy = wf[0:n_v]
+    dvr = wf[n_v : 2 * n_v]
+    dvin = wf[2 * n_v : 3 * n_v]
+    dvout = wf[3 * n_v : 4 * n_v]
+    wy = wf[4 * n_v : 5 * n_v]
+    wv = wf[5 * n_v : 6 * n_v]
+    ws = wf[6 * n_v : 7 * n_v]
+    f0 = 7 * n_v
+    offsets = wf[f0 : f0 + n_t + 1]
+    fp_terms = wf[f0 + n_t + 1 : f0 + 2 * n_t + 1]
+    offsets[:] = 0.0
+    fp_terms[:] = 0.0
+    nd = wi[0:n_m]
+    nw = wi[n_m : 2 * n_m]
+    i0 = 2 * n_m
+    step_c0 = wi[i0 : i0 + n_t + 1]
+    step_nc = wi[i0 + n_t + 1 : i0 + 2 * n_t + 2]
+    counts = wi[i0 + 2 * n_t + 2 : i0 + 3 * n_t + 3]
+    step_c0[:] = 0
+    step_nc[:] = 0
+    counts[:] = 1
     _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, nd, wy, wv, ws, nw)
     # the shortfall penalty h_t(S) = -rate * max(0, floor_t - S) is added to the
     # stored value functions (they hold V_t + h_t); its range on the domain
@@ -1102,15 +1146,11 @@ def _dp_kernel(
 
     # stored V_t (t = 1..T): components step_c0[t] .. + step_nc[t]; component c
     # has breakpoints sx/sv[c0[c] .. + cn[c]] and slopes ss[c0[c] .. + cn[c] - 1]
-    cap = 8 * n_t + 64
-    sx = np.empty(cap)
-    sv = np.empty(cap)
-    ssl = np.empty(cap)
-    ccap = n_t + 16
-    c0 = np.empty(ccap, dtype=np.int64)
-    cn = np.empty(ccap, dtype=np.int64)
-    step_c0 = np.zeros(n_t + 1, dtype=np.int64)
-    step_nc = np.zeros(n_t + 1, dtype=np.int64)
+    sx = _grow(sx, 8 * n_t + 64)
+    sv = _grow(sv, 8 * n_t + 64)
+    ssl = _grow(ssl, 8 * n_t + 64)
+    c0 = _grow(c0, n_t + 16)
+    cn = _grow(cn, n_t + 16)
     # new components of one step (before pruning)
     nxb = np.empty(256)
     nvb = np.empty(256)
@@ -1126,9 +1166,6 @@ def _dp_kernel(
 
     one = np.zeros(1, dtype=np.int64)  # the kept indices of a step with one new component
     ne = 0
-    offsets = np.zeros(n_t + 1)
-    fp_terms = np.zeros(n_t)
-    counts = np.ones(n_t + 1, dtype=np.int64)
     prune_allow = 0.0
     merge_allow = 0.0
     cap_step = -1
@@ -1326,7 +1363,24 @@ def _dp_kernel(
                 wn = nw[m]
                 for k in range(fnum):
                     yy = sx[fo + k] - s
-                    val = sv[fo + k] + _mode_value(wy, wv, ws, wo, wn, yy, big_m)
+                    # w_m(yy) with the slack rays, written out here (the innermost loop: an
+                    # inlined helper would add reference counting of its array arguments)
+                    if yy <= wy[wo]:
+                        val = wv[wo] - big_m * (wy[wo] - yy)
+                    elif yy >= wy[wo + wn - 1]:
+                        val = wv[wo + wn - 1] - big_m * (yy - wy[wo + wn - 1])
+                    else:
+                        a_i = 0
+                        b_i = wn
+                        while a_i < b_i:  # bisect right
+                            mid = (a_i + b_i) // 2
+                            if yy < wy[wo + mid]:
+                                b_i = mid
+                            else:
+                                a_i = mid + 1
+                        a_i -= 1
+                        val = wv[wo + a_i] + ws[wo + a_i] * (yy - wy[wo + a_i])
+                    val = sv[fo + k] + val
                     if val > best:
                         best = val
                         best_m = m
@@ -1432,7 +1486,7 @@ def _dp_kernel(
     fp_terms[0] = span + rev_scale[0] + xmag * slope_max
     return (
         charge, discharge, soc, s_up, s_dn, offsets, dp_local, fp_terms,
-        prune_allow, merge_allow, counts, cap_step, cap_count,
+        prune_allow, merge_allow, counts, cap_step, cap_count, sx, sv, ssl, c0, cn,
     )
 
 
@@ -1466,37 +1520,45 @@ def with_step_vertices(modes: StepModes, vertices: StepVertices) -> StepModes:
     """
     ms, vs = modes.mode_start, modes.vert_start
     n_t = ms.shape[0] - 1
-    parts: list[tuple[NDArray[np.float64], ...]] = []
-    counts: list[int] = []  # vertices of every mode, in order
-    per_step = np.diff(ms)
-    rev = modes.rev_scale.copy()
-    t = 0
-    for t_given, given in enumerate(list(vertices)[:n_t]):
-        if given is None:
-            continue
-        if t_given > t:  # the model's modes of steps t .. t_given - 1, as they are
-            a, b = int(vs[ms[t]]), int(vs[ms[t_given]])
-            parts.append((modes.vy[a:b], modes.vr[a:b], modes.vin[a:b], modes.vout[a:b]))
-            counts.extend(np.diff(vs[ms[t] : ms[t_given] + 1]).tolist())
-        for vy, vr, vin, vout in given:
-            parts.append(tuple(np.asarray(x, dtype=np.float64) for x in (vy, vr, vin, vout)))
-            counts.append(len(vy))
-            rev[t_given] = max(rev[t_given], float(np.max(np.abs(parts[-1][1]))))
-        per_step[t_given] = len(given)
-        t = t_given + 1
-    if t < n_t:
-        a = int(vs[ms[t]])
-        parts.append((modes.vy[a:], modes.vr[a:], modes.vin[a:], modes.vout[a:]))
-        counts.extend(np.diff(vs[ms[t] :]).tolist())
-    if not parts:
+    entries = list(vertices)[:n_t]
+    steps = [t for t, given in enumerate(entries) if given is not None]
+    if not steps:
         return modes
+    given = [list(entries[t]) for t in steps]
+    new_modes = [mode for step in given for mode in step]  # (vy, vr, vin, vout) per given mode, in order
+    new_count = np.array([len(mode[0]) for mode in new_modes], dtype=np.int64)
+    total = int(new_count.sum())
+    new = [np.fromiter(chain.from_iterable(mode[k] for mode in new_modes), dtype=np.float64) for k in range(4)]
+    if any(arr.shape[0] != total for arr in new) or np.any(new_count < 1):
+        raise ValueError("every given mode needs equally many (at least one) vy, vr, vin and vout")
+    # steps of the model's modes and of the given ones; a step has either kind only, so a stable
+    # sort by step puts every mode where it belongs, in its order within the step
+    replaced = np.zeros(n_t, dtype=bool)
+    replaced[steps] = True
+    per_step = np.diff(ms)
+    old_step = np.repeat(np.arange(n_t), per_step)
+    old_kept = np.flatnonzero(~replaced[old_step])
+    modes_given = np.array([len(step) for step in given], dtype=np.int64)
+    new_step = np.repeat(np.asarray(steps, dtype=np.int64), modes_given)
+    order = np.argsort(np.concatenate([old_step[old_kept], new_step]), kind="stable")
+    # vertex ranges in the pool [model's vertices, given vertices]
+    n_old = int(vs[-1])
+    first = np.concatenate([vs[:-1][old_kept], n_old + np.cumsum(new_count) - new_count])[order]
+    count = np.concatenate([np.diff(vs)[old_kept], new_count])[order]
+    vert_start = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+    take = np.repeat(first - vert_start[:-1], count) + np.arange(int(vert_start[-1]))
+    pool = [np.concatenate([old, add]) for old, add in
+            zip((modes.vy, modes.vr, modes.vin, modes.vout), new)]
+    per_step[steps] = modes_given
+    rev = modes.rev_scale.copy()
+    np.maximum.at(rev, np.repeat(new_step, new_count), np.abs(new[1]))  # a replaced step's rev_scale covers its new revenues
     return StepModes(
         mode_start=np.concatenate([[0], np.cumsum(per_step)]).astype(np.int64),
-        vert_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        vy=np.concatenate([p[0] for p in parts]),
-        vr=np.concatenate([p[1] for p in parts]),
-        vin=np.concatenate([p[2] for p in parts]),
-        vout=np.concatenate([p[3] for p in parts]),
+        vert_start=vert_start,
+        vy=pool[0][take],
+        vr=pool[1][take],
+        vin=pool[2][take],
+        vout=pool[3][take],
         rev_scale=rev,
     )
 
@@ -1613,17 +1675,53 @@ def _validate(
     return _Inputs(c(pm), c(lo_a), c(hi_a), c(drive), c(flo), dt, s0, eta_in, eta_out, big_m, rate)
 
 
+_scratch = threading.local()  # per thread: the kernel's scratch and storage arrays, reused between solves
+
+
+def _kernel_arrays(n_t: int, n_v: int, n_m: int) -> list[NDArray]:
+    """This thread's scratch ``wf, wi`` (grown to fit) and storage ``sx, sv, ssl, c0, cn`` for :func:`_dp_kernel`.
+
+    ``wf`` holds 7 arrays of the ``n_v`` vertices and 2 of the steps, ``wi``
+    2 of the ``n_m`` modes and 3 of the steps.  Reusing them saves the page
+    faults of fresh memory (a sizeable part of a fleet-year's time).
+    """
+    arrays = getattr(_scratch, "arrays", None)
+    if arrays is None:
+        arrays = [np.empty(0), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.empty(0),
+                  np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)]
+    if arrays[0].shape[0] < 7 * n_v + 2 * n_t + 1:
+        arrays[0] = np.empty(7 * n_v + 2 * n_t + 1)
+    if arrays[1].shape[0] < 2 * n_m + 3 * n_t + 3:
+        arrays[1] = np.empty(2 * n_m + 3 * n_t + 3, dtype=np.int64)
+    _scratch.arrays = arrays
+    return arrays
+
+
+def _mode_arrays(n_t: int) -> list[NDArray]:
+    """This thread's reused space for the price taker's modes of ``n_t`` steps (``int64`` and ``float64``).
+
+    The modes built there are read by the kernel and dropped before the next
+    solve of the thread; a :class:`StepModes` given to the caller never lives there.
+    """
+    arrays = getattr(_scratch, "modes", None)
+    if arrays is None or arrays[0].shape[0] < 3 * n_t + 2:
+        arrays = [np.empty(3 * n_t + 2, dtype=np.int64), np.empty(17 * n_t)]
+        _scratch.modes = arrays
+    return arrays
+
+
 def _run(modes: StepModes, p: _Inputs, exclusive: bool, max_components: int) -> tuple[ModeSolution, float]:
     """The compiled backward and forward pass; exact sums of offsets and allowance terms in Python."""
     i64 = [np.ascontiguousarray(a, dtype=np.int64) for a in (modes.mode_start, modes.vert_start)]
     f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (modes.vy, modes.vr, modes.vin, modes.vout, modes.rev_scale)]
-    (charge, discharge, soc, s_up, s_dn, offsets, dp_local, fp_terms, prune_allow, merge_allow, counts, cap_step, cap_count) = (
-        _dp_kernel(
-            *i64, *f64,
-            p.pm, p.lo, p.hi, p.drive, p.flo, p.dt, p.s0, p.eta_in, p.eta_out, p.big_m, bool(exclusive),
-            int(max_components), p.rate,
-        )
+    arrays = _kernel_arrays(p.pm.shape[0], f64[0].shape[0], i64[1].shape[0] - 1)
+    (charge, discharge, soc, s_up, s_dn, offsets, dp_local, fp_terms, prune_allow, merge_allow, counts, cap_step, cap_count,
+     *storage) = _dp_kernel(
+        *i64, *f64,
+        p.pm, p.lo, p.hi, p.drive, p.flo, p.dt, p.s0, p.eta_in, p.eta_out, p.big_m, bool(exclusive),
+        int(max_components), p.rate, *arrays,
     )
+    arrays[2:] = storage  # grown ones are kept for the next solve
     if cap_step >= 0:
         warnings.warn(
             f"exact_dp: {cap_count} value-function components at step {cap_step} "
@@ -1781,7 +1879,8 @@ def solve_fleet(
     wear = float(wear_cost)
     if not (wear >= 0 and math.isfinite(wear)):
         raise ValueError("wear_cost must be non-negative and finite")
-    modes = step_mode_arrays(lam, p.dt, p.pm, p.eta_in, p.eta_out, exclusive, wear, p.drive)
+    n_t = lam.shape[0]
+    modes = _step_modes(lam, p.dt, p.pm, p.eta_in, p.eta_out, exclusive, wear, p.drive, _mode_arrays(n_t))
     if vertices is not None:  # a given step revenue (price impact): its modes replace the model's
         modes = with_step_vertices(modes, vertices)
     sol, bound = _run(modes, p, exclusive, max_components)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import lazy_dask  # noqa: F401 - before the first variable: xarray then does not import dask.array
 from .atomic import atomic_path
 from .formats import inputs_hash, package_versions
 from .formulation import VARIABLES
