@@ -128,18 +128,22 @@ def _vehicle_chunks(inputs: xr.Dataset, j: int, problem: dict[str, Any]) -> list
         need_kwh=float(inputs.attrs.get("vehicle_min_soc", {}).get(name, 0.0)) * battery,
         keep=inputs.attrs.get("vehicle_results", {}).get(name, "all") == "all",
     )
+    order = np.argsort(trip_vehicle, kind="stable")  # each vehicle's trips in their order
+    bounds = np.searchsorted(trip_vehicle[order], vehicles)
+    ends = np.searchsorted(trip_vehicle[order], vehicles, side="right")
+    first, last, energy = (inputs[k].to_numpy() for k in ("trip_first", "trip_last", "trip_energy"))
     chunks = []
     for start in range(0, vehicles.size, VEHICLES_PER_TASK):
         members = vehicles[start : start + VEHICLES_PER_TASK]
-        trips = np.flatnonzero(np.isin(trip_vehicle, members))
+        trips = np.concatenate([order[a:b] for a, b in zip(bounds[start : start + members.size], ends[start : start + members.size])])
         chunk = dict(common)
         chunk.update(
             vehicle_chunk=True,
             vehicles=members,
             trip_vehicle=trip_vehicle[trips],
-            trip_first=inputs["trip_first"].values[trips],
-            trip_last=inputs["trip_last"].values[trips],
-            trip_energy=inputs["trip_energy"].values[trips],
+            trip_first=first[trips],
+            trip_last=last[trips],
+            trip_energy=energy[trips],
         )
         chunks.append(chunk)
     return chunks
@@ -234,7 +238,7 @@ class VehicleChunkSolution:
 
 def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
     from .exact_dp import solve_fleet
-    from .vehicles import trip_profiles
+    from .vehicles import trip_profile_block
 
     price = chunk["price"]
     n = price.shape[0]
@@ -242,15 +246,19 @@ def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
     kept: dict[str, list[np.ndarray]] = {k: [] for k in ("charge", "discharge", "soc", "shortfall")}
     totals = {k: [] for k in ("objective", "profit", "penalty", "wear", "shortfall_cost", "bound")}
     components, exact = 1, True
-    for v in chunk["vehicles"].tolist():
-        mine = chunk["trip_vehicle"] == v
-        plugged, driving, departs = trip_profiles(
-            chunk["trip_first"][mine], chunk["trip_last"][mine], chunk["trip_energy"][mine], n
-        )
+    members = np.asarray(chunk["vehicles"])
+    rows = np.searchsorted(members, chunk["trip_vehicle"])  # members are in order (see _vehicle_chunks)
+    plugged_all, driving_all, departs_all = trip_profile_block(
+        rows, chunk["trip_first"], chunk["trip_last"], chunk["trip_energy"], members.size, n
+    )
+    floor_all = np.where(departs_all, chunk["need_kwh"], 0.0)
+    pmax_all = plugged_all * chunk["charger_kw"]
+    for k in range(members.size):
+        plugged, driving = pmax_all[k], driving_all[k]
         sol = solve_fleet(
             price,
             chunk["dt"],
-            plugged * chunk["charger_kw"],
+            plugged,
             chunk["smin"],
             chunk["smax"],
             chunk["s_init"],
@@ -259,7 +267,7 @@ def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
             chunk["penalty"],
             exclusive=chunk["exclusive"],
             driving=driving,
-            floor=np.where(departs, chunk["need_kwh"], 0.0),
+            floor=floor_all[k],
             shortfall_penalty=chunk["shortfall_penalty"],
             wear_cost=chunk["wear_cost"],
         )

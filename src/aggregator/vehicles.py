@@ -32,6 +32,7 @@ __all__ = [
     "read_trips",
     "schedule_from_availability",
     "trip_profiles",
+    "trip_profile_block",
     "vehicle_inputs",
     "TRIP_COLUMNS",
 ]
@@ -163,6 +164,9 @@ class VehicleSchedule:
     def iter_vehicles(self, steps: int | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """``(index, plugged, driving, departs)`` for every vehicle, one at a time (memory flat in vehicles).
 
+        The profiles are built :data:`PROFILE_BLOCK` vehicles at a time
+        (:func:`trip_profile_block`); each yielded array is a row of its block.
+
         Parameters
         ----------
         steps : int, optional
@@ -174,11 +178,21 @@ class VehicleSchedule:
         n = self.steps if steps is None else steps
         order = np.argsort(self.vehicle, kind="stable")
         bounds = np.searchsorted(self.vehicle[order], np.arange(self.count + 1))
-        for v in range(self.count):
-            yield (v, *self._profiles(order[bounds[v] : bounds[v + 1]], n))
+        for start in range(0, self.count, PROFILE_BLOCK):
+            stop = min(start + PROFILE_BLOCK, self.count)
+            trips = order[bounds[start] : bounds[stop]]
+            block = trip_profile_block(
+                self.vehicle[trips] - start, self.first[trips], self.last[trips], self.energy[trips], stop - start, n
+            )
+            for k in range(stop - start):
+                yield (start + k, block[0][k], block[1][k], block[2][k])
 
     def totals(self, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fleet sums: vehicles plugged in, driving energy (kWh) and departures, per step.
+
+        The same numbers, to the last bit, as summing :meth:`iter_vehicles` in
+        vehicle order; computed over all trips at once unless a vehicle has two
+        trips in one step (then vehicle by vehicle).
 
         Parameters
         ----------
@@ -189,14 +203,85 @@ class VehicleSchedule:
         tuple of numpy.ndarray
         """
         n = self.steps if steps is None else steps
-        plugged = np.zeros(n)
-        driving = np.zeros(n)
-        departs = np.zeros(n)
-        for _, p, d, dep in self.iter_vehicles(n):
-            plugged += p
-            driving += d
-            departs += dep
+        order = np.lexsort((self.first, self.vehicle))  # by vehicle, then departure (stable)
+        first, last, vehicle = self.first[order], self.last[order], self.vehicle[order]
+        lo, hi = np.clip(first, 0, n), np.clip(last + 1, 0, n)
+        away_k = hi > lo  # trips that take the vehicle away in some step, by vehicle and start
+        vk, lok, hik = vehicle[away_k], lo[away_k], hi[away_k]
+        shared_step = (vk[1:] == vk[:-1]) & (lok[1:] < hik[:-1])
+        inside = (first >= 0) & (first < n)
+        shared_start = (vehicle[1:] == vehicle[:-1]) & inside[1:] & inside[:-1] & (first[1:] == first[:-1])
+        if shared_step.any() or shared_start.any():
+            plugged, driving, departs = np.zeros(n), np.zeros(n), np.zeros(n)
+            for _, p, d, dep in self.iter_vehicles(n):
+                plugged += p
+                driving += d
+                departs += dep
+            return plugged, driving, departs
+        # one trip per vehicle and step: a vehicle's sums are its trips', added in vehicle order
+        # (as the stable order by vehicle keeps them), which is what adding the vehicles does
+        stable = np.argsort(self.vehicle, kind="stable")
+        a, e = self.first[stable], self.energy[stable]
+        away = np.bincount(lok, minlength=n + 1) - np.bincount(hik, minlength=n + 1)
+        plugged = self.count - np.cumsum(away[:n]).astype(float)
+        starts = (a >= 0) & (a < n)
+        driving = np.bincount(a[starts], weights=e[starts], minlength=n).astype(float)
+        leaving = (a >= 1) & (a < n)
+        departs = np.bincount(a[leaving] - 1, minlength=n).astype(float)
         return plugged, driving, departs
+
+
+#: Vehicles whose profiles :meth:`VehicleSchedule.iter_vehicles` builds at once.
+PROFILE_BLOCK = 64
+
+
+def trip_profile_block(
+    vehicle: np.ndarray, first: np.ndarray, last: np.ndarray, energy: np.ndarray, count: int, steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`trip_profiles` of ``count`` vehicles at once, one row per vehicle.
+
+    The same numbers, to the last bit, as :func:`trip_profiles` of each
+    vehicle's trips in the given order (a vehicle's driving energy in a step
+    is the sum of its trips' in that order).
+
+    Parameters
+    ----------
+    vehicle : numpy.ndarray
+        Per trip: the row, ``0 <= vehicle < count``.
+    first, last, energy : numpy.ndarray
+        Per trip, as for :func:`trip_profiles`.
+    count, steps : int
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``plugged``, ``driving`` (float, shape ``(count, steps)``) and
+        ``departs`` (bool, same shape).
+
+    Examples
+    --------
+    >>> p, d, dep = trip_profile_block(np.array([1]), np.array([1]), np.array([2]), np.array([4.0]), 2, 4)
+    >>> p.tolist(), d[1].tolist(), dep[1].tolist()
+    ([[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 1.0]], [0.0, 4.0, 0.0, 0.0], [True, False, False, False])
+    """
+    vehicle = np.asarray(vehicle, dtype=np.int64)
+    first = np.asarray(first, dtype=np.int64)
+    last = np.asarray(last, dtype=np.int64)
+    energy = np.asarray(energy, dtype=float)
+    width = steps + 1
+    lo, hi = np.clip(first, 0, steps), np.clip(last + 1, 0, steps)
+    keep = hi > lo
+    row = vehicle * width
+    away = np.bincount(row[keep] + lo[keep], minlength=count * width)
+    away -= np.bincount(row[keep] + hi[keep], minlength=count * width)
+    plugged = (np.cumsum(away.reshape(count, width)[:, :steps], axis=1) == 0).astype(float)
+    starts = (first >= 0) & (first < steps)
+    cells = vehicle[starts] * steps + first[starts]
+    driving = np.bincount(cells, weights=energy[starts], minlength=count * steps).reshape(count, steps)
+    leaving = (first >= 1) & (first < steps)
+    departs = np.zeros(count * steps, dtype=bool)
+    departs[vehicle[leaving] * steps + first[leaving] - 1] = True
+    return plugged, driving, departs.reshape(count, steps)
 
 
 def trip_profiles(
@@ -450,16 +535,11 @@ def vehicle_inputs(inputs: Any) -> dict[str, np.ndarray]:
     battery = inputs["battery_kwh"].to_numpy()[owner]
     charger = inputs["charger_kw"].to_numpy()[owner]
     contract = inputs["contract_limit"].to_numpy()[owner]
-    plugged = np.ones((n, n_v))
-    driving = np.zeros((n, n_v))
-    floor = np.zeros((n, n_v))
     tv = inputs["trip_vehicle"].to_numpy()
-    first = inputs["trip_first"].to_numpy()
-    last = inputs["trip_last"].to_numpy()
-    energy = inputs["trip_energy"].to_numpy()
-    for v in range(n_v):
-        mine = tv == v
-        plugged[:, v], driving[:, v], floor[:, v] = trip_profiles(first[mine], last[mine], energy[mine], n)
+    order = np.argsort(tv, kind="stable")  # each vehicle's trips in their order
+    block = trip_profile_block(*(inputs[k].to_numpy()[order] for k in ("trip_vehicle", "trip_first", "trip_last", "trip_energy")),
+                               n_v, n)
+    plugged, driving, floor = (a.T for a in block)
     shares = inputs.attrs.get("vehicle_min_soc", {})
     fleets = list(inputs.indexes["fleet"])
     need = np.array([float(shares.get(fleets[j], 0.0)) for j in owner.tolist()])
