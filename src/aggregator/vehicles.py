@@ -15,7 +15,6 @@ Schedules come from a trips file (:func:`read_trips`, one row per trip:
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -485,34 +484,54 @@ def schedule_from_availability(
         raise InputError(f"{where}: vehicles = {vehicles!r}; a 'vehicles' fleet needs a whole number of vehicles >= 1")
     home_target = np.rint(np.asarray(availability, dtype=float) * n_v).astype(np.int64)
     n = home_target.size
-    h0 = int(home_target[0]) if n else n_v
-    home: deque[int] = deque(range(h0))
-    away: deque[tuple[int, int]] = deque((v, -1) for v in range(h0, n_v))  # (vehicle, first step away)
-    veh, first, last = [], [], []
-    for t in range(1, n):
-        target = int(home_target[t])
-        while len(home) > target:
-            away.append((home.popleft(), t))
-        while len(home) < target:
-            v, start = away.popleft()
-            veh.append(v), first.append(start), last.append(t - 1)
-            home.append(v)
-    for v, start in away:  # still away at the end
-        veh.append(v), first.append(start), last.append(n)
-    first_a = np.array(first, dtype=np.int64)
-    last_a = np.array(last, dtype=np.int64)
+    first_a, last_a, veh_a = _fifo_trips(np.clip(home_target, 0, n_v), n_v)
     hours = (np.minimum(last_a, n - 1) - np.maximum(first_a, 0) + 1) * step_hours
     energy = np.minimum(trip_kwh + kwh_per_hour * hours, max_trip_kwh)
     energy = np.where(first_a < 0, 0.0, energy)
     return VehicleSchedule(
         ids=tuple(str(v + 1) for v in range(n_v)),
         steps=n,
-        vehicle=np.array(veh, dtype=np.int64),
+        vehicle=veh_a,
         first=first_a,
         last=last_a,
         energy=energy.astype(float),
         source="from_availability",
     )
+
+
+def _fifo_trips(home: np.ndarray, vehicles: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trips of :func:`schedule_from_availability`'s rule, without a loop over vehicles.
+
+    Vehicles leave from the front of the queue of those home (plugged in
+    longest first) and join the back of the queue of those away; they come
+    back from its front and join the back of the home queue.  Together the
+    two queues are one ring whose order never changes (home front ... home
+    back, away front ... away back): the ``k``-th departure is vehicle
+    ``k mod vehicles`` and the ``k``-th return is vehicle ``(h_0 + k) mod
+    vehicles``, and a return ends the trip that entered the away queue
+    ``k``-th (the vehicles away at the start first, then the departures in
+    order).  Trips are listed in the order of their returns, then those still
+    away at the end in their queue order (first step -1: left before the
+    horizon; last step ``steps``: still away).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``first``, ``last`` and ``vehicle`` per trip.
+    """
+    n = home.size
+    h0 = int(home[0]) if n else vehicles
+    change = np.diff(home)
+    steps = np.arange(1, n, dtype=np.int64)
+    depart_at = np.repeat(steps, np.maximum(-change, 0))  # step of each departure, in order
+    return_at = np.repeat(steps, np.maximum(change, 0))
+    # the away queue's entries in order: the vehicles away at the start, then the departures
+    entered = np.concatenate([np.full(vehicles - h0, -1, dtype=np.int64), depart_at])
+    entered_vehicle = np.concatenate([np.arange(h0, vehicles, dtype=np.int64), np.arange(depart_at.size, dtype=np.int64) % max(vehicles, 1)])
+    back = return_at.size
+    first = entered
+    last = np.concatenate([return_at - 1, np.full(entered.size - back, n, dtype=np.int64)])
+    return first, last, entered_vehicle
 
 
 def vehicle_inputs(inputs: Any) -> dict[str, np.ndarray]:
