@@ -37,6 +37,7 @@ __all__ = [
     "solve_fleet_problems",
     "combine_fleet_solutions",
     "VehicleChunkSolution",
+    "vehicles_per_chunk",
 ]
 
 #: Certified gaps at or below this count as optimal whatever gap was requested:
@@ -47,14 +48,46 @@ NUMERICAL_GAP = 1e-8
 PARALLEL_MIN_CELLS = 10_000
 
 
-#: Vehicles of a "vehicles" fleet solved in one task (one problem of :func:`fleet_problems`).
+#: Fewest vehicles of a "vehicles" fleet solved in one task (one problem of :func:`fleet_problems`).
 VEHICLES_PER_TASK = 25
+
+#: Most vehicles in one task: its sums are 6 x 8760 h floats (420 kB) whatever its size.
+VEHICLES_PER_TASK_MAX = 500
+
+#: A fleet's vehicles are split into about this many tasks (between the two sizes above).
+VEHICLE_TASKS = 64
+
+
+def vehicles_per_chunk(count: int) -> int:
+    """Vehicles per chunk (task) of a "vehicles" fleet of ``count`` vehicles.
+
+    About :data:`VEHICLE_TASKS` chunks, each of :data:`VEHICLES_PER_TASK` to
+    :data:`VEHICLES_PER_TASK_MAX` vehicles.  It depends on the fleet alone
+    (not on the workers), so that a fleet is summed chunk by chunk in the
+    same order wherever its chunks are solved: on the local pool and on Dask
+    the totals agree to the last bit.
+
+    Parameters
+    ----------
+    count : int
+        Vehicles of the fleet.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> vehicles_per_chunk(200), vehicles_per_chunk(10_000), vehicles_per_chunk(100_000)
+    (25, 157, 500)
+    """
+    return int(min(VEHICLES_PER_TASK_MAX, max(VEHICLES_PER_TASK, -(-int(count) // VEHICLE_TASKS))))
 
 
 def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     """The per-fleet problems of the inputs, as keyword arguments of ``solve_fleet``.
 
-    A "vehicles" fleet gives one problem per :data:`VEHICLES_PER_TASK`
+    A "vehicles" fleet gives one problem per :func:`vehicles_per_chunk`
     vehicles instead (a dict with the key ``"vehicle_chunk"``, holding only
     the chunk's trips, so memory stays flat in the number of vehicles); its
     vehicles are independent one-battery problems.
@@ -133,8 +166,9 @@ def _vehicle_chunks(inputs: xr.Dataset, j: int, problem: dict[str, Any]) -> list
     ends = np.searchsorted(trip_vehicle[order], vehicles, side="right")
     first, last, energy = (inputs[k].to_numpy() for k in ("trip_first", "trip_last", "trip_energy"))
     chunks = []
-    for start in range(0, vehicles.size, VEHICLES_PER_TASK):
-        members = vehicles[start : start + VEHICLES_PER_TASK]
+    size = vehicles_per_chunk(vehicles.size)
+    for start in range(0, vehicles.size, size):
+        members = vehicles[start : start + size]
         trips = np.concatenate([order[a:b] for a, b in zip(bounds[start : start + members.size], ends[start : start + members.size])])
         chunk = dict(common)
         chunk.update(
@@ -433,7 +467,7 @@ def _gather_by_fleet(inputs: xr.Dataset, solutions: list) -> tuple[list, list]:
             position += 1
             continue
         count = int((inputs["vehicle_fleet"].to_numpy() == list(inputs.indexes["fleet"]).index(name)).sum())
-        chunks = queue[position : position + -(-count // VEHICLES_PER_TASK)]
+        chunks = queue[position : position + -(-count // vehicles_per_chunk(count))]
         position += len(chunks)
         total = VehicleChunkSolution(
             **{k: np.sum([getattr(c, k) for c in chunks], axis=0) for k in ("charge", "discharge", "soc", "slack_up", "slack_down", "shortfall")},

@@ -272,11 +272,20 @@ def solve_fleets(
         return assemble_result(aggregator, results, time.perf_counter() - start, split)
 
 
-def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, bool] | None = None) -> tuple[list[Any], bool]:
-    """Submit a problem: one task per group of fleets (:func:`fleet_groups`) when the fleets separate, else one task."""
+def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, bool] | None = None) -> tuple[list[Any], bool | str]:
+    """Submit a problem: one task per group of fleets (:func:`fleet_groups`) when the fleets separate, else one task.
+
+    A separable problem with a "vehicles" fleet is submitted as vehicle
+    chunks instead (:mod:`aggregator.vehicle_tasks`; the second value is then
+    :data:`aggregator.vehicle_tasks.VEHICLE_TASKS`).
+    """
     standard = _is_standard(aggregator, cache)
     impact = getattr(aggregator, "price_impact", None)
     shared_price = impact is not None and bool((impact > 0).any())  # fleets that move one price do not separate
+    from .vehicle_tasks import VEHICLE_TASKS, submit_vehicle_tasks, uses_vehicle_tasks
+
+    if not shared_price and uses_vehicle_tasks(ex, aggregator, standard):  # a "vehicles" fleet: its chunks are the tasks
+        return submit_vehicle_tasks(ex, aggregator, key), VEHICLE_TASKS
     if standard and len(aggregator.fleets) > 1 and not shared_price:
         template = ex.scatter(_with_fleets(aggregator, aggregator.fleets[:1], standard=True))
         groups = fleet_groups(aggregator.fleets, getattr(ex, "workers", 1))
@@ -307,7 +316,7 @@ def task_outcome(future: Any) -> Result | BaseException:
             future.release()
 
 
-def assemble_result(aggregator: Aggregator, results: list[Any], wall: float, split: bool) -> Result:
+def assemble_result(aggregator: Aggregator, results: list[Any], wall: float, split: bool | str) -> Result:
     """The Result of a whole problem from its tasks' outcomes.
 
     Parameters
@@ -318,13 +327,18 @@ def assemble_result(aggregator: Aggregator, results: list[Any], wall: float, spl
         Outcomes (:func:`task_outcome`) in task order.
     wall : float
         Wall seconds of the whole solve.
-    split : bool
-        True when the tasks are one per fleet (see :func:`submit_problem`).
+    split : bool or str
+        True when the tasks are one per fleet, ``VEHICLE_TASKS`` when they are
+        vehicle chunks (see :func:`submit_problem`).
 
     Returns
     -------
     Result
     """
+    from .vehicle_tasks import VEHICLE_TASKS, assemble_vehicle_result
+
+    if split == VEHICLE_TASKS:
+        return assemble_vehicle_result(aggregator, results, wall_seconds=wall)
     if split:
         return combine_fleet_results(aggregator, results, wall_seconds=wall)
     if isinstance(results[0], BaseException):
