@@ -6,7 +6,7 @@ Usage::
     python benchmarks/representations.py vehicles 1000     # 1000 vehicles x 8760 h, totals only (target <= 5 min)
     python benchmarks/representations.py study 40          # four fleets x three representations -> docs/figures
     python benchmarks/representations.py fleet 10000       # issue 14: `aggregator run` of 10^4 vehicles as one fleet (<= 60 s)
-    python benchmarks/representations.py dask 100000 1 2 4 # issue 14: the same on local Dask clusters of 1, 2, 4 workers
+    python benchmarks/representations.py dask 100000 1 2 4 --hours 720  # the same on local Dask clusters of 1, 2, 4 workers
 
 ``fleet`` and ``dask`` run the real command line on a scenario file written
 to a temporary folder (the seed files by absolute path) and measure the
@@ -31,6 +31,7 @@ starting full, 8760 h.  Results go to ``benchmarks/representations.json``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -206,7 +207,6 @@ trips = {{ model = "from_availability", trip_kwh = {trip_kwh} }}
 
 def run_cli(count: int, workers: int | None, hours: int = 8760) -> dict:
     """``aggregator run`` of ``count`` vehicles as one fleet (``--workers N`` on Dask), measured with its workers."""
-    import os
     import tempfile
 
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -248,17 +248,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def bench_scale(count: int, workers: list[int | None]) -> None:
+def bench_scale(count: int, workers: list[int | None], hours: int = 8760) -> None:
     """Issue 14: ``aggregator run`` of ``count`` vehicles, one fleet, per number of Dask workers (None: no Dask)."""
     import datetime
     import platform
 
     rows = []
     for n in workers:
-        row = run_cli(count, n)
+        row = run_cli(count, n, hours)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        record(f"cli_vehicles_{count}_{'pool' if n is None else f'dask{n}'}", row)
+        record(f"cli_vehicles_{count}x{hours}_{'pool' if n is None else f'dask{n}'}", row)
     text = table(rows)
     print(text)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -278,14 +278,17 @@ def bench_scale(count: int, workers: list[int | None]) -> None:
 
 
 if __name__ == "__main__":
-    import os
-
     what = sys.argv[1] if len(sys.argv) > 1 else "energy"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    rest = sys.argv[3:]
+    horizon = 8760
+    if "--hours" in rest:
+        at = rest.index("--hours")
+        horizon, rest = int(rest[at + 1]), rest[:at] + rest[at + 2 :]
     if what == "fleet":
-        bench_scale(n, [None])
+        bench_scale(n, [None], horizon)
     elif what == "dask":
-        bench_scale(n, [int(w) for w in sys.argv[3:]] or [1, 2, 4])
+        bench_scale(n, [int(w) for w in rest] or [1, 2, 4], horizon)
     elif what == "plot":  # redraw the figure from docs/figures/representations.csv
         import pandas as pd
 

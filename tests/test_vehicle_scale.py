@@ -119,7 +119,7 @@ def _assert_same(local, distributed_result) -> None:
 def cluster():
     distributed = pytest.importorskip("distributed", reason="vehicle tasks on Dask need dask.distributed")
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     ) as local, distributed.Client(local) as client:
         yield client
 
@@ -170,3 +170,44 @@ def test_a_worker_killed_during_the_vehicle_tasks_does_not_stop_the_run(cluster)
     killer.join(timeout=10)
     assert killed and killed[0] < finished, "the worker was not killed during the run"
     _assert_same(local, on_dask)
+
+
+VEHICLE_SCENARIO = """\
+[prices]
+source = "synthetic"
+seed = 5
+[horizon]
+hours = 168
+[[fleets]]
+name = "cars"
+vehicles = 120
+battery_kwh = 30
+charger_kw = 7.2
+contract_limit = 0.8
+initial_soc = 1.0
+representation = "vehicles"
+min_soc = 0.5
+availability = { model = "synthetic", pattern = "residential", seed = 2 }
+trips = { model = "from_availability", trip_kwh = 6 }
+"""
+
+
+def test_the_command_on_a_running_scheduler_writes_the_local_per_vehicle_table(cluster, tmp_path):
+    """``aggregator run --scheduler ADDRESS --out r.parquet``: the per-vehicle table equals the local run's."""
+    import pandas as pd
+
+    from conftest import run_cli
+
+    path = tmp_path / "cars.toml"
+    path.write_text(VEHICLE_SCENARIO)
+    local = run_cli("-q", "run", str(path), "--out", str(tmp_path / "local.parquet"))
+    on_dask = run_cli("-q", "run", str(path), "--scheduler", cluster.scheduler.address, "--json",
+                      "--out", str(tmp_path / "dask.parquet"))
+    assert local.returncode == 0 and on_dask.returncode == 0, local.stderr + on_dask.stderr
+    from aggregator import Result
+
+    assert Result.from_parquet(tmp_path / "dask.parquet").dataset.attrs["solver_choice"] == "dp on 5 vehicle tasks"
+    for suffix in ("parquet", "vehicles.parquet"):
+        a, b = pd.read_parquet(tmp_path / f"local.{suffix}"), pd.read_parquet(tmp_path / f"dask.{suffix}")
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert len(pd.read_parquet(tmp_path / "dask.vehicles.parquet")) == 120 * 168

@@ -284,15 +284,14 @@ def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
     rows = np.searchsorted(members, chunk["trip_vehicle"])  # members are in order (see _vehicle_chunks)
     plugged_all, driving_all, departs_all = trip_profile_block(
         rows, chunk["trip_first"], chunk["trip_last"], chunk["trip_energy"], members.size, n
-    )
+    )  # one row per vehicle: each row is contiguous, as the kernel takes it
     floor_all = np.where(departs_all, chunk["need_kwh"], 0.0)
     pmax_all = plugged_all * chunk["charger_kw"]
     for k in range(members.size):
-        plugged, driving = pmax_all[k], driving_all[k]
         sol = solve_fleet(
             price,
             chunk["dt"],
-            plugged,
+            pmax_all[k],
             chunk["smin"],
             chunk["smax"],
             chunk["s_init"],
@@ -300,7 +299,7 @@ def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
             chunk["eta_out"],
             chunk["penalty"],
             exclusive=chunk["exclusive"],
-            driving=driving,
+            driving=driving_all[k],
             floor=floor_all[k],
             shortfall_penalty=chunk["shortfall_penalty"],
             wear_cost=chunk["wear_cost"],

@@ -175,16 +175,20 @@ class VehicleSchedule:
         tuple
         """
         n = self.steps if steps is None else steps
+        for start, block in self._blocks(n):
+            for k in range(block[0].shape[0]):
+                yield (start + k, block[0][k], block[1][k], block[2][k])
+
+    def _blocks(self, n: int) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """``(first vehicle, trip_profile_block(...))`` of every :data:`PROFILE_BLOCK` vehicles."""
         order = np.argsort(self.vehicle, kind="stable")
         bounds = np.searchsorted(self.vehicle[order], np.arange(self.count + 1))
         for start in range(0, self.count, PROFILE_BLOCK):
             stop = min(start + PROFILE_BLOCK, self.count)
             trips = order[bounds[start] : bounds[stop]]
-            block = trip_profile_block(
+            yield start, trip_profile_block(
                 self.vehicle[trips] - start, self.first[trips], self.last[trips], self.energy[trips], stop - start, n
             )
-            for k in range(stop - start):
-                yield (start + k, block[0][k], block[1][k], block[2][k])
 
     def totals(self, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fleet sums: vehicles plugged in, driving energy (kWh) and departures, per step.
