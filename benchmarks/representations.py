@@ -5,6 +5,15 @@ Usage::
     python benchmarks/representations.py energy            # the seed year, four "energy" fleets (target <= 3 s)
     python benchmarks/representations.py vehicles 1000     # 1000 vehicles x 8760 h, totals only (target <= 5 min)
     python benchmarks/representations.py study 40          # four fleets x three representations -> docs/figures
+    python benchmarks/representations.py fleet 10000       # issue 14: `aggregator run` of 10^4 vehicles as one fleet (<= 60 s)
+    python benchmarks/representations.py dask 100000 1 2 4 --hours 720  # the same on local Dask clusters of 1, 2, 4 workers
+
+``fleet`` and ``dask`` run the real command line on a scenario file written
+to a temporary folder (the seed files by absolute path) and measure the
+command with its worker processes: wall, CPU (user + system of the process
+tree), peak RSS summed over the tree, the load average before and after.
+They print a table and add it to ``benchmarks/results.md`` (section
+"Vehicles at scale").
 
 Assumptions (the seed data have availability profiles only): the vehicles
 are generated from each fleet's availability profile with
@@ -22,6 +31,7 @@ starting full, 8760 h.  Results go to ``benchmarks/representations.json``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -168,10 +178,118 @@ def plot_study(table, count: int) -> None:
     fig.savefig(FIGURES / "study_representations.png", dpi=120)
 
 
+SCENARIO = """\
+name = "vehicles-{count}"
+[prices]
+source = "csv"
+path = "{seed}/CA_Weighted_Price_Case0.csv"
+column = "Weighted_Avg_Price"
+[horizon]
+hours = {hours}
+[solver]
+name = "dp"
+[[fleets]]
+name = "car_aval1"
+vehicles = {count}
+battery_kwh = 30
+charger_kw = 7.2
+charge_efficiency = 0.85
+discharge_efficiency = 0.78
+contract_limit = 0.8
+initial_soc = 1.0
+representation = "vehicles"
+min_soc = {min_soc}
+vehicle_results = "totals"
+availability = {{ model = "csv", path = "{seed}/car_profile_multiple.csv", column = "car_aval1" }}
+trips = {{ model = "from_availability", trip_kwh = {trip_kwh} }}
+"""
+
+
+def run_cli(count: int, workers: int | None, hours: int = 8760) -> dict:
+    """``aggregator run`` of ``count`` vehicles as one fleet (``--workers N`` on Dask), measured with its workers."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from sweep_benchmark import run_measured
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "vehicles.toml"
+        path.write_text(SCENARIO.format(count=count, seed=SEED, hours=hours, min_soc=MIN_SOC, trip_kwh=TRIP_KWH))
+        command = [sys.executable, "-m", "aggregator", "-q", "run", str(path), "--json"]
+        if workers is not None:
+            command += ["--workers", str(workers)]
+        load = os.getloadavg()[0]
+        run = run_measured(command, timeout=3600)
+    row = {"vehicles": count, "hours": hours, "workers": workers, "load_before": load, "load_after": os.getloadavg()[0],
+           **{k: run[k] for k in ("wall_s", "cpu_s", "peak_rss_mb", "returncode")}}
+    try:
+        data = json.loads(run["stdout"])
+        row.update(status=data["status"], gap=data["gap"], objective=data["objective"])
+    except (json.JSONDecodeError, KeyError):
+        row.update(status="failed", stderr=run["stderr"].strip().splitlines()[-3:])
+    row["vehicles_per_s"] = count / row["wall_s"]
+    row["cpu_ms_per_vehicle"] = 1000 * row["cpu_s"] / count
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    """The rows of :func:`run_cli` as a small table."""
+    head = (f"{'case':<34}{'wall s':>8}{'CPU s':>8}{'peak MB':>9}{'veh/s':>8}{'veh/s/wkr':>10}"
+            f"{'CPU ms/veh':>11}{'load':>10}  status")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        where = "dp pool, 2 cores" if r["workers"] is None else f"Dask, {r['workers']} worker{'s' * (r['workers'] > 1)}"
+        per_worker = r["vehicles_per_s"] / (r["workers"] or 2)
+        lines.append(
+            f"{r['vehicles']:>7,} x {r['hours']} h, {where:<18}{r['wall_s']:>8.1f}{r['cpu_s']:>8.1f}{r['peak_rss_mb']:>9.0f}"
+            f"{r['vehicles_per_s']:>8.0f}{per_worker:>10.0f}{r['cpu_ms_per_vehicle']:>11.1f}"
+            f"{r['load_before']:>5.1f}-{r['load_after']:<4.1f}  {r['status']} gap {r.get('gap', float('nan')):.1e}"
+        )
+    return "\n".join(lines)
+
+
+def bench_scale(count: int, workers: list[int | None], hours: int = 8760) -> None:
+    """Issue 14: ``aggregator run`` of ``count`` vehicles, one fleet, per number of Dask workers (None: no Dask)."""
+    import datetime
+    import platform
+
+    rows = []
+    for n in workers:
+        row = run_cli(count, n, hours)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        record(f"cli_vehicles_{count}x{hours}_{'pool' if n is None else f'dask{n}'}", row)
+    text = table(rows)
+    print(text)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    note = (f"\n`python benchmarks/representations.py {' '.join(sys.argv[1:])}`, {stamp}, {platform.machine()} "
+            f"{cores} cores, Python {platform.python_version()}; load average (1 min) before-after each run in "
+            "the table (other engineers' work on the same cores inflates wall times; CPU s much less).\n\n"
+            f"```\n{text}\n```\n")
+    results = REPO / "benchmarks" / "results.md"
+    body = results.read_text()
+    heading = "\n## Vehicles at scale (issue 14)\n"
+    if heading not in body:
+        body += heading + ("\nOne \"vehicles\" fleet generated from the seed profile `car_aval1` (6 kWh trips, 50 % needed "
+                           "at departure, totals only), Case0 prices, 8760 h, solved by `aggregator run` end to end "
+                           "(reading, generating the trips, inputs, solve, aggregation error).\n")
+    results.write_text(body + note)
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "energy"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    if what == "plot":  # redraw the figure from docs/figures/representations.csv
+    rest = sys.argv[3:]
+    horizon = 8760
+    if "--hours" in rest:
+        at = rest.index("--hours")
+        horizon, rest = int(rest[at + 1]), rest[:at] + rest[at + 2 :]
+    if what == "fleet":
+        bench_scale(n, [None], horizon)
+    elif what == "dask":
+        bench_scale(n, [int(w) for w in rest] or [1, 2, 4], horizon)
+    elif what == "plot":  # redraw the figure from docs/figures/representations.csv
         import pandas as pd
 
         plot_study(pd.read_csv(FIGURES / "representations.csv", index_col="fleet"), n)

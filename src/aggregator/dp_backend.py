@@ -38,6 +38,7 @@ __all__ = [
     "combine_fleet_solutions",
     "dp_outcome",
     "VehicleChunkSolution",
+    "vehicles_per_chunk",
 ]
 
 #: Certified gaps at or below this count as optimal whatever gap was requested:
@@ -48,14 +49,46 @@ NUMERICAL_GAP = 1e-8
 PARALLEL_MIN_CELLS = 10_000
 
 
-#: Vehicles of a "vehicles" fleet solved in one task (one problem of :func:`fleet_problems`).
+#: Fewest vehicles of a "vehicles" fleet solved in one task (one problem of :func:`fleet_problems`).
 VEHICLES_PER_TASK = 25
+
+#: Most vehicles in one task: its sums are 6 x 8760 h floats (420 kB) whatever its size.
+VEHICLES_PER_TASK_MAX = 500
+
+#: A fleet's vehicles are split into about this many tasks (between the two sizes above).
+VEHICLE_TASKS = 64
+
+
+def vehicles_per_chunk(count: int) -> int:
+    """Vehicles per chunk (task) of a "vehicles" fleet of ``count`` vehicles.
+
+    About :data:`VEHICLE_TASKS` chunks, each of :data:`VEHICLES_PER_TASK` to
+    :data:`VEHICLES_PER_TASK_MAX` vehicles.  It depends on the fleet alone
+    (not on the workers), so that a fleet is summed chunk by chunk in the
+    same order wherever its chunks are solved: on the local pool and on Dask
+    the totals agree to the last bit.
+
+    Parameters
+    ----------
+    count : int
+        Vehicles of the fleet.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> vehicles_per_chunk(200), vehicles_per_chunk(10_000), vehicles_per_chunk(100_000)
+    (25, 157, 500)
+    """
+    return int(min(VEHICLES_PER_TASK_MAX, max(VEHICLES_PER_TASK, -(-int(count) // VEHICLE_TASKS))))
 
 
 def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     """The per-fleet problems of the inputs, as keyword arguments of ``solve_fleet``.
 
-    A "vehicles" fleet gives one problem per :data:`VEHICLES_PER_TASK`
+    A "vehicles" fleet gives one problem per :func:`vehicles_per_chunk`
     vehicles instead (a dict with the key ``"vehicle_chunk"``, holding only
     the chunk's trips, so memory stays flat in the number of vehicles); its
     vehicles are independent one-battery problems.
@@ -129,18 +162,23 @@ def _vehicle_chunks(inputs: xr.Dataset, j: int, problem: dict[str, Any]) -> list
         need_kwh=float(inputs.attrs.get("vehicle_min_soc", {}).get(name, 0.0)) * battery,
         keep=inputs.attrs.get("vehicle_results", {}).get(name, "all") == "all",
     )
+    order = np.argsort(trip_vehicle, kind="stable")  # each vehicle's trips in their order
+    bounds = np.searchsorted(trip_vehicle[order], vehicles)
+    ends = np.searchsorted(trip_vehicle[order], vehicles, side="right")
+    first, last, energy = (inputs[k].to_numpy() for k in ("trip_first", "trip_last", "trip_energy"))
     chunks = []
-    for start in range(0, vehicles.size, VEHICLES_PER_TASK):
-        members = vehicles[start : start + VEHICLES_PER_TASK]
-        trips = np.flatnonzero(np.isin(trip_vehicle, members))
+    size = vehicles_per_chunk(vehicles.size)
+    for start in range(0, vehicles.size, size):
+        members = vehicles[start : start + size]
+        trips = np.concatenate([order[a:b] for a, b in zip(bounds[start : start + members.size], ends[start : start + members.size])])
         chunk = dict(common)
         chunk.update(
             vehicle_chunk=True,
             vehicles=members,
             trip_vehicle=trip_vehicle[trips],
-            trip_first=inputs["trip_first"].values[trips],
-            trip_last=inputs["trip_last"].values[trips],
-            trip_energy=inputs["trip_energy"].values[trips],
+            trip_first=first[trips],
+            trip_last=last[trips],
+            trip_energy=energy[trips],
         )
         chunks.append(chunk)
     return chunks
@@ -235,7 +273,7 @@ class VehicleChunkSolution:
 
 def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
     from .exact_dp import solve_fleet
-    from .vehicles import trip_profiles
+    from .vehicles import trip_profile_block
 
     price = chunk["price"]
     n = price.shape[0]
@@ -243,15 +281,18 @@ def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
     kept: dict[str, list[np.ndarray]] = {k: [] for k in ("charge", "discharge", "soc", "shortfall")}
     totals = {k: [] for k in ("objective", "profit", "penalty", "wear", "shortfall_cost", "bound")}
     components, exact = 1, True
-    for v in chunk["vehicles"].tolist():
-        mine = chunk["trip_vehicle"] == v
-        plugged, driving, departs = trip_profiles(
-            chunk["trip_first"][mine], chunk["trip_last"][mine], chunk["trip_energy"][mine], n
-        )
+    members = np.asarray(chunk["vehicles"])
+    rows = np.searchsorted(members, chunk["trip_vehicle"])  # members are in order (see _vehicle_chunks)
+    plugged_all, driving_all, departs_all = trip_profile_block(
+        rows, chunk["trip_first"], chunk["trip_last"], chunk["trip_energy"], members.size, n
+    )  # one row per vehicle: each row is contiguous, as the kernel takes it
+    floor_all = np.where(departs_all, chunk["need_kwh"], 0.0)
+    pmax_all = plugged_all * chunk["charger_kw"]
+    for k in range(members.size):
         sol = solve_fleet(
             price,
             chunk["dt"],
-            plugged * chunk["charger_kw"],
+            pmax_all[k],
             chunk["smin"],
             chunk["smax"],
             chunk["s_init"],
@@ -259,8 +300,8 @@ def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
             chunk["eta_out"],
             chunk["penalty"],
             exclusive=chunk["exclusive"],
-            driving=driving,
-            floor=np.where(departs, chunk["need_kwh"], 0.0),
+            driving=driving_all[k],
+            floor=floor_all[k],
             shortfall_penalty=chunk["shortfall_penalty"],
             wear_cost=chunk["wear_cost"],
         )
@@ -474,7 +515,7 @@ def _gather_by_fleet(inputs: xr.Dataset, solutions: list) -> tuple[list, list]:
             position += 1
             continue
         count = int((inputs["vehicle_fleet"].to_numpy() == list(inputs.indexes["fleet"]).index(name)).sum())
-        chunks = queue[position : position + -(-count // VEHICLES_PER_TASK)]
+        chunks = queue[position : position + -(-count // vehicles_per_chunk(count))]
         position += len(chunks)
         total = VehicleChunkSolution(
             **{k: np.sum([getattr(c, k) for c in chunks], axis=0) for k in ("charge", "discharge", "soc", "slack_up", "slack_down", "shortfall")},

@@ -320,8 +320,9 @@ class TaskPlan:
     ----------
     kind : str
         ``"whole"`` (one task solves the problem), ``"groups"`` (one Result per
-        group of fleets, :func:`combine_fleet_results`) or ``"batches"``
-        (arrays for the DP kernel, :func:`fleet_batches`).
+        group of fleets, :func:`combine_fleet_results`), ``"batches"``
+        (arrays for the DP kernel, :func:`fleet_batches`) or ``"vehicles"``
+        (vehicle chunks on Dask, :mod:`aggregator.vehicle_tasks`).
     choice : str
         For batches: how the backend was chosen.
     assembly : BatchAssembly or None
@@ -363,6 +364,9 @@ class TaskPlan:
 def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, bool] | None = None) -> tuple[list[Any], TaskPlan]:
     """Submit a problem: tasks by fleet (:func:`fleet_batches` or :func:`fleet_groups`) when the fleets separate, else one task.
 
+    On Dask, a separable problem with a "vehicles" fleet is submitted as
+    vehicle chunks instead (:mod:`aggregator.vehicle_tasks`, plan ``"vehicles"``).
+
     Parameters
     ----------
     ex : executor
@@ -382,6 +386,10 @@ def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, b
     standard = _is_standard(aggregator, cache)
     impact = getattr(aggregator, "price_impact", None)
     shared_price = impact is not None and bool((impact > 0).any())  # fleets that move one price do not separate
+    from .vehicle_tasks import submit_vehicle_tasks, uses_vehicle_tasks
+
+    if not shared_price and uses_vehicle_tasks(ex, aggregator, standard):  # a "vehicles" fleet: its chunks are the tasks
+        return submit_vehicle_tasks(ex, aggregator, key), TaskPlan("vehicles")
     if standard and len(aggregator.fleets) > 1 and not shared_price:
         choice = None if isinstance(ex, SerialExecutor) else _batch_choice(aggregator)
         if choice is not None:
@@ -524,6 +532,10 @@ def assemble_result(aggregator: Aggregator, results: list[Any], wall: float, spl
     """
     if isinstance(split, TaskPlan) and split.kind == "batches":
         return _batch_result(aggregator, results, wall, split)
+    if isinstance(split, TaskPlan) and split.kind == "vehicles":
+        from .vehicle_tasks import assemble_vehicle_result
+
+        return assemble_vehicle_result(aggregator, results, wall_seconds=wall)
     if split:
         return combine_fleet_results(aggregator, results, wall_seconds=wall)
     if isinstance(results[0], BaseException):

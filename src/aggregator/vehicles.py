@@ -15,7 +15,6 @@ Schedules come from a trips file (:func:`read_trips`, one row per trip:
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +31,7 @@ __all__ = [
     "read_trips",
     "schedule_from_availability",
     "trip_profiles",
+    "trip_profile_block",
     "vehicle_inputs",
     "TRIP_COLUMNS",
 ]
@@ -163,6 +163,9 @@ class VehicleSchedule:
     def iter_vehicles(self, steps: int | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """``(index, plugged, driving, departs)`` for every vehicle, one at a time (memory flat in vehicles).
 
+        The profiles are built :data:`PROFILE_BLOCK` vehicles at a time
+        (:func:`trip_profile_block`); each yielded array is a row of its block.
+
         Parameters
         ----------
         steps : int, optional
@@ -172,13 +175,27 @@ class VehicleSchedule:
         tuple
         """
         n = self.steps if steps is None else steps
+        for start, block in self._blocks(n):
+            for k in range(block[0].shape[0]):
+                yield (start + k, block[0][k], block[1][k], block[2][k])
+
+    def _blocks(self, n: int) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """``(first vehicle, trip_profile_block(...))`` of every :data:`PROFILE_BLOCK` vehicles."""
         order = np.argsort(self.vehicle, kind="stable")
         bounds = np.searchsorted(self.vehicle[order], np.arange(self.count + 1))
-        for v in range(self.count):
-            yield (v, *self._profiles(order[bounds[v] : bounds[v + 1]], n))
+        for start in range(0, self.count, PROFILE_BLOCK):
+            stop = min(start + PROFILE_BLOCK, self.count)
+            trips = order[bounds[start] : bounds[stop]]
+            yield start, trip_profile_block(
+                self.vehicle[trips] - start, self.first[trips], self.last[trips], self.energy[trips], stop - start, n
+            )
 
     def totals(self, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fleet sums: vehicles plugged in, driving energy (kWh) and departures, per step.
+
+        The same numbers, to the last bit, as summing :meth:`iter_vehicles` in
+        vehicle order; computed over all trips at once unless a vehicle has two
+        trips in one step (then vehicle by vehicle).
 
         Parameters
         ----------
@@ -189,14 +206,85 @@ class VehicleSchedule:
         tuple of numpy.ndarray
         """
         n = self.steps if steps is None else steps
-        plugged = np.zeros(n)
-        driving = np.zeros(n)
-        departs = np.zeros(n)
-        for _, p, d, dep in self.iter_vehicles(n):
-            plugged += p
-            driving += d
-            departs += dep
+        order = np.lexsort((self.first, self.vehicle))  # by vehicle, then departure (stable)
+        first, last, vehicle = self.first[order], self.last[order], self.vehicle[order]
+        lo, hi = np.clip(first, 0, n), np.clip(last + 1, 0, n)
+        away_k = hi > lo  # trips that take the vehicle away in some step, by vehicle and start
+        vk, lok, hik = vehicle[away_k], lo[away_k], hi[away_k]
+        shared_step = (vk[1:] == vk[:-1]) & (lok[1:] < hik[:-1])
+        inside = (first >= 0) & (first < n)
+        shared_start = (vehicle[1:] == vehicle[:-1]) & inside[1:] & inside[:-1] & (first[1:] == first[:-1])
+        if shared_step.any() or shared_start.any():
+            plugged, driving, departs = np.zeros(n), np.zeros(n), np.zeros(n)
+            for _, p, d, dep in self.iter_vehicles(n):
+                plugged += p
+                driving += d
+                departs += dep
+            return plugged, driving, departs
+        # one trip per vehicle and step: a vehicle's sums are its trips', added in vehicle order
+        # (as the stable order by vehicle keeps them), which is what adding the vehicles does
+        stable = np.argsort(self.vehicle, kind="stable")
+        a, e = self.first[stable], self.energy[stable]
+        away = np.bincount(lok, minlength=n + 1) - np.bincount(hik, minlength=n + 1)
+        plugged = self.count - np.cumsum(away[:n]).astype(float)
+        starts = (a >= 0) & (a < n)
+        driving = np.bincount(a[starts], weights=e[starts], minlength=n).astype(float)
+        leaving = (a >= 1) & (a < n)
+        departs = np.bincount(a[leaving] - 1, minlength=n).astype(float)
         return plugged, driving, departs
+
+
+#: Vehicles whose profiles :meth:`VehicleSchedule.iter_vehicles` builds at once.
+PROFILE_BLOCK = 64
+
+
+def trip_profile_block(
+    vehicle: np.ndarray, first: np.ndarray, last: np.ndarray, energy: np.ndarray, count: int, steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`trip_profiles` of ``count`` vehicles at once, one row per vehicle.
+
+    The same numbers, to the last bit, as :func:`trip_profiles` of each
+    vehicle's trips in the given order (a vehicle's driving energy in a step
+    is the sum of its trips' in that order).
+
+    Parameters
+    ----------
+    vehicle : numpy.ndarray
+        Per trip: the row, ``0 <= vehicle < count``.
+    first, last, energy : numpy.ndarray
+        Per trip, as for :func:`trip_profiles`.
+    count, steps : int
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``plugged``, ``driving`` (float, shape ``(count, steps)``) and
+        ``departs`` (bool, same shape).
+
+    Examples
+    --------
+    >>> p, d, dep = trip_profile_block(np.array([1]), np.array([1]), np.array([2]), np.array([4.0]), 2, 4)
+    >>> p.tolist(), d[1].tolist(), dep[1].tolist()
+    ([[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 1.0]], [0.0, 4.0, 0.0, 0.0], [True, False, False, False])
+    """
+    vehicle = np.asarray(vehicle, dtype=np.int64)
+    first = np.asarray(first, dtype=np.int64)
+    last = np.asarray(last, dtype=np.int64)
+    energy = np.asarray(energy, dtype=float)
+    width = steps + 1
+    lo, hi = np.clip(first, 0, steps), np.clip(last + 1, 0, steps)
+    keep = hi > lo
+    row = vehicle * width
+    away = np.bincount(row[keep] + lo[keep], minlength=count * width)
+    away -= np.bincount(row[keep] + hi[keep], minlength=count * width)
+    plugged = (np.cumsum(away.reshape(count, width)[:, :steps], axis=1) == 0).astype(float)
+    starts = (first >= 0) & (first < steps)
+    cells = vehicle[starts] * steps + first[starts]
+    driving = np.bincount(cells, weights=energy[starts], minlength=count * steps).reshape(count, steps)
+    leaving = (first >= 1) & (first < steps)
+    departs = np.zeros(count * steps, dtype=bool)
+    departs[vehicle[leaving] * steps + first[leaving] - 1] = True
+    return plugged, driving, departs.reshape(count, steps)
 
 
 def trip_profiles(
@@ -400,34 +488,54 @@ def schedule_from_availability(
         raise InputError(f"{where}: vehicles = {vehicles!r}; a 'vehicles' fleet needs a whole number of vehicles >= 1")
     home_target = np.rint(np.asarray(availability, dtype=float) * n_v).astype(np.int64)
     n = home_target.size
-    h0 = int(home_target[0]) if n else n_v
-    home: deque[int] = deque(range(h0))
-    away: deque[tuple[int, int]] = deque((v, -1) for v in range(h0, n_v))  # (vehicle, first step away)
-    veh, first, last = [], [], []
-    for t in range(1, n):
-        target = int(home_target[t])
-        while len(home) > target:
-            away.append((home.popleft(), t))
-        while len(home) < target:
-            v, start = away.popleft()
-            veh.append(v), first.append(start), last.append(t - 1)
-            home.append(v)
-    for v, start in away:  # still away at the end
-        veh.append(v), first.append(start), last.append(n)
-    first_a = np.array(first, dtype=np.int64)
-    last_a = np.array(last, dtype=np.int64)
+    first_a, last_a, veh_a = _fifo_trips(np.clip(home_target, 0, n_v), n_v)
     hours = (np.minimum(last_a, n - 1) - np.maximum(first_a, 0) + 1) * step_hours
     energy = np.minimum(trip_kwh + kwh_per_hour * hours, max_trip_kwh)
     energy = np.where(first_a < 0, 0.0, energy)
     return VehicleSchedule(
         ids=tuple(str(v + 1) for v in range(n_v)),
         steps=n,
-        vehicle=np.array(veh, dtype=np.int64),
+        vehicle=veh_a,
         first=first_a,
         last=last_a,
         energy=energy.astype(float),
         source="from_availability",
     )
+
+
+def _fifo_trips(home: np.ndarray, vehicles: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trips of :func:`schedule_from_availability`'s rule, without a loop over vehicles.
+
+    Vehicles leave from the front of the queue of those home (plugged in
+    longest first) and join the back of the queue of those away; they come
+    back from its front and join the back of the home queue.  Together the
+    two queues are one ring whose order never changes (home front ... home
+    back, away front ... away back): the ``k``-th departure is vehicle
+    ``k mod vehicles`` and the ``k``-th return is vehicle ``(h_0 + k) mod
+    vehicles``, and a return ends the trip that entered the away queue
+    ``k``-th (the vehicles away at the start first, then the departures in
+    order).  Trips are listed in the order of their returns, then those still
+    away at the end in their queue order (first step -1: left before the
+    horizon; last step ``steps``: still away).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``first``, ``last`` and ``vehicle`` per trip.
+    """
+    n = home.size
+    h0 = int(home[0]) if n else vehicles
+    change = np.diff(home)
+    steps = np.arange(1, n, dtype=np.int64)
+    depart_at = np.repeat(steps, np.maximum(-change, 0))  # step of each departure, in order
+    return_at = np.repeat(steps, np.maximum(change, 0))
+    # the away queue's entries in order: the vehicles away at the start, then the departures
+    entered = np.concatenate([np.full(vehicles - h0, -1, dtype=np.int64), depart_at])
+    entered_vehicle = np.concatenate([np.arange(h0, vehicles, dtype=np.int64), np.arange(depart_at.size, dtype=np.int64) % max(vehicles, 1)])
+    back = return_at.size
+    first = entered
+    last = np.concatenate([return_at - 1, np.full(entered.size - back, n, dtype=np.int64)])
+    return first, last, entered_vehicle
 
 
 def vehicle_inputs(inputs: Any) -> dict[str, np.ndarray]:
@@ -450,16 +558,11 @@ def vehicle_inputs(inputs: Any) -> dict[str, np.ndarray]:
     battery = inputs["battery_kwh"].to_numpy()[owner]
     charger = inputs["charger_kw"].to_numpy()[owner]
     contract = inputs["contract_limit"].to_numpy()[owner]
-    plugged = np.ones((n, n_v))
-    driving = np.zeros((n, n_v))
-    floor = np.zeros((n, n_v))
     tv = inputs["trip_vehicle"].to_numpy()
-    first = inputs["trip_first"].to_numpy()
-    last = inputs["trip_last"].to_numpy()
-    energy = inputs["trip_energy"].to_numpy()
-    for v in range(n_v):
-        mine = tv == v
-        plugged[:, v], driving[:, v], floor[:, v] = trip_profiles(first[mine], last[mine], energy[mine], n)
+    order = np.argsort(tv, kind="stable")  # each vehicle's trips in their order
+    block = trip_profile_block(*(inputs[k].to_numpy()[order] for k in ("trip_vehicle", "trip_first", "trip_last", "trip_energy")),
+                               n_v, n)
+    plugged, driving, floor = (a.T for a in block)
     shares = inputs.attrs.get("vehicle_min_soc", {})
     fleets = list(inputs.indexes["fleet"])
     need = np.array([float(shares.get(fleets[j], 0.0)) for j in owner.tolist()])
