@@ -285,3 +285,30 @@ def _objective_of(problem, columns):
     p = problem.problems[0]
     revenue = (p["price"][None, :] / 1000.0 * (columns[1] - columns[0]) * p["dt"]).sum()
     return float(revenue - p["penalty"] * (columns[3] + columns[4]).sum())
+
+
+@pytest.mark.parametrize(("price", "lo", "hi", "sold"), [(100.0, -6.0, -4.0, 6.0), (-100.0, -6.0, -4.0, 4.0),
+                                                         (-100.0, -6.0, 3.0, 0.0), (100.0, -10.0, 10.0, 10.0)])
+def test_a_fleet_within_its_interval_hand_solved(price, lo, hi, sold):
+    # One lossless 10 kWh fleet, full, one step: within [lo, hi] kW of net import it sells as much as the
+    # price rewards, at least -hi when the interval forces a discharge; a full fleet cannot charge.
+    from aggregator.decomposition import solve_within
+
+    problem = dict(price=np.array([price]), dt=1.0, pmax=np.array([10.0]), smin=np.array([0.0]), smax=np.array([10.0]),
+                   s_init=10.0, eta_in=1.0, eta_out=1.0, penalty=1000.0, exclusive=True)
+    charge, discharge, soc, up, down = solve_within({"problem": problem, "lo": np.array([lo]), "hi": np.array([hi])})
+    assert discharge[0] == pytest.approx(sold) and charge[0] == 0.0
+    assert soc[0] == pytest.approx(10.0 - sold) and up[0] == down[0] == 0.0
+
+
+def test_full_intervals_are_the_price_taker(seed):
+    # With the whole power range as interval, the interval modes are the price taker's: same DP answer.
+    from aggregator.decomposition import CoupledProblem, solve_within
+    from aggregator.exact_dp import solve_fleet
+
+    agg = seed_window(seed, 2160, 168, 12000.0)
+    problem = CoupledProblem.from_inputs(agg.inputs, agg.couplings()).problems[0]
+    columns = solve_within({"problem": problem, "lo": -problem["pmax"], "hi": problem["pmax"]})
+    reference = solve_fleet(**problem)
+    for got, name in zip(columns, ("charge", "discharge", "soc", "slack_up", "slack_down")):
+        np.testing.assert_allclose(got, getattr(reference, name), rtol=0, atol=1e-9)
