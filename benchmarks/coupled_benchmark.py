@@ -20,13 +20,17 @@ The coupling is declared by a small :class:`~aggregator.Aggregator` subclass
 chooses the decomposition backend and every general backend solves the same
 model.  Every (instance, backend) runs in a fresh subprocess (peak memory is
 its max RSS); ``wall s`` includes reading the data and building the problem, ``cpu s`` is its CPU time
-(user + system, with the worker processes it waited for).
+(user + system, with the worker processes it waited for), ``load`` the one-minute load
+average when it started.  ``gap`` is ``(bound - objective) / |bound|`` from the two printed
+figures (:func:`plain_gap`); the Result's own gap, which counts differences below the problem's
+absolute tolerance as 0, is ``result_gap`` in the JSON file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -96,6 +100,19 @@ def build(name: str, hours: int | None, start: int = 0):
     return aggregator
 
 
+def plain_gap(objective: float, bound: float) -> float:
+    """``(bound - objective) / |bound|`` from the two figures, without the Result's absolute tolerance.
+
+    ``Result.gap`` counts a difference below the problem's absolute tolerance
+    (``1e-12`` times its money scale: about 1 $ for the seed year, whose
+    slack penalty of 1000 $/kWh on 120 MWh of batteries dominates the scale) as
+    no gap; the table shows the gap the two printed figures have.
+    """
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.nan
+    return (bound - objective) / max(abs(bound), 1e-9)
+
+
 def run_one(name: str, backend: str, hours: int | None, start: int, time_limit: float, mip_gap: float) -> dict:
     """Solve one instance in this process and return the facts."""
     begin = time.perf_counter()
@@ -109,7 +126,8 @@ def run_one(name: str, backend: str, hours: int | None, start: int, time_limit: 
         "profit": result.profit,
         "objective": result.objective,
         "bound": result.bound,
-        "gap": result.gap,
+        "gap": plain_gap(result.objective, result.bound),
+        "result_gap": result.gap,
         "wall": wall,
         "solver": result.dataset.attrs["solver"],
         "choice": result.dataset.attrs["solver_choice"],
@@ -120,6 +138,8 @@ def run_one(name: str, backend: str, hours: int | None, start: int, time_limit: 
 def measure(name: str, backend: str, args: argparse.Namespace) -> dict:
     """Run one (instance, backend) in a subprocess; add its peak memory."""
     limit = args.highs_time_limit if backend != "auto" and backend != "decomposition" else args.time_limit
+    if backend in ("auto", "decomposition") and name.startswith("fleets") and args.fleets_time_limit is not None:
+        limit = args.fleets_time_limit
     cmd = [sys.executable, __file__, "--one", name, backend, "--time-limit", str(limit), "--mip-gap",
            str(args.mip_gap), "--start", str(args.start)]
     if args.hours:
@@ -129,12 +149,13 @@ def measure(name: str, backend: str, args: argparse.Namespace) -> dict:
     out, err = proc.stdout.read(), proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         last = err.strip().splitlines()[-1] if err.strip() else str(status)
-        return {"status": f"failed ({last})", "profit": float("nan"), "bound": float("nan"), "gap": float("nan"),
+        return {"status": f"failed ({last})", "profit": math.nan, "objective": math.nan, "bound": math.nan, "gap": math.nan,
                 "wall": float("nan"), "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
     facts = json.loads(out.strip().splitlines()[-1])
     facts["peak_mb"] = usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
     facts["cpu"] = usage.ru_utime + usage.ru_stime  # the subprocess and the workers it waited for
     facts["time_limit"] = limit
+    facts["load_after"] = os.getloadavg()[0]
     return facts
 
 
@@ -143,6 +164,8 @@ def main() -> int:
     parser.add_argument("--instances", nargs="*", default=DEFAULT_INSTANCES)
     parser.add_argument("--backends", nargs="*", default=["auto", "highs"])
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds for auto / decomposition")
+    parser.add_argument("--fleets-time-limit", type=float, default=None,
+                        help="seconds for auto / decomposition on the fleetsN instances (default: --time-limit)")
     parser.add_argument("--highs-time-limit", type=float, default=120.0, help="seconds for the MILP backends")
     parser.add_argument("--milp-instances", nargs="*", default=None,
                         help="instances the MILP backends run on (default: the seed ones; the 100-fleet MILP "
@@ -163,10 +186,16 @@ def main() -> int:
     if not SEED.exists():
         print(f"seed data not found at {SEED}", file=sys.stderr)
         return 2
+    import datetime
+    import platform
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    machine = f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    print(f"# {started:%Y-%m-%d %H:%M} UTC on {machine}; load average {os.getloadavg()[0]:.2f}")
     print(f"# {os.cpu_count()} cores; time limit {args.time_limit:g} s (decomposition), {args.highs_time_limit:g} s "
           f"(MILP); requested gap {args.mip_gap:g}")
-    header = (f"{'instance':<17}{'backend':<15}{'profit $':>16}{'bound $':>16}{'gap':>10}{'wall s':>9}"
-              f"{'cpu s':>9}{'peak MB':>9}  status")
+    header = (f"{'instance':<17}{'backend':<22}{'objective $':>20}{'bound $':>20}{'gap':>10}{'wall s':>9}"
+              f"{'cpu s':>9}{'peak MB':>9}{'load':>6}  status")
     print(header)
     print("-" * len(header))
     rows = []
@@ -176,15 +205,19 @@ def main() -> int:
                                                                                  if i.startswith("seed")]
             if backend not in ("auto", "decomposition") and name not in milp:
                 continue
+            load = os.getloadavg()[0]
             f = measure(name, backend, args)
+            f["load_before"] = load
             shown = backend if backend != "auto" else f"auto:{f.get('solver', '?').split()[0]}"
-            print(f"{name:<17}{shown:<15}{f['profit']:>16,.2f}{f['bound']:>16,.2f}{f['gap']:>10.2e}"
-                  f"{f['wall']:>9.2f}{f['cpu']:>9.2f}{f['peak_mb']:>9.0f}  {f['status']}", flush=True)
+            print(f"{name:<17}{shown:<22}{f.get('objective', math.nan):>20,.2f}{f['bound']:>20,.2f}{f['gap']:>10.2e}"
+                  f"{f['wall']:>9.2f}{f['cpu']:>9.2f}{f['peak_mb']:>9.0f}{load:>6.2f}  {f['status']}", flush=True)
             rows.append({"instance": name, "backend": backend, "hours": args.hours or 8760, **f})
     from aggregator.atomic import atomic_path
 
     with atomic_path(args.out) as tmp:
-        tmp.write_text(json.dumps(rows, indent=1, default=str))
+        tmp.write_text(json.dumps({"date": f"{started:%Y-%m-%d %H:%M} UTC", "machine": machine,
+                                   "load_average_end": os.getloadavg(), "command": sys.argv[1:], "rows": rows},
+                                  indent=1, default=str))
     print(f"# wrote {args.out}")
     return 0
 

@@ -237,3 +237,78 @@ def test_a_declaration_that_differs_from_its_rows_is_not_a_coupling(added, added
     result = agg.solve(mip_gap=0.0)
     assert result.status == "optimal"
     assert result.objective == pytest.approx(bought * 0.09, abs=1e-9)
+
+
+def test_the_allotment_repair_alone_finds_the_shared_optimum():
+    # The hand-solved export limit without the window LP: the DP answers sell 10 + 10 kW against a
+    # limit of 12 kW; the allotments scale them to 6 + 6 kW and each fleet's DP sells its share,
+    # worth the optimum 1.20 $ (the window LP is switched off, so only the allotment can find it).
+    fleets = [fleet(n, pmax=10.0, capacity=10.0, charge_efficiency=1.0, discharge_efficiency=1.0, initial_soc=1.0,
+                    availability=[1.0]) for n in ("a", "b")]
+    agg = shared(fleets, PriceSignal([100.0]), [(None, math.inf, 12.0)])
+    result = agg.solve("decomposition", mip_gap=1e-9, window_cells=0)
+    attrs = result.dataset.attrs
+    assert result.status == "optimal", attrs.get("message")
+    assert result.objective == pytest.approx(1.2, abs=1e-9)
+    assert attrs["solver_repairs"] == 0 and attrs["solver_allotment_repairs"] >= 1
+    assert result.dataset["discharge"].to_numpy().ravel().tolist() == pytest.approx([6.0, 6.0])
+
+
+@pytest.mark.parametrize("kw", [6000.0, 20000.0])
+def test_allotment_repair_meets_the_limit_and_never_loses_against_its_reference(seed, kw):
+    # Two days of the seed year: from the coupled LP's dispatch (meets the limit, but burns energy at
+    # negative prices) and from the uncoupled DP answers (break it), the allotment repair's dispatch
+    # meets the limit and the DP's own rows; repaired again from its own (feasible, exclusive) answer,
+    # it is worth at least as much.
+    from aggregator.decomposition import CoupledLP, CoupledProblem, _columns, allotment_repair, dual_value
+    from aggregator.solvers import SolverOptions
+
+    agg = seed_window(seed, 2160, 48, kw)
+    problem = CoupledProblem.from_inputs(agg.inputs, agg.couplings())
+    options = SolverOptions()
+    uncoupled = _columns(dual_value(problem, np.zeros(problem.import_kw.shape), options).solutions)
+    relaxed = CoupledLP(problem, options).solve()["columns"]
+    exact = agg.solve("highs", mip_gap=0.0).objective
+    for reference in (uncoupled, relaxed):
+        first = allotment_repair(problem, reference[0], reference[1], options)["columns"]
+        second = allotment_repair(problem, first[0], first[1], options)["columns"]
+        for columns in (first, second):
+            net = problem.net_import(columns[0], columns[1])
+            assert net.max() <= kw * (1 + 1e-12) and -net.min() <= kw * (1 + 1e-12)
+            assert not ((columns[0] > 0) & (columns[1] > 0)).any()
+        worth = [_objective_of(problem, c) for c in (first, second)]
+        assert worth[1] >= worth[0] - 1e-9 * abs(worth[0])
+        assert worth[1] <= exact + 1e-6 * abs(exact)
+
+
+def _objective_of(problem, columns):
+    p = problem.problems[0]
+    revenue = (p["price"][None, :] / 1000.0 * (columns[1] - columns[0]) * p["dt"]).sum()
+    return float(revenue - p["penalty"] * (columns[3] + columns[4]).sum())
+
+
+@pytest.mark.parametrize(("price", "lo", "hi", "sold"), [(100.0, -6.0, -4.0, 6.0), (-100.0, -6.0, -4.0, 4.0),
+                                                         (-100.0, -6.0, 3.0, 0.0), (100.0, -10.0, 10.0, 10.0)])
+def test_a_fleet_within_its_interval_hand_solved(price, lo, hi, sold):
+    # One lossless 10 kWh fleet, full, one step: within [lo, hi] kW of net import it sells as much as the
+    # price rewards, at least -hi when the interval forces a discharge; a full fleet cannot charge.
+    from aggregator.decomposition import solve_within
+
+    problem = dict(price=np.array([price]), dt=1.0, pmax=np.array([10.0]), smin=np.array([0.0]), smax=np.array([10.0]),
+                   s_init=10.0, eta_in=1.0, eta_out=1.0, penalty=1000.0, exclusive=True)
+    charge, discharge, soc, up, down = solve_within({"problem": problem, "lo": np.array([lo]), "hi": np.array([hi])})
+    assert discharge[0] == pytest.approx(sold) and charge[0] == 0.0
+    assert soc[0] == pytest.approx(10.0 - sold) and up[0] == down[0] == 0.0
+
+
+def test_full_intervals_are_the_price_taker(seed):
+    # With the whole power range as interval, the interval modes are the price taker's: same DP answer.
+    from aggregator.decomposition import CoupledProblem, solve_within
+    from aggregator.exact_dp import solve_fleet
+
+    agg = seed_window(seed, 2160, 168, 12000.0)
+    problem = CoupledProblem.from_inputs(agg.inputs, agg.couplings()).problems[0]
+    columns = solve_within({"problem": problem, "lo": -problem["pmax"], "hi": problem["pmax"]})
+    reference = solve_fleet(**problem)
+    for got, name in zip(columns, ("charge", "discharge", "soc", "slack_up", "slack_down")):
+        np.testing.assert_allclose(got, getattr(reference, name), rtol=0, atol=1e-9)

@@ -24,8 +24,11 @@ function; proof on the docs page "Shared connections").  The backend
    break a limit (or were chosen at non-zero multipliers), keeping them
    elsewhere, by one LP with the fleets' states fixed at the windows' ends
    and the modes fixed where the relaxation would charge and discharge at
-   once (:func:`window_repair`); the relaxed window LP's duals are a further
-   multiplier candidate;
+   once (:func:`window_repair`, skipped for many fleets); the relaxed window
+   LP's duals are a further multiplier candidate; then, while the gap is
+   open, gives every fleet a share of each limit and re-solves it exactly
+   by the DP within its share (:func:`allotment_repair`, which scales with
+   the fleets);
 4. while the certified gap exceeds the requested one, improves ``nu`` with a
    cutting-plane model of ``L`` stabilised by a box (:class:`CuttingPlaneMaster`,
    an LP in the multipliers of the active steps only, solved by HiGHS).
@@ -52,11 +55,12 @@ from .solvers import SolveOutcome, SolverBackend, SolverOptions, quiet_stdout, r
 if TYPE_CHECKING:  # pragma: no cover
     from .aggregator import Aggregator
     from .coupling import PowerCoupling
-    from .exact_dp import FleetSolution
+    from .exact_dp import FleetSolution, StepModes
 
 __all__ = [
     "DecompositionBackend", "CoupledLP", "CoupledProblem", "CuttingPlaneMaster", "DualValue", "aggregated_problem",
-    "dual_value", "repair", "solve_coupled", "window_repair", "windows",
+    "allotment_repair", "allotments", "dual_value", "interval_modes", "repair", "solve_coupled", "window_repair",
+    "solve_within", "windows",
 ]
 
 _U = float(np.finfo(float).eps) / 2.0
@@ -67,6 +71,12 @@ FLOW_TOLERANCE = 1e-7
 
 #: Window-LP duals evaluated in a row (each one's repair proposing the next) before the master takes over.
 CHASE = 3
+
+#: The window repair LP is skipped above this many coupled (fleet, step) cells (the allotment repair scales).
+WINDOW_CELLS = 200_000
+
+#: Allotment repairs (a DP round each) per set of DP answers, while each gains at least 1 % of the gap.
+ALLOTMENT_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -654,6 +664,201 @@ def window_repair(
     return {"objective": math.nan, "columns": out}, window_nu, sub.steps * len(coupled)
 
 
+def allotments(problem: CoupledProblem, charge: np.ndarray, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-fleet shares of every coupling's limits that keep a reference dispatch, as net-power intervals.
+
+    The reference's net import ``n = charge - discharge`` of each fleet is
+    first brought within the limits (where a coupling's sum exceeds its
+    import limit, its importing fleets' ``n`` are scaled down; likewise for
+    export).  In every step where a coupling's fleets could together exceed
+    its import limit, each fleet's net import gets an upper end ``hi = n +``
+    a share of the room left under the limit, in proportion to the power it
+    could still add; where they could exceed the export limit, a lower end
+    ``lo = n -`` a share of the export room.  The upper ends of a coupling sum
+    to at most its import limit and the lower ends to at least minus its
+    export limit, so any dispatch within the intervals meets every coupling
+    row; a negative upper end makes a fleet discharge at least that much
+    (it feeds another fleet behind the limit), a positive lower end makes it
+    charge.  A fleet behind several couplings gets the narrowest ends.
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    charge, discharge : numpy.ndarray
+        ``(fleets, steps)``, kW: the reference (feasible or not).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lo, hi)``, ``(fleets, steps)``, kW, within ``[-power, power]``.
+
+    Examples
+    --------
+    Two fleets of 10 kW behind an import limit of 12 kW, the reference charging 8 kW and
+    discharging 3 kW: the 7 kW left go to the fleets in proportion to the 2 and 13 kW they
+    could add.
+
+    >>> p = CoupledProblem(problems=[{"price": np.zeros(1), "pmax": np.full(1, 10.0)}] * 2, fleets=("a", "b"),
+    ...                    members=[np.array([0, 1])], import_kw=np.full((1, 1), 12.0),
+    ...                    export_kw=np.full((1, 1), np.inf), names=("site",))
+    >>> lo, hi = allotments(p, np.array([[8.0], [0.0]]), np.array([[0.0], [3.0]]))
+    >>> lo.ravel().tolist(), hi.ravel().round(4).tolist()
+    ([-10.0, -10.0], [8.9333, 3.0667])
+    """
+    pmax = np.array([q["pmax"] for q in problem.problems], dtype=float)
+    net = np.clip(charge - discharge, -pmax, pmax)
+    for c, m in enumerate(problem.members):  # the reference within the limits
+        total = net[m].sum(axis=0)
+        for sign, limit in ((1.0, problem.import_kw[c]), (-1.0, problem.export_kw[c])):
+            part = np.maximum(sign * net[m], 0.0)
+            over = sign * total - limit
+            scale = np.where(over > 0, 1.0 - over / np.where(part.sum(axis=0) > 0, part.sum(axis=0), 1.0), 1.0)
+            net[m] = np.where(part > 0, sign * part * np.clip(scale, 0.0, 1.0), net[m])
+            total = net[m].sum(axis=0)
+    lo, hi = -pmax.copy(), pmax.copy()
+    guard = 1.0 - 8.0 * _U * max(len(m) for m in problem.members) if problem.members else 1.0
+    for c, m in enumerate(problem.members):
+        for sign, limit, end in ((1.0, problem.import_kw[c], hi), (-1.0, problem.export_kw[c], lo)):
+            bind = np.flatnonzero(pmax[m].sum(axis=0) > limit)
+            if bind.size == 0:
+                continue
+            cells = np.ix_(m, bind)
+            use = sign * net[cells]  # along the side: import (sign +1) or export (sign -1)
+            want = pmax[cells] - use
+            wanted = want.sum(axis=0)
+            left = np.maximum(limit[bind] - use.sum(axis=0), 0.0) * guard  # rounding never lifts a sum above it
+            share = np.minimum(np.where(wanted > 0, left / np.where(wanted > 0, wanted, 1.0), 0.0), 1.0)
+            value = sign * (use + want * share)
+            end[cells] = np.minimum(end[cells], value) if sign > 0 else np.maximum(end[cells], value)
+    return np.minimum(lo, hi), hi
+
+
+def interval_modes(problem: dict[str, Any], lo: np.ndarray, hi: np.ndarray) -> "StepModes":
+    """The step revenues of one fleet whose net import is kept within ``[lo, hi]`` per step, as DP modes.
+
+    Per step, in net import ``x`` (kW): one mode through ``lo`` and ``hi``
+    when the interval does not contain 0 (forced charging or discharging) or
+    the price is negative without exclusive charging (the chord); one mode
+    through ``lo``, 0 and ``hi`` at a price ``>= 0``; else (a negative price,
+    exclusive) a charging mode ``[0, hi]`` and a discharging mode ``[lo, 0]``.
+    With ``lo = -power`` and ``hi = power`` these are the price taker's modes
+    (:func:`aggregator.exact_dp.step_mode_arrays`).  A vertex at ``x`` has the
+    energy change ``eta_in x dt`` (``x dt / eta_out`` for ``x < 0``) minus the
+    driving, the revenue ``-price x dt / 1000`` and the powers ``max(x, 0)`` and
+    ``max(-x, 0)``; beyond the interval the DP's slack rays apply.
+
+    Parameters
+    ----------
+    problem : dict
+        The fleet's problem (keyword arguments of :func:`aggregator.exact_dp.solve_fleet`, no wear).
+    lo, hi : numpy.ndarray
+        ``(steps,)``, kW, ``lo <= hi``.
+
+    Returns
+    -------
+    aggregator.exact_dp.StepModes
+    """
+    from .exact_dp import StepModes
+
+    price, dt = np.asarray(problem["price"], dtype=float), float(problem["dt"])
+    eta_in, eta_out = float(problem["eta_in"]), float(problem["eta_out"])
+    steps = price.shape[0]
+    drive = np.zeros(steps) if problem.get("driving") is None else np.asarray(problem["driving"], dtype=float)
+    straddle = (lo < 0.0) & (hi > 0.0)
+    split = straddle & (price < 0.0) & bool(problem.get("exclusive", True))
+    middle = straddle & (price >= 0.0)
+    # Up to four vertices per step, in order; split steps are two modes of two vertices.
+    x = np.stack([np.where(split, 0.0, lo), np.where(split, hi, np.where(middle, 0.0, hi)),
+                  np.where(split, lo, hi), np.zeros(steps)], axis=1)
+    count = np.where(split, 4, np.where(middle, 3, 2))
+    keep = np.arange(4)[None, :] < count[:, None]
+    xs = x[keep]
+    t = np.repeat(np.arange(steps), count)
+    vy = np.where(xs > 0, eta_in * xs * dt, xs * dt / eta_out) - drive[t]
+    modes_per_step = np.where(split, 2, 1)
+    per_mode = np.stack([np.where(split, 2, count), np.where(split, 2, 0)], axis=1)[np.arange(2)[None, :] < modes_per_step[:, None]]
+    return StepModes(
+        mode_start=np.concatenate([[0], np.cumsum(modes_per_step)]).astype(np.int64),
+        vert_start=np.concatenate([[0], np.cumsum(per_mode)]).astype(np.int64),
+        vy=np.ascontiguousarray(vy),
+        vr=np.ascontiguousarray(-price[t] * xs * dt / 1000.0),
+        vin=np.ascontiguousarray(np.maximum(xs, 0.0)),
+        vout=np.ascontiguousarray(np.maximum(-xs, 0.0)),
+        rev_scale=np.abs(price) * np.maximum(np.abs(lo), np.abs(hi)) * dt / 1000.0,
+    )
+
+
+def solve_within(task: dict[str, Any]) -> list[np.ndarray]:
+    """One fleet solved exactly by the DP with its net import within ``task["lo"]`` .. ``task["hi"]``.
+
+    Parameters
+    ----------
+    task : dict
+        ``problem`` (the fleet's :func:`aggregator.exact_dp.solve_fleet` arguments), ``lo`` and ``hi``.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down``.
+    """
+    from .exact_dp import solve_modes
+
+    q = task["problem"]
+    keys = ("dt", "pmax", "smin", "smax", "s_init", "eta_in", "eta_out", "penalty", "exclusive", "driving", "floor",
+            "shortfall_penalty")
+    solution = solve_modes(interval_modes(q, task["lo"], task["hi"]), **{k: q[k] for k in keys if k in q})
+    return [solution.charge, solution.discharge, solution.soc, solution.slack_up, solution.slack_down]
+
+
+def allotment_repair(
+    problem: CoupledProblem, charge: np.ndarray, discharge: np.ndarray, options: SolverOptions
+) -> dict[str, Any] | None:
+    """A dispatch that meets every coupling row: each fleet re-solved exactly within its share of the limits.
+
+    The shares are :func:`allotments` of the reference; every fleet is then
+    solved by the exact DP at the *true* prices with its net import kept
+    within its interval (:func:`interval_modes`), in parallel.  The fleets'
+    answers are exact within their intervals and the intervals' ends sum to
+    within the limits, so the stitched dispatch is feasible; when the
+    reference is itself feasible with exclusive flows, each fleet can keep
+    its part of it, so the result is worth at least as much (a repeated
+    repair never gets worse).
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    charge, discharge : numpy.ndarray
+        ``(fleets, steps)``: the reference dispatch, kW.
+    options : SolverOptions
+        ``threads`` caps the worker processes.
+
+    Returns
+    -------
+    dict or None
+        ``objective`` (NaN: recomputed by the caller) and ``columns``; None if the
+        stitched dispatch breaks a limit (not expected: a safeguard).
+    """
+    import multiprocessing
+    import os
+
+    from .dp_backend import PARALLEL_MIN_CELLS
+    from .process_pool import worker_pool
+
+    lo, hi = allotments(problem, charge, discharge)
+    tasks = [{"problem": q, "lo": lo[j], "hi": hi[j]} for j, q in enumerate(problem.problems)]
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(len(tasks), options.threads or available)
+    if workers > 1 and problem.steps * len(tasks) >= PARALLEL_MIN_CELLS and not multiprocessing.current_process().daemon:
+        with worker_pool(workers) as pool:
+            answers = list(pool.map(solve_within, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
+    else:
+        answers = [solve_within(task) for task in tasks]
+    columns = [np.array([a[k] for a in answers]) for k in range(5)]
+    if _violated(problem, columns[0], columns[1]).any():
+        return None
+    return {"objective": math.nan, "columns": columns}
+
+
 class CuttingPlaneMaster:
     """Kelley's cutting-plane model of the dual function, stabilised by a box (the boxstep method).
 
@@ -692,6 +897,29 @@ class CuttingPlaneMaster:
         membership = problem.membership()
         self._member = [membership[:, g] for g in self.groups]  # (couplings, fleets in group)
         self.active = np.zeros((len(problem.members), problem.steps), dtype=bool)
+        self.flows: list[np.ndarray] = []  # per cut: the fleets' net import, (fleets, steps), float32
+        self._group_of = np.zeros(fleets, dtype=int)
+        for i, g in enumerate(self.groups):
+            self._group_of[g] = i
+        #: After :meth:`solve`: the weight of every cut in every group's model at the minimum
+        #: (the master's duals, ``(cuts, groups)``, summing to 1 per group), else None.
+        self.weights: np.ndarray | None = None
+
+    def combination(self) -> np.ndarray:
+        """The cuts' answers combined with :attr:`weights`: each fleet's net import, ``(fleets, steps)``, kW.
+
+        At the minimum of the model the combination meets the coupling rows
+        where the model's multipliers are free to move (the optimality
+        conditions of the master LP); it is a reference for :func:`allotments`.
+        """
+        if self.weights is None:
+            raise ValueError("no master solution yet")
+        out = np.zeros(self.flows[0].shape)
+        for k, flow in enumerate(self.flows[: self.weights.shape[0]]):  # the cuts of the last solve
+            w = self.weights[k][self._group_of]
+            if w.any():
+                out += w[:, None] * flow
+        return out
 
     def add(self, value: DualValue) -> None:
         """Add the planes of one evaluation of the dual function.
@@ -710,6 +938,7 @@ class CuttingPlaneMaster:
         nets = np.array([self._member[i].astype(float) @ net[g] for i, g in enumerate(self.groups)])
         self.values.append(np.array([worth[g].sum() for g in self.groups]))
         self.nets.append(nets)
+        self.flows.append(net.astype(np.float32))
         self.highest = np.maximum(self.highest, nets)
         self.lowest = np.minimum(self.lowest, nets)
         reach = self.highest.sum(axis=0)
@@ -800,6 +1029,9 @@ class CuttingPlaneMaster:
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         x = np.asarray(h.getSolution().col_value)
+        duals = np.abs(np.asarray(h.getSolution().row_dual)).reshape(k_cuts, groups)
+        total = duals.sum(axis=0)
+        self.weights = np.where(total > 0, duals / np.where(total > 0, total, 1.0), 1.0 / k_cuts)
         nu = np.zeros(p.import_kw.size)
         nu[cells] = x[groups : groups + m] - x[groups + m :]
         on_box = not proximal and bool(np.any(np.abs(nu[cells] - c0) >= radius * (1.0 - 1e-9)))
@@ -819,7 +1051,9 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         ``mip_gap``, ``time_limit``, ``threads``; extra keys ``max_iterations`` (dual
         evaluations after the start, default 60), ``window`` (steps re-planned on each
         side of a step that needs it, default 24), ``start`` (``"aggregate"``, default,
-        or ``"zero"``), ``max_groups`` (planes per evaluation in the master, default 16)
+        or ``"zero"``), ``max_groups`` (planes per evaluation in the master, default 16),
+        ``window_cells`` (the window LP is skipped above this many coupled cells,
+        default :data:`WINDOW_CELLS`), ``allotment_rounds`` (default :data:`ALLOTMENT_ROUNDS`)
         and ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``).
 
     Returns
@@ -836,8 +1070,11 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     proximal = str(options.extra.get("master", "box")) == "proximal"
     problem = CoupledProblem.from_inputs(inputs, couplings)
     target = max(options.mip_gap, NUMERICAL_GAP)
-    timings = {"start_seconds": 0.0, "dp_seconds": 0.0, "master_seconds": 0.0, "repair_seconds": 0.0}
-    counts = {"dual_evaluations": 0, "serious_steps": 0, "repairs": 0, "repair_cells_max": 0}
+    window_cells = int(options.extra.get("window_cells", WINDOW_CELLS))
+    rounds = int(options.extra.get("allotment_rounds", ALLOTMENT_ROUNDS))
+    timings = {"start_seconds": 0.0, "dp_seconds": 0.0, "master_seconds": 0.0, "repair_seconds": 0.0,
+               "allotment_seconds": 0.0}
+    counts = {"dual_evaluations": 0, "serious_steps": 0, "repairs": 0, "repair_cells_max": 0, "allotment_repairs": 0}
 
     def timed(key: str, call, *args):
         tick = time.perf_counter()
@@ -866,25 +1103,55 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     primal, best_objective = None, -math.inf
     pending: list[np.ndarray] = []
 
+    def consider(candidate: dict[str, Any] | None) -> bool:
+        """Keep ``candidate`` if it is the best dispatch so far; whether it was."""
+        nonlocal primal, best_objective
+        if candidate is None:
+            return False
+        worth = _objective(problem, _clean(candidate["columns"]))
+        if worth > best_objective + _improvement(best_objective):
+            primal, best_objective = candidate, worth
+            return True
+        return False
+
     def improve(value: DualValue, queue: bool = True) -> None:
         """Repair the answers at ``value`` and keep the better dispatch; queue the windows' duals."""
-        nonlocal primal, best_objective
-        candidates = [_dp_candidate(problem, value.solutions)]
-        if candidates[0] is None or (value.nu != 0).any():  # infeasible, or chosen at prices other than the true ones
+        if consider(_dp_candidate(problem, value.solutions)) and not (value.nu != 0).any():
+            return  # feasible at the true prices: the uncoupled optimum itself
+        coupled_cells = int(problem.membership().any(axis=0).sum()) * problem.steps
+        if coupled_cells <= window_cells:
             fixed, window_nu, cells = timed("repair_seconds", window_repair, problem, value.solutions, value.nu,
                                             margin, options, deadline)
             counts["repairs"] += 1
             counts["repair_cells_max"] = max(counts["repair_cells_max"], cells)
-            candidates.append(fixed)
+            consider(fixed)
             if window_nu is not None and queue and chase > 0:
                 window_nu = problem.clip_multipliers(window_nu)
                 if window_nu.tobytes() not in seen:  # the same windows can propose the same duals again
                     pending.append(window_nu)
-        for candidate in candidates:
-            if candidate is not None:
-                worth = _objective(problem, _clean(candidate["columns"]))
-                if worth > best_objective + _improvement(best_objective):
-                    primal, best_objective = candidate, worth
+        allot(value)
+
+    def allot(value: DualValue | None) -> None:
+        """Allotment repairs: from the master's combination of the answers (which meets the limits where the
+        model's minimum does, when the master has run), else from ``value``'s answers, then from the best dispatch."""
+        references = []
+        if master.weights is not None:
+            net = master.combination()
+            references.append([np.maximum(net, 0.0), np.maximum(-net, 0.0)])
+        elif primal is None and value is not None:
+            references.append(_columns(value.solutions))
+        for _ in range(rounds):
+            if relative_gap(best_objective, best.bound) <= target or time.perf_counter() >= deadline:
+                break
+            given = bool(references)
+            reference = references.pop() if given else primal["columns"]
+            before = best_objective
+            counts["allotment_repairs"] += 1
+            better = consider(timed("allotment_seconds", allotment_repair, problem, reference[0], reference[1], options))
+            if given or primal is None:
+                continue
+            if not better or best_objective - before < 0.01 * (best.bound - best_objective):
+                break  # no longer worth a DP round
 
     center = evaluate(nu)
     best = center
@@ -913,6 +1180,8 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
                 break
             candidate_nu, model, on_box = step
             predicted = center.bound - model
+            if relative_gap(best_objective, best.bound) > target:
+                allot(None)  # the master's new weights: a new reference for the shares
             if predicted <= 0.1 * target * abs(center.bound) and not on_box:
                 # The model's minimum is the centre: the restricted dual is solved to within the target.
                 if margin >= problem.steps:
@@ -992,7 +1261,7 @@ class DecompositionBackend(SolverBackend):
     description = "dual decomposition of declared coupling rows over the exact per-fleet DP, certified bound"
     priority = 90
     options = {
-        "max_iterations": "multiplier updates after the LP start (default 30)",
+        "max_iterations": "multiplier updates after the LP start (default 60)",
         "lp_solver": "HiGHS solver for the coupled LPs: simplex (default), ipm or pdlp",
     }
 
