@@ -63,6 +63,9 @@ __all__ = ["SharedImpactSolution", "solve_shared_impact", "lagrangian_bound", "c
 
 _EPS = float(np.finfo(float).eps)
 
+#: Columns per block above which the master drops those of weight 0 (all but the newest half of this).
+MAX_COLUMNS = 24
+
 #: Flows at or below this many kW count as zero when netting simultaneous charging and discharging.
 FLOW_TOLERANCE = 1e-9
 
@@ -372,6 +375,10 @@ def solve_shared_impact(
             break
         combined = [combine_columns([c.solution for c in block], w, p, price)
                     for block, w, p in zip(columns, weights, problems)]
+        for b, w in enumerate(weights):  # keep the master small: the columns in use and the newest
+            if len(columns[b]) > MAX_COLUMNS:
+                keep = sorted(set(np.flatnonzero(w > 0).tolist()) | set(range(len(w) - MAX_COLUMNS // 2, len(w))))
+                columns[b], weights[b] = [columns[b][k] for k in keep], w[keep]
         consider(combined)
         total = sum(sum(w_k * col.net for w_k, col in zip(w.tolist(), block)) for block, w in zip(columns, weights))
         mu = 2.0 * beta * total
