@@ -346,12 +346,6 @@ class DPBackend(SolverBackend):
     options = {}
 
     def supports(self, aggregator: "Aggregator") -> str | None:  # noqa: D102 - documented in the base class
-        impact = getattr(aggregator, "price_impact", None)
-        if impact is not None and bool((impact > 0).any()):
-            if not aggregator.exclusive_charging:
-                return "a price maker without exclusive charging may gain from simultaneous flows"
-            if any(f.representation == "vehicles" for f in aggregator.fleets):
-                return "price impact with a 'vehicles' fleet (its vehicles share the price)"
         if not aggregator.is_standard():
             if aggregator.declared_couplings() and aggregator.couplings():
                 names = ", ".join(c.name for c in aggregator.couplings())
@@ -366,7 +360,12 @@ class DPBackend(SolverBackend):
             if "impact" in problem:
                 problem["gap"] = max(options.mip_gap, 1e-7)  # 0 cannot be certified by refinement
         start = time.perf_counter()
-        if len(problems) > 1 and "impact" in problems[0]:
+        from .price_impact import has_price_impact
+
+        single = len(problems) == 1 and problems[0]["exclusive"] and not problems[0].get("vehicle_chunk")
+        if has_price_impact(inputs) and not single:
+            # several blocks (fleets, chunks of vehicles) move one price, or one fleet may charge and
+            # discharge at once (a concave problem the single price maker's vertices do not describe)
             return _solve_shared_impact(inputs, problems, options, start)
         solutions, workers = solve_fleet_problems(problems, options)
         seconds = time.perf_counter() - start
@@ -379,12 +378,17 @@ def _solve_shared_impact(inputs: xr.Dataset, problems: list[dict[str, Any]], opt
     from .shared_impact import solve_shared_impact
 
     plain = [{k: v for k, v in p.items() if k not in ("impact", "gap")} for p in problems]
-    shared = solve_shared_impact(plain, problems[0]["impact"], gap=problems[0]["gap"])
+    limit = options.time_limit if options.time_limit is not None else math.inf
+    gap = max(options.mip_gap, 1e-7)  # 0 cannot be certified by refinement
+    shared = solve_shared_impact(plain, inputs["price_impact"].to_numpy(), gap=gap, time_limit=limit)
     outcome = combine_fleet_solutions(inputs, shared.fleets, seconds=time.perf_counter() - start,
                                       mip_gap=options.mip_gap)
     outcome.objective, outcome.bound = shared.objective, shared.bound
     gap = relative_gap(shared.objective, shared.bound, absolute_tolerance(inputs))
     outcome.status = "optimal" if math.isfinite(gap) and gap <= max(options.mip_gap, NUMERICAL_GAP) else "feasible"
+    if outcome.status != "optimal":
+        outcome.message = (f"the fleets share the price: certified gap {gap:.3g} after {shared.rounds} rounds "
+                           f"(requested {options.mip_gap:g})")
     outcome.details["rounds"] = shared.rounds
     return outcome
 

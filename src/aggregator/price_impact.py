@@ -56,6 +56,7 @@ __all__ = [
     "has_price_impact",
     "net_purchase",
     "market_impact",
+    "impact_shares",
     "price_faced",
     "step_vertices",
     "chord_error",
@@ -189,6 +190,29 @@ def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike, dt: 
     """
     q = net_purchase(charge, discharge)
     return math.fsum((np.asarray(beta, dtype=float) * q * q * dt).tolist())
+
+
+def impact_shares(charge, discharge, beta, dt: float):
+    """The market impact attributed to each fleet by its share of the net purchase ($, per fleet).
+
+    ``sum_t beta_t Q_t q_{f,t} dt``; the shares add up to :func:`market_impact`
+    of the total (a fleet that trades against the total has a negative share).
+
+    Parameters
+    ----------
+    charge, discharge : xarray.DataArray
+        kW over (time, fleet).
+    beta : xarray.DataArray
+        $/MWh per MW over time.
+    dt : float
+
+    Returns
+    -------
+    xarray.DataArray
+        Over fleet.
+    """
+    q = (charge - discharge) / 1000.0
+    return (beta * q.sum("fleet") * q * dt).sum("time")
 
 
 def price_faced(price: ArrayLike, charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike) -> NDArray[np.float64]:

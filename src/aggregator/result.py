@@ -248,7 +248,14 @@ class Result:
 
     @property
     def fleet_objective(self) -> pd.Series:
-        """Objective per fleet in $: profit minus slack penalty, wear and shortfall cost."""
+        """Objective per fleet in $: profit minus slack penalty, wear, shortfall cost and market impact.
+
+        With a price impact, the market impact of a step, ``beta_t Q_t^2 dt``
+        for the total net purchase ``Q_t``, is attributed to the fleets by
+        their share of it: ``beta_t Q_t q_{f,t} dt`` (a fleet that trades
+        against the total is credited), so the fleets' objectives add up to
+        :attr:`objective`.
+        """
         ds = self.dataset
         value = self._fleet_profit(ds, self.step_hours) - float(ds.attrs["slack_penalty"]) * (
             ds["slack_up"] + ds["slack_down"]
@@ -256,6 +263,10 @@ class Result:
         value = value - _fleet_wear(ds, self.step_hours)
         if "shortfall" in ds:
             value = value - (ds["shortfall_penalty"] * ds["shortfall"]).sum("time")
+        if "price_impact" in ds:
+            from .price_impact import impact_shares
+
+            value = value - impact_shares(ds["charge"], ds["discharge"], ds["price_impact"], self.step_hours)
         return value.to_series().rename("objective")
 
     @property
