@@ -36,7 +36,7 @@ __all__ = [
 
 
 def _array(solution: xr.Dataset, name: str) -> np.ndarray:
-    return solution[name].transpose("time", "fleet").to_numpy().astype(float)
+    return np.asarray(solution[name].transpose("time", "fleet").to_numpy(), dtype=float)  # no copy of float64 data
 
 
 def revenue(solution: xr.Dataset, inputs: xr.Dataset) -> float:

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=float, metavar="SECONDS", help="solver time limit")
     run.add_argument("--mip-gap", type=float, metavar="GAP", help="requested relative optimality gap")
     run.add_argument(
-        "--workers", type=int, metavar="N", help="solve the fleets as parallel tasks on a local Dask cluster of N processes"
+        "--workers", type=int, metavar="N", help="solve the fleets as N parallel tasks: threads of this process for the dp kernel's fleet batches, else a local Dask cluster of N processes"
     )
     run.add_argument("--scheduler", metavar="ADDRESS", help="solve the fleets as tasks on this Dask cluster")
 
