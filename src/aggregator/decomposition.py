@@ -78,6 +78,10 @@ WINDOW_CELLS = 200_000
 #: Allotment repairs (a DP round each) per set of DP answers, while each gains at least 1 % of the gap.
 ALLOTMENT_ROUNDS = 3
 
+#: From this many (fleet x step) cells the allotment repair re-solves the fleets on a process pool (the
+#: threshold its benchmarks were measured with; the dp backend's own is ``dp_backend.PARALLEL_MIN_CELLS``).
+REPAIR_PARALLEL_MIN_CELLS = 10_000
+
 
 @dataclass(frozen=True)
 class CoupledProblem:
@@ -841,14 +845,13 @@ def allotment_repair(
     import multiprocessing
     import os
 
-    from .dp_backend import PARALLEL_MIN_CELLS
     from .process_pool import worker_pool
 
     lo, hi = allotments(problem, charge, discharge)
     tasks = [{"problem": q, "lo": lo[j], "hi": hi[j]} for j, q in enumerate(problem.problems)]
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(len(tasks), options.threads or available)
-    if workers > 1 and problem.steps * len(tasks) >= PARALLEL_MIN_CELLS and not multiprocessing.current_process().daemon:
+    if workers > 1 and problem.steps * len(tasks) >= REPAIR_PARALLEL_MIN_CELLS and not multiprocessing.current_process().daemon:
         with worker_pool(workers) as pool:
             answers = list(pool.map(solve_within, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
     else:

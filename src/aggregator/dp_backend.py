@@ -45,8 +45,10 @@ __all__ = [
 #: they are the a-priori allowance for floating-point rounding, not a search gap.
 NUMERICAL_GAP = 1e-8
 
-#: Below this many (fleet x step) cells the fleets are solved in this process.
-PARALLEL_MIN_CELLS = 10_000
+#: Below this many (fleet x step) cells the fleets are solved in this process: a worker process costs
+#: about 0.2 s of start-up (fork, set-up, results sent back), the compiled kernel about 1.5 us per
+#: fleet-step (the seed study's 4 fleet-years, 35,040 cells, take about 50 ms in this process).
+PARALLEL_MIN_CELLS = 250_000
 
 
 #: Fewest vehicles of a "vehicles" fleet solved in one task (one problem of :func:`fleet_problems`).
@@ -325,10 +327,7 @@ def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
 
 
 def _workers(options: SolverOptions, fleets: int, cells: int) -> int:
-    # A worker process costs about 0.2 s of start-up (fork, set-up, results sent back); the compiled
-    # kernel needs about 1.5 us per fleet-step, so a pool pays from a few hundred thousand cells on
-    # (the seed study's 4 fleet-years, 35,040 cells, take about 50 ms in this process).
-    if fleets < 2 or cells < max(PARALLEL_MIN_CELLS, 250_000):
+    if fleets < 2 or cells < PARALLEL_MIN_CELLS:
         return 1
     if multiprocessing.current_process().daemon:  # inside a pool or Dask worker: no children
         return 1
