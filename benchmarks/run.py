@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from aggregator.atomic import atomic_path
+
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "data" / "seed"
 CASES = (0, 1, 2)
@@ -173,11 +175,29 @@ def main() -> int:
                 note += f"; vs CPLEX {f['profit'] - CPLEX[name]:+,.2f} $"
             print(f"{name:<11}{backend:<12}{f['profit']:>17,.2f}{f['bound']:>17,.2f}{f['gap']:>10.2e}"
                   f"{f['wall']:>9.2f}{f['peak_mb']:>9.0f}{ratio:>9}  {note}", flush=True)
-            rows.append({"instance": name, "backend": backend, **f})
+            rows.append({"instance": name, "backend": backend, **({"hours": args.hours} if args.hours else {}), **f})
     out = REPO / "benchmarks" / "results.json"
-    out.write_text(json.dumps(rows, indent=1))
-    print(f"# wrote {out.relative_to(REPO)}")
+    write_rows(out, rows)
+    print(f"# updated {len(rows)} rows of {out.relative_to(REPO)}")
     return 0
+
+
+def write_rows(out: Path, rows: list[dict]) -> None:
+    """Merge ``rows`` into the json file ``out``: a row replaces the stored one of the same instance, backend and horizon.
+
+    A run of a few instances or backends keeps every other stored row (the
+    file holds the last measurement of each); the file is replaced atomically.
+    """
+    def key(row: dict) -> tuple:
+        return row["instance"], row["backend"], row.get("hours")
+
+    kept = json.loads(out.read_text()) if out.exists() else []
+    fresh = {key(row) for row in rows}
+    merged = [row for row in kept if key(row) not in fresh] + rows
+    order = {name: i for i, name in enumerate(instance_names())}
+    merged.sort(key=lambda row: (row.get("hours") or 0, order.get(row["instance"], len(order)), row["backend"]))
+    with atomic_path(out) as part:
+        part.write_text(json.dumps(merged, indent=1))
 
 
 if __name__ == "__main__":
