@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 from . import plugins
 from .errors import InputError
 
-__all__ = ["SerialExecutor", "ThreadExecutor", "DaskExecutor", "open_executor", "thread_executor", "import_distributed", "dask_setup"]
+__all__ = ["Executor", "TaskFuture", "SerialExecutor", "ThreadExecutor", "DaskExecutor", "open_executor", "thread_executor", "import_distributed", "dask_setup"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,76 @@ log = logging.getLogger(__name__)
 CLOSE_SECONDS = 20
 
 
-class _SerialFuture:
+class TaskFuture:
+    """A submitted task as its caller sees it: ``result()`` and ``release()``."""
+
+    def result(self) -> Any:
+        """The task's value, or raise its exception.
+
+        Returns
+        -------
+        object
+        """
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop the value (the caller has taken it)."""
+        raise NotImplementedError
+
+
+class Executor:
+    """Where tasks run: the interface :func:`aggregator.sweep` and ``aggregator run --workers`` use.
+
+    Subclasses implement :meth:`submit` and :meth:`completed`; :meth:`scatter`
+    returns the value itself (tasks in one process share memory) unless the
+    tasks run elsewhere.
+    """
+
+    #: Tasks that run at once.
+    workers: int = 1
+
+    def scatter(self, value: Any) -> Any:
+        """A handle of ``value`` that tasks share.
+
+        Parameters
+        ----------
+        value : object
+
+        Returns
+        -------
+        object
+        """
+        return value
+
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> TaskFuture:
+        """Submit ``fn(*args)`` as a task named ``key``.
+
+        Parameters
+        ----------
+        fn : callable
+        *args
+            Its arguments.
+        key : str
+            A unique task name.
+
+        Returns
+        -------
+        TaskFuture
+            With ``result()`` and ``release()``; the same object whatever retries it takes.
+        """
+        raise NotImplementedError
+
+    def completed(self) -> Iterator[TaskFuture]:
+        """The submitted futures as they finish (including those submitted while iterating).
+
+        Yields
+        ------
+        TaskFuture
+        """
+        raise NotImplementedError
+
+
+class _SerialFuture(TaskFuture):
     """A task run in this process when its result is asked for."""
 
     def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
@@ -66,11 +135,10 @@ class _SerialFuture:
         return self._value
 
     def release(self) -> None:
-        """Drop the value (the caller has taken it)."""
         self._value = None
 
 
-class SerialExecutor:
+class SerialExecutor(Executor):
     """Runs tasks one after another in this process (``workers=0``; no Dask)."""
 
     workers = 1
@@ -78,72 +146,32 @@ class SerialExecutor:
     def __init__(self) -> None:
         self._queue: list[_SerialFuture] = []
 
-    def scatter(self, value: Any) -> Any:
-        """A handle of ``value`` that tasks share.
-
-        Parameters
-        ----------
-        value : object
-
-        Returns
-        -------
-        object
-        """
-        return value
-
     def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> _SerialFuture:
-        """Submit ``fn(*args)`` as a task named ``key``.
-
-        Parameters
-        ----------
-        fn : callable
-        *args
-            Its arguments.
-        key : str
-            A unique task name.
-
-        Returns
-        -------
-        future
-        """
         future = _SerialFuture(fn, args)
         self._queue.append(future)
         return future
 
     def completed(self) -> Iterator[_SerialFuture]:
-        """The submitted futures as they finish (including those submitted while iterating).
-
-        Yields
-        ------
-        future
-        """
         while self._queue:
             future = self._queue.pop(0)
             future.run()
             yield future
 
 
-class _ThreadFuture:
+class _ThreadFuture(TaskFuture):
     """A task on a thread of a :class:`ThreadExecutor`."""
 
     def __init__(self, future: concurrent.futures.Future) -> None:
         self.future = future
 
     def result(self) -> Any:
-        """The task's value, or raise its exception.
-
-        Returns
-        -------
-        object
-        """
         return self.future.result()
 
     def release(self) -> None:
-        """Drop the value (the caller has taken it)."""
         self.future = None  # type: ignore[assignment]
 
 
-class ThreadExecutor:
+class ThreadExecutor(Executor):
     """Runs tasks on threads of this process (for compiled work that releases the GIL).
 
     Parameters
@@ -157,45 +185,12 @@ class ThreadExecutor:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="aggregator-task")
         self._pending: dict[concurrent.futures.Future, _ThreadFuture] = {}
 
-    def scatter(self, value: Any) -> Any:
-        """A handle of ``value`` that tasks share (the value itself: threads share memory).
-
-        Parameters
-        ----------
-        value : object
-
-        Returns
-        -------
-        object
-        """
-        return value
-
     def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> _ThreadFuture:
-        """Submit ``fn(*args)`` as a task named ``key``.
-
-        Parameters
-        ----------
-        fn : callable
-        *args
-            Its arguments.
-        key : str
-            A unique task name.
-
-        Returns
-        -------
-        future
-        """
         task = _ThreadFuture(self._pool.submit(fn, *args))
         self._pending[task.future] = task
         return task
 
     def completed(self) -> Iterator[_ThreadFuture]:
-        """The submitted futures as they finish (including those submitted while iterating).
-
-        Yields
-        ------
-        future
-        """
         while self._pending:
             done, _ = concurrent.futures.wait(list(self._pending), return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
@@ -233,7 +228,7 @@ def thread_executor(workers: int | None = None) -> Iterator[ThreadExecutor]:
     executor.close()
 
 
-class _DaskTask:
+class _DaskTask(TaskFuture):
     """A task on Dask as the caller sees it: the same object across the retries of its future."""
 
     def __init__(self, fn: Callable[..., Any], args: tuple, key: str) -> None:
@@ -244,22 +239,15 @@ class _DaskTask:
         self._error: BaseException | None = None
 
     def result(self) -> Any:
-        """The task's value, or raise its exception.
-
-        Returns
-        -------
-        object
-        """
         if self._error is not None:
             raise self._error
         return self._value
 
     def release(self) -> None:
-        """Drop the value (the caller has taken it)."""
         self._value = None
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """Submits tasks to a dask.distributed Client; work lost with a worker is done again elsewhere.
 
     Each task is submitted with ``retries`` (Dask re-runs a task whose run
@@ -310,21 +298,6 @@ class DaskExecutor:
         return future
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> _DaskTask:
-        """Submit ``fn(*args)`` as a task named ``key``.
-
-        Parameters
-        ----------
-        fn : callable
-        *args
-            Its arguments.
-        key : str
-            A unique task name.
-
-        Returns
-        -------
-        future
-            With ``result()`` and ``release()``; the same object whatever retries it takes.
-        """
         task = _DaskTask(fn, args, key)
         for arg in args:
             if isinstance(arg, self._future_type) and arg.key in self._scattered:
@@ -355,12 +328,6 @@ class DaskExecutor:
         self._send(task, args)
 
     def completed(self) -> Iterator[_DaskTask]:
-        """The submitted tasks as they finish (including those submitted while iterating).
-
-        Yields
-        ------
-        future
-        """
         for future in self._completed:
             task = self._tasks.pop(future.key)
             try:
@@ -416,7 +383,7 @@ def open_executor(
     workers: int | None = None,
     threads_per_worker: int = 1,
     note: Callable[[str], None] = lambda message: None,
-) -> Iterator[SerialExecutor | DaskExecutor]:
+) -> Iterator[Executor]:
     """The place tasks run: this process, an existing client, a scheduler's cluster or a new local cluster."""
     if client is not None:
         yield DaskExecutor(client)
