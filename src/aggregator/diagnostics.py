@@ -45,6 +45,8 @@ def slack_floor(inputs: xr.Dataset) -> xr.Dataset:
         minimum) and ``slack_down`` (energy that must vanish: it cannot
         discharge down to its maximum), in kWh over (time, fleet).  Both are
         zero everywhere exactly when the model without slack is feasible.
+        The inputs' ``soc_min`` must not exceed ``soc_max`` (validated inputs
+        never do).
 
     Examples
     --------
@@ -64,20 +66,30 @@ def slack_floor(inputs: xr.Dataset) -> xr.Dataset:
     smax = inputs["soc_max"].transpose("time", "fleet").to_numpy()
     eta_in = inputs["charge_efficiency"].to_numpy()
     eta_out = inputs["discharge_efficiency"].to_numpy()
-    lo = inputs["soc_initial"].to_numpy().astype(float).copy()
-    hi = lo.copy()
-    up = np.zeros_like(smin, dtype=float)
-    down = np.zeros_like(smin, dtype=float)
-    driving = inputs["driving"].transpose("time", "fleet").to_numpy() if "driving" in inputs else np.zeros_like(smin)
-    for t in range(smin.shape[0]):
-        a = lo - pmax[t] * dt / eta_out - driving[t]
-        b = hi + eta_in * pmax[t] * dt - driving[t]
-        over = a > smax[t]
-        under = b < smin[t]
-        down[t] = np.where(over, a - smax[t], 0.0)
-        up[t] = np.where(under, smin[t] - b, 0.0)
-        lo = np.where(over, smax[t], np.where(under, smin[t], np.maximum(a, smin[t])))
-        hi = np.where(over, smax[t], np.where(under, smin[t], np.minimum(b, smax[t])))
+    n_fleets = smin.shape[1]
+    # The reachable interval [lo, hi] moves to [a, b] = [lo - down_t, hi + up_t] (less driving) and is
+    # clipped to [soc_min_t, soc_max_t].  As a <= b and soc_min <= soc_max, clipping each end on its
+    # own gives the same floats as clipping the interval (both ends at soc_max when a > soc_max, at
+    # soc_min when b < soc_min), so the two ends are one recursion over 2 x fleets values, stepped
+    # with in-place ufuncs: a few microseconds a step however many fleets.
+    move = np.concatenate([-(pmax * dt / eta_out), eta_in * pmax * dt], axis=1)
+    floor = np.concatenate([smin, smin], axis=1)
+    ceiling = np.concatenate([smax, smax], axis=1)
+    driving = None
+    if "driving" in inputs:
+        driving = inputs["driving"].transpose("time", "fleet").to_numpy()
+        driving = np.concatenate([driving, driving], axis=1)
+    ends = np.empty_like(move)  # [a_t, b_t] before clipping
+    state = np.tile(inputs["soc_initial"].to_numpy().astype(float), 2)
+    for t in range(move.shape[0]):
+        np.add(state, move[t], out=state)
+        if driving is not None:
+            np.subtract(state, driving[t], out=state)
+        ends[t] = state
+        np.maximum(state, floor[t], out=state)
+        np.minimum(state, ceiling[t], out=state)
+    down = np.maximum(ends[:, :n_fleets] - smax, 0.0)
+    up = np.maximum(smin - ends[:, n_fleets:], 0.0)
     coords = {"time": inputs["time"], "fleet": inputs["fleet"]}
     return xr.Dataset(
         {
