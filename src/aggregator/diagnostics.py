@@ -66,30 +66,34 @@ def slack_floor(inputs: xr.Dataset) -> xr.Dataset:
     smax = inputs["soc_max"].transpose("time", "fleet").to_numpy()
     eta_in = inputs["charge_efficiency"].to_numpy()
     eta_out = inputs["discharge_efficiency"].to_numpy()
-    n_fleets = smin.shape[1]
-    # The reachable interval [lo, hi] moves to [a, b] = [lo - down_t, hi + up_t] (less driving) and is
-    # clipped to [soc_min_t, soc_max_t].  As a <= b and soc_min <= soc_max, clipping each end on its
-    # own gives the same floats as clipping the interval (both ends at soc_max when a > soc_max, at
-    # soc_min when b < soc_min), so the two ends are one recursion over 2 x fleets values, stepped
-    # with in-place ufuncs: a few microseconds a step however many fleets.
-    move = np.concatenate([-(pmax * dt / eta_out), eta_in * pmax * dt], axis=1)
-    floor = np.concatenate([smin, smin], axis=1)
-    ceiling = np.concatenate([smax, smax], axis=1)
-    driving = None
-    if "driving" in inputs:
-        driving = inputs["driving"].transpose("time", "fleet").to_numpy()
-        driving = np.concatenate([driving, driving], axis=1)
-    ends = np.empty_like(move)  # [a_t, b_t] before clipping
-    state = np.tile(inputs["soc_initial"].to_numpy().astype(float), 2)
-    for t in range(move.shape[0]):
-        np.add(state, move[t], out=state)
+    driving = inputs["driving"].transpose("time", "fleet").to_numpy() if "driving" in inputs else None
+    # The reachable interval [lo, hi] moves to [a, b] = [lo - pmax dt / eta_out, hi + eta_in pmax dt]
+    # (less driving) and is clipped to [soc_min_t, soc_max_t].  As a <= b and soc_min <= soc_max,
+    # clipping each end on its own gives the same floats as clipping the interval (both ends at
+    # soc_max when a > soc_max, at soc_min when b < soc_min): two recursions of in-place ufuncs.
+    # ``down`` and ``up`` hold the steps' moves, then a and b, then the slack: no other array of
+    # time x fleet is made.
+    down = pmax * dt
+    down /= eta_out
+    up = eta_in * pmax
+    up *= dt
+    lo = inputs["soc_initial"].to_numpy().astype(float).copy()
+    hi = lo.copy()
+    for t in range(smin.shape[0]):
+        a, b = down[t], up[t]
+        np.subtract(lo, a, out=a)
+        np.add(hi, b, out=b)
         if driving is not None:
-            np.subtract(state, driving[t], out=state)
-        ends[t] = state
-        np.maximum(state, floor[t], out=state)
-        np.minimum(state, ceiling[t], out=state)
-    down = np.maximum(ends[:, :n_fleets] - smax, 0.0)
-    up = np.maximum(smin - ends[:, n_fleets:], 0.0)
+            a -= driving[t]
+            b -= driving[t]
+        np.maximum(a, smin[t], out=lo)
+        np.minimum(lo, smax[t], out=lo)
+        np.maximum(b, smin[t], out=hi)
+        np.minimum(hi, smax[t], out=hi)
+    np.subtract(down, smax, out=down)
+    np.maximum(down, 0.0, out=down)
+    np.subtract(smin, up, out=up)
+    np.maximum(up, 0.0, out=up)
     coords = {"time": inputs["time"], "fleet": inputs["fleet"]}
     return xr.Dataset(
         {
