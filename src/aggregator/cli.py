@@ -472,6 +472,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("run", "sweep"):  # many large arrays made and dropped: keep their memory for reuse
+        from .allocator import reuse_freed_memory
+
+        reuse_freed_memory()
     with _sigterm_as_interrupt():
         return _dispatch(args)
 
