@@ -96,7 +96,7 @@ def wear_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     -------
     float
     """
-    if "wear_cost" not in inputs:
+    if "wear_cost" not in inputs or not inputs["wear_cost"].to_numpy().any():  # no rate: no wear (every product 0)
         return 0.0
     rate = inputs["wear_cost"] * (float(inputs.attrs["step_hours"]) / inputs["discharge_efficiency"])
     return exact_sum((rate * solution["discharge"]).to_numpy())

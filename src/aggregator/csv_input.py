@@ -122,7 +122,7 @@ def _file_identity(path: Path, rows: int | None) -> tuple | None:
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    return (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev, rows)
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, rows)
 
 
 def _select(table: pd.DataFrame, columns: Sequence[str] | None) -> pd.DataFrame:
