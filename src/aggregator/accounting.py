@@ -5,6 +5,10 @@ The core never passes on the objective a solver claims.  Every
 ``objective`` from :func:`objective_terms`, evaluated on the dispatch the
 backend returned; the claim is kept as ``solver_objective`` for diagnosis.
 
+Every sum over the cells is correctly rounded (:func:`aggregator.exact_sum.exact_sum`,
+the float :func:`math.fsum` gives), so the figures do not depend on the order
+of the cells (in-process or assembled from batches) and match the kernel's own.
+
 The objective is a sum of named terms, each a function of the dispatch and
 the inputs with a sign.  A new term of the documented model (a wear cost, a
 shortfall penalty, ...) is one more entry of :data:`TERMS`, e.g.::
@@ -22,6 +26,8 @@ from typing import Callable
 
 import numpy as np
 import xarray as xr
+
+from .exact_sum import exact_sum
 
 __all__ = [
     "Term",
@@ -54,7 +60,7 @@ def revenue(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     float
     """
     value = inputs["price"].to_numpy()[:, None] * (float(inputs.attrs["step_hours"]) / 1000.0)
-    return math.fsum((value * (_array(solution, "discharge") - _array(solution, "charge"))).ravel())
+    return exact_sum(value * (_array(solution, "discharge") - _array(solution, "charge")))
 
 
 def slack_penalty_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
@@ -72,7 +78,7 @@ def slack_penalty_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     float
     """
     slack = _array(solution, "slack_up") + _array(solution, "slack_down")
-    return float(inputs.attrs["slack_penalty"]) * math.fsum(slack.ravel())
+    return float(inputs.attrs["slack_penalty"]) * exact_sum(slack)
 
 
 def wear_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
@@ -90,10 +96,10 @@ def wear_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     -------
     float
     """
-    if "wear_cost" not in inputs:
+    if "wear_cost" not in inputs or not inputs["wear_cost"].to_numpy().any():  # no rate: no wear (every product 0)
         return 0.0
     rate = inputs["wear_cost"] * (float(inputs.attrs["step_hours"]) / inputs["discharge_efficiency"])
-    return math.fsum((rate * solution["discharge"]).to_numpy().ravel())
+    return exact_sum((rate * solution["discharge"]).to_numpy())
 
 
 def shortfall_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
@@ -114,7 +120,7 @@ def shortfall_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     """
     if "shortfall" not in solution or "shortfall_penalty" not in inputs:
         return 0.0
-    return math.fsum((inputs["shortfall_penalty"] * solution["shortfall"]).to_numpy().ravel())
+    return exact_sum((inputs["shortfall_penalty"] * solution["shortfall"]).to_numpy())
 
 
 def market_impact_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:

@@ -162,10 +162,11 @@ class CsvAvailability(AvailabilityModel):
             raise InputError(f"availability column = {column!r}; expected a column name (string)")
         # Many fleets of one scenario usually share a profile file: read and check it once per
         # process while the file is unchanged (same size, modification time and inode).
-        try:
+        try:  # the file by device and inode (no path resolution: one stat per fleet); the horizon by its ends
             stat = path.stat()
-            key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, column, len(time),
-                   time[0] if len(time) else None, time[-1] if len(time) else None, str(time.tz), step_hours)
+            ends = tuple(time.asi8[[0, -1]].tolist()) if len(time) else None
+            key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, column, len(time), ends,
+                   str(time.tz), step_hours)
         except OSError:
             key = None  # read_csv_table names the problem
         if key in _PROFILES:

@@ -151,7 +151,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from .scenario import DEFAULT_SCENARIO, load_scenario, read_scenario, scenario_hash
+    from .scenario import DEFAULT_SCENARIO, load_scenario, read_scenario, scenario_from_dict, scenario_hash
 
     if args.scenario:
         suffix = Path(args.scenario).suffix.lower()
@@ -159,8 +159,11 @@ def _load(args: argparse.Namespace):
             hint = f" (to draw a result file: aggregator plot {args.scenario})" if suffix != ".csv" else (
                 " (a price or availability file goes into a scenario: aggregator scenario > my.toml writes one to edit)")
             raise InputError(f"{args.scenario}: expected a .toml scenario, not a {suffix} file{hint}")
-        aggregator = load_scenario(args.scenario)
-        args.scenario_hash = scenario_hash(read_scenario(args.scenario))
+        path = Path(args.scenario)
+        data = read_scenario(path)  # parsed once (a thousand fleets are a big TOML file)
+        args.scenario_hash = scenario_hash(data)
+        aggregator = scenario_from_dict(data, path.parent, source=str(path))
+        aggregator.name = aggregator.name or path.stem  # as load_scenario names it
         return aggregator
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "default.toml"
@@ -472,6 +475,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("run", "sweep"):  # many large arrays made and dropped: keep their memory for reuse
+        from .allocator import reuse_freed_memory
+
+        reuse_freed_memory()
     with _sigterm_as_interrupt():
         return _dispatch(args)
 

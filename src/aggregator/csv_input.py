@@ -8,11 +8,14 @@ that names the file, the row and the column.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import io
 import re
+import stat
 from pathlib import Path
-from typing import BinaryIO, Sequence, TextIO
+from typing import BinaryIO, Iterator, Sequence, TextIO
 
 import numpy as np
 import pandas as pd
@@ -20,13 +23,44 @@ import pandas as pd
 from .errors import InputError
 from .input_files import open_regular
 
-__all__ = ["read_csv_table", "read_csv_bytes", "numeric_column"]
+__all__ = ["read_csv_table", "read_csv_bytes", "numeric_column", "shared_reads"]
 
 _DELIMITER_HINTS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 _SNIFF_BYTES = 65536  # the start of a file, examined for a UTF-16 byte-order mark and NUL bytes
 _INTEGER = re.compile(r"^\s*[-+]?\d+$")
 _DIGITS = re.compile(r"^\d+\s*$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+
+#: The tables read inside the innermost :func:`shared_reads` block of this thread (None outside one).
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("aggregator_shared_reads", default=None)
+
+
+@contextlib.contextmanager
+def shared_reads() -> Iterator[None]:
+    """Within the block, :func:`read_csv_table` reads each file once, whatever columns are asked for.
+
+    A scenario whose fleets take several columns of one availability file (or
+    the same column, a thousand times) reads and checks the file once: the
+    first call reads every column, later calls for the same file and ``rows``
+    get their columns from that table.  A file is the same while its path,
+    size, modification time and inode are; the tables are dropped at the end
+    of the block.  Errors are raised as without the block (a file that fails
+    is not kept, so every call names its problem).
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> with shared_reads():
+    ...     pass
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 def read_csv_table(
@@ -70,6 +104,36 @@ def read_csv_table(
     path = Path(path)
     if rows is not None and rows < 1:
         raise ValueError(f"rows = {rows!r}; expected at least 1")
+    shared = _SHARED.get()
+    key = None if shared is None else _file_identity(path, rows)
+    if key is None:
+        return _read_file(path, rows, columns)
+    table = shared.get(key)
+    if table is None:
+        table = shared[key] = _read_file(path, rows, None)
+    return _select(table, columns)
+
+
+def _file_identity(path: Path, rows: int | None) -> tuple | None:
+    """What says a regular file is unchanged (None for anything else: it is then read, and named, as usual)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, rows)
+
+
+def _select(table: pd.DataFrame, columns: Sequence[str] | None) -> pd.DataFrame:
+    """The table as :func:`read_csv_table` returns it for ``columns``, from the table of every column."""
+    kept = list(table.columns) if columns is None else [name for name in table.columns if name in columns]
+    frame = table[kept]
+    frame.attrs = {key: list(value) if isinstance(value, list) else value for key, value in table.attrs.items()}
+    return frame
+
+
+def _read_file(path: Path, rows: int | None, columns: Sequence[str] | None) -> pd.DataFrame:
     for encoding in ("utf-8-sig", "latin-1"):
         try:
             with open_regular(path, "a CSV file") as handle:

@@ -45,6 +45,8 @@ def slack_floor(inputs: xr.Dataset) -> xr.Dataset:
         minimum) and ``slack_down`` (energy that must vanish: it cannot
         discharge down to its maximum), in kWh over (time, fleet).  Both are
         zero everywhere exactly when the model without slack is feasible.
+        The inputs' ``soc_min`` must not exceed ``soc_max`` (validated inputs
+        never do).
 
     Examples
     --------
@@ -64,20 +66,34 @@ def slack_floor(inputs: xr.Dataset) -> xr.Dataset:
     smax = inputs["soc_max"].transpose("time", "fleet").to_numpy()
     eta_in = inputs["charge_efficiency"].to_numpy()
     eta_out = inputs["discharge_efficiency"].to_numpy()
+    driving = inputs["driving"].transpose("time", "fleet").to_numpy() if "driving" in inputs else None
+    # The reachable interval [lo, hi] moves to [a, b] = [lo - pmax dt / eta_out, hi + eta_in pmax dt]
+    # (less driving) and is clipped to [soc_min_t, soc_max_t].  As a <= b and soc_min <= soc_max,
+    # clipping each end on its own gives the same floats as clipping the interval (both ends at
+    # soc_max when a > soc_max, at soc_min when b < soc_min): two recursions of in-place ufuncs.
+    # ``down`` and ``up`` hold the steps' moves, then a and b, then the slack: no other array of
+    # time x fleet is made.
+    down = pmax * dt
+    down /= eta_out
+    up = eta_in * pmax
+    up *= dt
     lo = inputs["soc_initial"].to_numpy().astype(float).copy()
     hi = lo.copy()
-    up = np.zeros_like(smin, dtype=float)
-    down = np.zeros_like(smin, dtype=float)
-    driving = inputs["driving"].transpose("time", "fleet").to_numpy() if "driving" in inputs else np.zeros_like(smin)
     for t in range(smin.shape[0]):
-        a = lo - pmax[t] * dt / eta_out - driving[t]
-        b = hi + eta_in * pmax[t] * dt - driving[t]
-        over = a > smax[t]
-        under = b < smin[t]
-        down[t] = np.where(over, a - smax[t], 0.0)
-        up[t] = np.where(under, smin[t] - b, 0.0)
-        lo = np.where(over, smax[t], np.where(under, smin[t], np.maximum(a, smin[t])))
-        hi = np.where(over, smax[t], np.where(under, smin[t], np.minimum(b, smax[t])))
+        a, b = down[t], up[t]
+        np.subtract(lo, a, out=a)
+        np.add(hi, b, out=b)
+        if driving is not None:
+            a -= driving[t]
+            b -= driving[t]
+        np.maximum(a, smin[t], out=lo)
+        np.minimum(lo, smax[t], out=lo)
+        np.maximum(b, smin[t], out=hi)
+        np.minimum(hi, smax[t], out=hi)
+    np.subtract(down, smax, out=down)
+    np.maximum(down, 0.0, out=down)
+    np.subtract(smin, up, out=up)
+    np.maximum(up, 0.0, out=up)
     coords = {"time": inputs["time"], "fleet": inputs["fleet"]}
     return xr.Dataset(
         {

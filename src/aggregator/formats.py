@@ -104,7 +104,7 @@ def inputs_hash(inputs: xr.Dataset) -> str:
         digest.update("\x1f".join(map(str, inputs.indexes[coord])).encode())
     for name in sorted(inputs.data_vars):
         digest.update(str(name).encode())
-        digest.update(np.ascontiguousarray(inputs[name].to_numpy(), dtype=float).tobytes())
+        digest.update(memoryview(np.ascontiguousarray(inputs[name].to_numpy(), dtype=float)).cast("B"))  # no copy
     attrs = {k: inputs.attrs[k] for k in sorted(inputs.attrs) if k != "price_source"}
     digest.update(json.dumps(attrs, sort_keys=True, default=str).encode())
     return digest.hexdigest()

@@ -16,6 +16,13 @@ availability) are xarray's own, looked up the first time they are asked for.
 If xarray already filled that entry, or its internals differ from the ones
 expected (another version), nothing is changed: xarray then imports
 ``dask.array`` as before, which is slower, never wrong.
+
+Likewise ``DataArray.to_numpy`` asks ``is_dask_collection(data)``, which
+imports ``dask.base`` (with dask's configuration, yaml, toolz, jinja2 and
+psutil: 0.3 to 1 s) to call :func:`dask.base.is_dask_collection`.  That
+function answers ``False`` for any object without a ``__dask_graph__``
+attribute (a numpy array), so xarray's check is wrapped to give that answer
+without the import, and to ask dask for any other object.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["dask_array_types"]
+__all__ = ["dask_array_types", "is_dask_collection"]
 
 
 def dask_array_types() -> tuple[type, ...]:
@@ -36,6 +43,47 @@ def dask_array_types() -> tuple[type, ...]:
     module = sys.modules.get("dask.array")
     cls = getattr(module, "Array", None)
     return (cls,) if isinstance(cls, type) else ()
+
+
+def is_dask_collection(x: object) -> bool:
+    """Whether ``x`` is a dask collection, as :func:`dask.base.is_dask_collection` says.
+
+    Without a ``__dask_graph__`` attribute it is not (dask's own first test),
+    and nothing is imported; otherwise dask is asked (when it is installed).
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    bool
+    """
+    if not hasattr(x, "__dask_graph__"):
+        return False
+    if _XARRAY_CHECK:
+        return bool(_XARRAY_CHECK[0](x))
+    try:
+        from dask.base import is_dask_collection as dask_check
+    except ImportError:
+        return False
+    return bool(dask_check(x))
+
+
+#: xarray's own ``is_dask_collection``, once it is wrapped.
+_XARRAY_CHECK: list = []
+
+
+def _wrap_dask_collection_check() -> None:
+    try:
+        from xarray.namedarray import utils
+    except ImportError:  # pragma: no cover - xarray is a dependency
+        return
+    original = getattr(utils, "is_dask_collection", None)
+    if not callable(original) or original is is_dask_collection:
+        return
+    _XARRAY_CHECK.append(original)
+    utils.is_dask_collection = is_dask_collection
 
 
 def _register() -> None:
@@ -71,3 +119,4 @@ def _register() -> None:
 
 
 _register()
+_wrap_dask_collection_check()

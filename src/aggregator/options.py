@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
-
-import jsonschema
-import jsonschema.validators
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jsonschema
 
 __all__ = [
     "Option",
@@ -79,12 +80,41 @@ def _is_integer(checker: Any, value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _is_number).redefine(
-        "integer", _is_integer
-    ),
-)
+@functools.cache
+def _validator() -> Any:
+    """The JSON Schema validator class (jsonschema is imported on the first value the plain checks do not pass)."""
+    import jsonschema.validators
+
+    return jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _is_number).redefine(
+            "integer", _is_integer
+        ),
+    )
+
+
+#: The checks of the options of one plain type (no choices, items or further schema), as the validator does them.
+_PLAIN_CHECKS = {float: _is_number, int: _is_integer, str: lambda checker, v: isinstance(v, str),
+                 bool: lambda checker, v: isinstance(v, bool)}
+
+
+def _plainly_valid(option: "Option", value: Any) -> bool:
+    """Whether a value of an option of one plain type is valid, without jsonschema (False: ask it).
+
+    Only a yes is final: the validator is asked about anything else, and
+    writes the message.
+    """
+    check = _PLAIN_CHECKS.get(option.type)
+    if check is None or option.choices or option.items is not None or option.schema or not check(None, value):
+        return False
+    if option.type in (float, int):
+        return (
+            (option.minimum is None or value >= option.minimum)
+            and (option.maximum is None or value <= option.maximum)
+            and (option.exclusive_minimum is None or value > option.exclusive_minimum)
+            and (option.exclusive_maximum is None or value < option.exclusive_maximum)
+        )
+    return True
 
 
 def toml_repr(value: Any) -> str:
@@ -377,12 +407,16 @@ def validate_value(option: Option, value: Any, where: str) -> None:
         ``"{where} = {value}: expected {what}"`` (one line; for an element of
         an array or a nested table, its place is named).
     """
+    if _plainly_valid(option, value):
+        return
     schema = option.json_schema()
     if not schema:
         return
-    errors = list(_Validator(schema).iter_errors(_plain(value)))
+    errors = list(_validator()(schema).iter_errors(_plain(value)))
     if not errors:
         return
+    import jsonschema.exceptions
+
     error = jsonschema.exceptions.best_match(errors)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = (error.schema or {}).get("properties", {})

@@ -375,9 +375,10 @@ class Result:
         -------
         pandas.DataFrame
         """
-        table = pd.concat([self.fleet_profit, self.charged_kwh, self.discharged_kwh, self.slack_kwh], axis=1)
+        discharged = self.discharged_kwh  # once: a sum over every cell
+        table = pd.concat([self.fleet_profit, self.charged_kwh, discharged, self.slack_kwh], axis=1)
         capacity = (self.dataset["soc_max"].max("time")).to_series()
-        table["cycles"] = (self.discharged_kwh / capacity.replace(0, np.nan)).fillna(0.0)
+        table["cycles"] = (discharged / capacity.replace(0, np.nan)).fillna(0.0)
         return table
 
     def summary(self) -> dict[str, Any]:
@@ -418,7 +419,7 @@ class Result:
             if table is not None
             else {}
         )
-        out["slack_kwh"] = number(self.slack_kwh.sum()) if self.has_solution else None
+        out["slack_kwh"] = number(table["slack_kwh"].sum()) if table is not None else None
         # fleet representation terms (issue 12), reported apart like the penalty
         out["wear"] = number(self.dataset.attrs.get("wear", 0.0))
         out["shortfall_cost"] = number(self.dataset.attrs.get("shortfall_cost", 0.0))

@@ -21,6 +21,7 @@ import numpy as np
 from . import plugins
 from .aggregator import Aggregator
 from .availability import ProfileTimeMismatch, load_profile
+from .csv_input import shared_reads
 from .default_scenario import DEFAULT_SCENARIO
 from .errors import InputError, InputWarning, PluginError
 from .fleet import Fleet
@@ -484,7 +485,8 @@ def scenario_from_dict(
     if not (isinstance(cls, type) and issubclass(cls, Aggregator)):
         raise TypeError(f"cls = {cls!r}: expected aggregator.Aggregator or a subclass of it")
     try:
-        return _build(data, base_dir, cls)
+        with shared_reads():  # the fleets' profiles often share a file: read it once
+            return _build(data, base_dir, cls)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
 
