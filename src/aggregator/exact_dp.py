@@ -592,101 +592,6 @@ def _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, 
 
 
 @_inline
-def _convolve_clip(gx, gv, gs, g0, gn, wy, wv, ws, w0, nw, lo, hi, big_m, mtol, px, pv, ps, tx, tv, ts):  # pragma: no cover
-    """Sup-convolution of the component ``g`` (slots ``g0 .. g0 + gn``) with ``u(z) = w(-z)`` on ``[lo, hi]``.
-
-    Writes the result to ``tx, tv, ts``; returns its breakpoint count and the
-    total deviation of the chord merges.  ``u`` is read from ``w`` reversed
-    and negated (``uz[q] = -wy[nw-1-q]``, ``us[q] = -ws[nw-2-q]``): exact.
-    """
-    n = gn - 1
-    i = 0
-    while i < n and gs[g0 + i] > big_m:
-        i += 1
-    j = i
-    while j < n and gs[g0 + j] >= -big_m:
-        j += 1
-    nu = nw - 1
-    # Minkowski sum: every breakpoint is (breakpoint of g) + (breakpoint of
-    # u), so positions and values cost one rounding each (no accumulation).
-    px[0] = gx[g0 + i] + (-wy[w0 + nu])
-    pv[0] = gv[g0 + i] + wv[w0 + nu]
-    npx = 1
-    q = 0
-    while i < j or q < nu:
-        if q >= nu or (i < j and gs[g0 + i] >= -ws[w0 + nu - 1 - q]):
-            ps[npx - 1] = gs[g0 + i]
-            i += 1
-        else:
-            ps[npx - 1] = -ws[w0 + nu - 1 - q]
-            q += 1
-        px[npx] = gx[g0 + i] + (-wy[w0 + nu - q])
-        pv[npx] = gv[g0 + i] + wv[w0 + nu - q]
-        npx += 1
-
-    # ---- clip to [lo, hi] (left ray +M, right ray -M) ----
-    k = _bisect_right(px, 0, npx, lo)
-    if k == 0:
-        vlo = pv[0] - big_m * (px[0] - lo)
-    elif k == npx:
-        vlo = pv[npx - 1] - big_m * (lo - px[npx - 1])
-    else:
-        vlo = pv[k - 1] + ps[k - 1] * (lo - px[k - 1])
-    tx[0] = lo
-    tv[0] = vlo
-    cnt = 1
-    if not hi > lo:
-        return cnt, 0.0
-    dev = 0.0
-    while True:
-        if k < npx and px[k] < hi:
-            s = big_m if k == 0 else ps[k - 1]
-            nx = px[k]
-            nv = pv[k]
-            k += 1
-            last = False
-        else:
-            if k == 0:
-                s = big_m
-                nv = pv[0] - big_m * (px[0] - hi)
-            elif k == npx:
-                s = -big_m
-                nv = pv[npx - 1] - big_m * (hi - px[npx - 1])
-            else:
-                s = ps[k - 1]
-                nv = pv[k - 1] + s * (hi - px[k - 1])
-            nx = hi
-            last = True
-        if cnt > 1:
-            s1 = ts[cnt - 2]
-            if s == s1:
-                tx[cnt - 1] = nx
-                tv[cnt - 1] = nv
-            else:
-                l1 = tx[cnt - 1] - tx[cnt - 2]
-                l2 = nx - tx[cnt - 1]
-                d = abs(s - s1) * l1 * l2 / (l1 + l2)
-                if d <= mtol:
-                    ts[cnt - 2] = (s1 * l1 + s * l2) / (l1 + l2)
-                    tx[cnt - 1] = nx
-                    tv[cnt - 1] = nv
-                    dev += d
-                else:
-                    tx[cnt] = nx
-                    tv[cnt] = nv
-                    ts[cnt - 1] = s
-                    cnt += 1
-        else:
-            tx[cnt] = nx
-            tv[cnt] = nv
-            ts[cnt - 1] = s
-            cnt += 1
-        if last:
-            break
-    return cnt, dev
-
-
-@_inline
 def _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
     """Write ``t + (-rate * max(0, floor - x))`` to the slots ``o ..`` of ``ox, ov, os``; returns the count.
 
@@ -1223,10 +1128,100 @@ def _dp_kernel(
                     tv = _grow(tv, need)
                 if ts.shape[0] < need:
                     ts = _grow(ts, need)
-                nt, d = _convolve_clip(
-                    sx, sv, ssl, c0[g], gn, wy, wv, ws, vert_start[m], nw[m], lo, hi, big_m, mtol, px, pv, ps, tx, tv, ts
-                )
-                merge_allow += d
+                # ---- sup-convolution of component g with u(z) = w_m(-z), clipped to [lo, hi], to px/pv/ps
+                # and then tx/tv/ts (written out here: an inlined helper counts references to its array
+                # arguments at every call).  u is read from w reversed and negated (uz[q] = -wy[nu - q],
+                # us[q] = -ws[nu - 1 - q]): exact.  Minkowski sum: every breakpoint is (breakpoint of g) +
+                # (breakpoint of u), so positions and values cost one rounding each (no accumulation);
+                # pieces of g steeper than +M are absorbed by the left slack ray, those below -M dropped ----
+                g0 = c0[g]
+                w0 = vert_start[m]
+                nu = nw[m] - 1
+                ci = 0
+                while ci < gn - 1 and ssl[g0 + ci] > big_m:
+                    ci += 1
+                cj = ci
+                while cj < gn - 1 and ssl[g0 + cj] >= -big_m:
+                    cj += 1
+                px[0] = sx[g0 + ci] + (-wy[w0 + nu])
+                pv[0] = sv[g0 + ci] + wv[w0 + nu]
+                npx = 1
+                cq = 0
+                while ci < cj or cq < nu:
+                    if cq >= nu or (ci < cj and ssl[g0 + ci] >= -ws[w0 + nu - 1 - cq]):
+                        ps[npx - 1] = ssl[g0 + ci]
+                        ci += 1
+                    else:
+                        ps[npx - 1] = -ws[w0 + nu - 1 - cq]
+                        cq += 1
+                    px[npx] = sx[g0 + ci] + (-wy[w0 + nu - cq])
+                    pv[npx] = sv[g0 + ci] + wv[w0 + nu - cq]
+                    npx += 1
+                # clip to [lo, hi] (left ray +M, right ray -M), merging nearly collinear pieces into chords
+                ck = 0  # bisect right: the number of px <= lo
+                chi = npx
+                while ck < chi:
+                    mid = (ck + chi) // 2
+                    if lo < px[mid]:
+                        chi = mid
+                    else:
+                        ck = mid + 1
+                if ck == 0:
+                    vlo = pv[0] - big_m * (px[0] - lo)
+                elif ck == npx:
+                    vlo = pv[npx - 1] - big_m * (lo - px[npx - 1])
+                else:
+                    vlo = pv[ck - 1] + ps[ck - 1] * (lo - px[ck - 1])
+                tx[0] = lo
+                tv[0] = vlo
+                nt = 1
+                dev = 0.0
+                while hi > lo:
+                    if ck < npx and px[ck] < hi:
+                        cs = big_m if ck == 0 else ps[ck - 1]
+                        cx = px[ck]
+                        cv = pv[ck]
+                        ck += 1
+                        last = False
+                    else:
+                        if ck == 0:
+                            cs = big_m
+                            cv = pv[0] - big_m * (px[0] - hi)
+                        elif ck == npx:
+                            cs = -big_m
+                            cv = pv[npx - 1] - big_m * (hi - px[npx - 1])
+                        else:
+                            cs = ps[ck - 1]
+                            cv = pv[ck - 1] + cs * (hi - px[ck - 1])
+                        cx = hi
+                        last = True
+                    if nt > 1:
+                        s1 = ts[nt - 2]
+                        if cs == s1:
+                            tx[nt - 1] = cx
+                            tv[nt - 1] = cv
+                        else:
+                            l1 = tx[nt - 1] - tx[nt - 2]
+                            l2 = cx - tx[nt - 1]
+                            dm = abs(cs - s1) * l1 * l2 / (l1 + l2)
+                            if dm <= mtol:
+                                ts[nt - 2] = (s1 * l1 + cs * l2) / (l1 + l2)
+                                tx[nt - 1] = cx
+                                tv[nt - 1] = cv
+                                dev += dm
+                            else:
+                                tx[nt] = cx
+                                tv[nt] = cv
+                                ts[nt - 1] = cs
+                                nt += 1
+                    else:
+                        tx[nt] = cx
+                        tv[nt] = cv
+                        ts[nt - 1] = cs
+                        nt += 1
+                    if last:
+                        break
+                merge_allow += dev
                 if nxb.shape[0] < nused + nt + 1:
                     nxb = _grow(nxb, nused + nt + 1)
                 if nvb.shape[0] < nused + nt + 1:
