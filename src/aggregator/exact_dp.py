@@ -632,30 +632,52 @@ def _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
 
 
 @_called
+def _sorted_points(cx, c0, cn, nc, allp):  # pragma: no cover
+    """Sorted distinct breakpoints of components ``0 .. nc - 1`` (slots ``c0[k] .. c0[k] + cn[k]``) into ``allp``.
+
+    Returns their count; ``allp`` holds at least ``sum(cn[:nc])`` values.  An
+    insertion sort (the breakpoints come in few short sorted runs); equal
+    values keep the first.
+    """
+    p = 0
+    for k in range(nc):
+        for q in range(cn[k]):
+            x = cx[c0[k] + q]
+            j = p
+            while j > 0 and allp[j - 1] > x:
+                allp[j] = allp[j - 1]
+                j -= 1
+            allp[j] = x
+            p += 1
+    cnt = 0
+    for q in range(p):
+        if cnt == 0 or allp[q] != allp[cnt - 1]:
+            allp[cnt] = allp[q]
+            cnt += 1
+    return cnt
+
+
+@_called
 def _union_points(cx, c0, cn, nc):  # pragma: no cover
-    """Sorted distinct breakpoints of components ``0 .. nc - 1`` (slots ``c0[k] .. c0[k] + cn[k]``)."""
+    """:func:`_sorted_points` in a new array."""
     total = 0
     for k in range(nc):
         total += cn[k]
     allp = np.empty(total)
-    p = 0
-    for k in range(nc):
-        for q in range(cn[k]):
-            allp[p] = cx[c0[k] + q]
-            p += 1
-    allp = np.sort(allp)
-    cnt = 0
-    for q in range(total):
-        if cnt == 0 or allp[q] != allp[cnt - 1]:
-            allp[cnt] = allp[q]
-            cnt += 1
-    return allp[:cnt]
+    return allp[: _sorted_points(cx, c0, cn, nc, allp)]
 
 
 @_called
 def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
     """Values of components ``0 .. nc - 1`` at sorted points of their common domain, shape ``(nc, len(pts))``."""
     vals = np.empty((nc, pts.shape[0]))
+    _eval_into(cx, cv, cs, c0, cn, nc, pts, vals)
+    return vals
+
+
+@_called
+def _eval_into(cx, cv, cs, c0, cn, nc, pts, vals):  # pragma: no cover
+    """:func:`_eval_at` into ``vals`` (shape ``(nc, len(pts))``)."""
     for c in range(nc):
         o = c0[c]
         last = cn[c] - 2
@@ -668,14 +690,14 @@ def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
                 vals[c, i] = cv[o]
             else:
                 vals[c, i] = cv[o + k] + cs[o + k] * (p - cx[o + k])
-    return vals
 
 
 @_inline
-def _stable_order(key):  # pragma: no cover
-    """Indices sorting ``key`` ascending, ties in index order (stable)."""
+def _stable_order(key, idx):  # pragma: no cover
+    """Indices sorting ``key`` ascending, ties in index order (stable), written to ``idx`` (returned)."""
     n = key.shape[0]
-    idx = np.arange(n)
+    for i in range(n):
+        idx[i] = i
     for i in range(1, n):
         v = idx[i]
         j = i - 1
@@ -701,20 +723,23 @@ def _diff(vals, memo, i, j):  # pragma: no cover
 
 
 @_compile
-def _prune(vals, tol):  # pragma: no cover
+def _prune(vals, tol, fbuf, ibuf):  # pragma: no cover
     """Components dominated (within ``tol``) by another one are dropped.
 
-    Returns the kept indices (in the order kept) and the largest measured
-    excess of a dropped component over the kept ones.  The pairwise
-    differences are computed only where the decision needs them.
+    Returns the kept indices (in the order kept; a view of ``ibuf``) and the
+    largest measured excess of a dropped component over the kept ones.  The
+    pairwise differences are computed only where the decision needs them.
+    ``fbuf`` and ``ibuf`` are scratch of at least ``nc * (nc + 1)`` and
+    ``2 nc`` values (``nc`` components).
     """
     nc = vals.shape[0]
-    memo = np.full((nc, nc), np.nan)
-    rowmax = np.empty(nc)
+    memo = fbuf[: nc * nc].reshape((nc, nc))
+    memo[:, :] = np.nan
+    rowmax = fbuf[nc * nc : nc * nc + nc]
     for i in range(nc):
         rowmax[i] = -vals[i, :].max()
-    order = _stable_order(rowmax)
-    keep = np.empty(nc, dtype=np.int64)
+    order = _stable_order(rowmax, ibuf[:nc])
+    keep = ibuf[nc : 2 * nc]
     nk = 0
     for oi in range(nc):
         i = order[oi]
@@ -817,7 +842,7 @@ def _prune_strong_vals(vals, tol):  # pragma: no cover
     alive = np.ones(nc, dtype=np.bool_)
     n_alive = nc
     total = 0.0
-    order = _stable_order(rowmax)
+    order = _stable_order(rowmax, np.empty(nc, dtype=np.int64))
     c = np.empty(nc)
     e = np.empty(nc)
     for oi in range(nc):
@@ -1179,6 +1204,10 @@ def _dp_kernel(
     ts = np.empty(64)
 
     one = np.zeros(1, dtype=np.int64)  # the kept indices of a step with one new component
+    ptsb = np.empty(64)  # pruning scratch: breakpoints, values, memo and order
+    valsb = np.empty(256)
+    pfb = np.empty(64)
+    pib = np.empty(32, dtype=np.int64)
     ne = 0
     prune_allow = 0.0
     merge_allow = 0.0
@@ -1362,8 +1391,19 @@ def _dp_kernel(
         use_env = False
         if nnew > 1:
             ptol = _PRUNE_RTOL * (span + rev_scale[t - 1])
-            pts = _union_points(nxb, n0, nn, nnew)
-            keep, ex = _prune(_eval_at(nxb, nvb, nsb, n0, nn, nnew, pts), ptol)
+            # scratch reused between steps (no allocation in the common case)
+            if ptsb.shape[0] < nused:
+                ptsb = _grow(ptsb, nused)
+            npts = _sorted_points(nxb, n0, nn, nnew, ptsb)
+            if valsb.shape[0] < nnew * npts:
+                valsb = _grow(valsb, nnew * npts)
+            if pfb.shape[0] < nnew * (nnew + 1):
+                pfb = _grow(pfb, nnew * (nnew + 1))
+            if pib.shape[0] < 2 * nnew:
+                pib = _grow(pib, 2 * nnew)
+            vals = valsb[: nnew * npts].reshape((nnew, npts))
+            _eval_into(nxb, nvb, nsb, n0, nn, nnew, ptsb[:npts], vals)
+            keep, ex = _prune(vals, ptol, pfb, pib)
             prune_allow += ex
             if keep.shape[0] > _STRONG_PRUNE_FROM:
                 # the union of the kept components' breakpoints, as in the check's proof
