@@ -108,8 +108,10 @@ implementation.  The stored value functions ``V_1 .. V_T`` are flat arrays
 (first component, count), grown by doubling; the per-step buffers are reused,
 and so are, between the solves of a thread, the stored value functions and the
 other scratch arrays (fresh memory would cost a page fault per page).
-The exact sums (offsets, allowance terms, the objective's parts) use a port of
-CPython's :func:`math.fsum`, operation for operation.
+The exact sums (offsets, allowance terms, the objective's parts) are correctly
+rounded, the value of :func:`math.fsum` to the bit: a fixed-point accumulator of
+32-bit limbs adds the terms exactly, and a port of CPython's ``math.fsum``
+(operation for operation) rounds the limbs' sum once (``_fsum``).
 
 No ``fastmath``: numba then emits each ``+ - * /`` as one IEEE-754 double
 operation in the order written (LLVM neither reassociates nor fuses them
