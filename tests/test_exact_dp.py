@@ -392,3 +392,33 @@ def test_max_min_lines_against_enumeration():
         want = np.max([np.min(c + d * t, axis=0) for t in taus], axis=0)
         assert np.all(got >= want - 1e-12)
         np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), max_size=60), st.booleans())
+def test_exact_sum_is_math_fsum_to_the_bit(values, cancel):
+    """The kernel's long-accumulator sum returns math.fsum's correctly rounded value (huge, subnormal, cancelling terms)."""
+    from aggregator import exact_dp as ed
+
+    if cancel:  # near-cancellation: the rounding of the tiny remainder decides
+        near = [-v * (1 + 2.0**-52) for v in values]
+        values = values + [v for v in near if math.isfinite(v)] + [2.0**-1074, 1e-300]
+    try:
+        want = math.fsum(values)
+    except OverflowError:
+        return
+    if not math.isfinite(want) or abs(want) >= 2.0**1000:
+        return  # math.fsum overflows there; the kernel's sums are far below
+    assert ed._fsum(np.array(values, dtype=float)).hex() == want.hex()
+
+
+def test_exact_sum_of_a_year_of_mixed_terms_is_math_fsum():
+    from aggregator import exact_dp as ed
+
+    rng = np.random.default_rng(5)
+    for scale in (1.0, 1e6, 1e-9):
+        terms = rng.normal(0, scale, 8760) * 10.0 ** rng.integers(-20, 20, 8760)
+        terms[::7] *= -1e12
+        assert ed._fsum(terms).hex() == math.fsum(terms.tolist()).hex()
+        assert ed._fsum(terms[::3]).hex() == math.fsum(terms[::3].tolist()).hex()  # a strided view
+    assert ed._fsum(np.zeros(0)) == 0.0
