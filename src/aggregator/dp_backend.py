@@ -116,7 +116,9 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     has_terms = "driving" in inputs
     from .price_impact import has_price_impact
 
-    impact = inputs["price_impact"].to_numpy() if has_price_impact(inputs) else None
+    from .price_impact import impact_of
+
+    impact = impact_of(inputs) if has_price_impact(inputs) else None
     reps = inputs.attrs.get("representations", {})
     problems = []
     for j in range(inputs.sizes["fleet"]):
