@@ -129,7 +129,7 @@ def _define_curve_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
 
     table = curve_tangent_table(inputs)
     net = (model["charge"] - model["discharge"]).sum("fleet") / 1000.0  # MW
-    impact = model["market_impact"]
+    impact = model["market_impact"].fillna(0)  # absent where the price does not move (the rows are masked there)
     if not table.several:
         first = {"supply_mode": 0}
         model.add_constraints(impact - table.slope.isel(first) * net >= table.intercept.isel(first),
@@ -137,9 +137,10 @@ def _define_curve_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
         return
     coords = [inputs.indexes["time"], table.mode_mask.indexes["supply_mode"]]
     mask = table.mode_mask
-    on = model.add_variables(binary=True, coords=coords, name="supply_mode_on", mask=mask)
-    part = model.add_variables(coords=coords, name="supply_mode_purchase", mask=mask)
-    cost = model.add_variables(coords=coords, name="supply_mode_impact", mask=mask)
+    # absent where a step has fewer modes: a sum over modes counts the present ones, other rows are masked
+    on = model.add_variables(binary=True, coords=coords, name="supply_mode_on", mask=mask).fillna(0)
+    part = model.add_variables(coords=coords, name="supply_mode_purchase", mask=mask).fillna(0)
+    cost = model.add_variables(coords=coords, name="supply_mode_impact", mask=mask).fillna(0)
     step = _impact_mask(inputs)
     model.add_constraints(on.sum("supply_mode") == 1, name="supply_mode_choice", mask=step)
     model.add_constraints(net - part.sum("supply_mode") == 0, name="supply_mode_split", mask=step)
