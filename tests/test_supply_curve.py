@@ -207,12 +207,14 @@ def _curve_optimum(price, qk, sk, pmax, smin, smax, s0, eta_in, eta_out, penalty
         lp.row_lower_ = lp.row_upper_ = rhs
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
-        hess = model.hessian_
-        hess.dim_ = 4 * n
-        hess.format_ = highspy.HessianFormat.kTriangular
-        hess.start_ = list(range(n + 1)) + [n] * (3 * n)
-        hess.index_ = list(range(n))
-        hess.value_ = diag
+        curved = [t for t in range(n) if diag[t] > 0.0]
+        if curved:  # HiGHS refuses an all-zero Hessian: without one it is an LP
+            hess = model.hessian_
+            hess.dim_ = 4 * n
+            hess.format_ = highspy.HessianFormat.kTriangular
+            hess.start_ = [sum(1 for c in curved if c < j) for j in range(4 * n + 1)]
+            hess.index_ = curved
+            hess.value_ = [diag[t] for t in curved]
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("primal_feasibility_tolerance", 1e-10)
@@ -254,7 +256,8 @@ def test_dp_equals_the_exact_optimum_and_bounds_it(n, data):
     floats = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
     price = data.draw(st.lists(floats(-60, 200), min_size=n, max_size=n))
     curve = _random_curve(data, n)
-    pmax = data.draw(st.lists(floats(0, 10), min_size=n, max_size=n))
+    # no power of a micro-kW: HiGHS's QP solver reports a solve error on such near-fixed columns
+    pmax = data.draw(st.lists(st.one_of(st.just(0.0), floats(0.5, 10)), min_size=n, max_size=n))
     smax = data.draw(st.lists(floats(2, 12), min_size=n, max_size=n))
     smin = [0.2 * s for s in smax]
     s0 = data.draw(floats(0, 12))
@@ -271,6 +274,8 @@ def test_dp_equals_the_exact_optimum_and_bounds_it(n, data):
     assert sol.objective <= best + tol
     assert sol.objective >= best - tol - 1e-7 * max(1.0, abs(sol.bound))
     assert sol.bound >= best - tol
+    # exact: the certified bound closes on the optimum (no concave envelope over a non-concave kink)
+    assert sol.bound <= best + tol + 2e-7 * max(1.0, abs(best))
 
 
 @settings(max_examples=max(5, EXAMPLES // 3), deadline=None, derandomize=True,
