@@ -393,3 +393,22 @@ def test_a_curve_with_a_rolling_horizon_is_rejected():
         Aggregator([lossless(4)], PriceSignal([10.0, 100.0, 10.0, 100.0]),
                    price_impact=curve_from_points([[0, 0], [1, 1]], 4),
                    rolling={"window_hours": 2, "commit_hours": 1})
+
+
+def test_linopy_tangents_lie_below_the_impact_within_the_allowance():
+    from aggregator.supply_curve import curve_tangents
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        k = int(rng.integers(2, 6))
+        q = np.sort(rng.uniform(-0.02, 0.02, k))
+        s = np.cumsum(np.concatenate([[0.0], rng.uniform(0, 20000, k - 1) * np.diff(q)]))
+        s = s - SupplyCurve(q[None], s[None]).shift_at(np.zeros(1))[0]
+        qmax = float(rng.uniform(0.001, 0.03))
+        modes, error = curve_tangents(q, s, qmax, 17, 1.0)
+        assert error == pytest.approx(SupplyCurve(q[None], s[None]).tangent_error([qmax], 17, 1.0), rel=1e-12, abs=0)
+        for lo, hi, slope, icpt in modes:
+            x = np.linspace(lo, hi, 301)
+            g = x * SupplyCurve(np.tile(q, (x.size, 1)), np.tile(s, (x.size, 1))).shift_at(x)
+            lines = np.max(slope[None, :] * x[:, None] + icpt[None, :], axis=1)
+            assert np.all(lines <= g + 1e-12) and np.max(g - lines) <= error + 1e-12

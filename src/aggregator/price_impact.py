@@ -747,7 +747,7 @@ def linearisation_allowance(inputs) -> float:
     """
     if not has_price_impact(inputs):
         return 0.0
-    if "supply_shift" in inputs:
-        return curve_tangent_table(inputs).error
     qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
+    if "supply_shift" in inputs:
+        return impact_of(inputs).tangent_error(qmax, TANGENTS, float(inputs.attrs["step_hours"]))
     return tangent_error(inputs["price_impact"].to_numpy(), qmax, float(inputs.attrs["step_hours"]))

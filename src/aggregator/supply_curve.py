@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,39 @@ class SupplyCurve:
         rows = np.arange(q.shape[0])
         q0, q1, s0, s1 = qk[rows, k - 1], qk[rows, k], sk[rows, k - 1], sk[rows, k]
         return s0 + (s1 - s0) * ((q - q0) / (q1 - q0))
+
+    def tangent_error(self, qmax: ArrayLike, count: int, dt: float) -> float:
+        """How far the tangents of :func:`curve_tangents` lie below the market impact at most, summed over steps ($).
+
+        The same pieces and point counts as :func:`curve_tangents`, for every
+        step at once (the certificate check asks for it after every solve).
+
+        Parameters
+        ----------
+        qmax : array_like
+            The fleets' power per step (MW).
+        count : int
+            Tangent points per ``2 qmax``.
+        dt : float
+
+        Returns
+        -------
+        float
+        """
+        top = np.asarray(qmax, dtype=float)[:, None]
+        qk = self.quantity
+        # the intervals between the points, the end ones unbounded, each within the range
+        lo = np.concatenate([np.full_like(top, -np.inf), qk], axis=1)
+        hi = np.concatenate([qk, np.full_like(top, np.inf)], axis=1)
+        length = np.clip(np.minimum(hi, top) - np.maximum(lo, -top), 0.0, None)
+        slopes = self.slopes()
+        slopes = np.concatenate([slopes[:, :1], slopes, slopes[:, -1:]], axis=1)
+        moving = (self.moves() & (top[:, 0] > 0))[:, None] & (length > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = np.maximum(1.0, np.ceil(count * length / (2.0 * top) - 1e-9))
+            h = length / n
+        err = np.where(moving, slopes * dt * h * h / 4.0, 0.0)
+        return math.fsum(err.max(axis=1).tolist())
 
     def cost(self, q: ArrayLike, dt: float) -> float:
         """The market impact ``sum_t q_t s_t(q_t) dt`` in $ of a net purchase per step (MW).
@@ -327,37 +361,44 @@ def curve_modes(qk: ArrayLike, sk: ArrayLike, lo: float, hi: float) -> list[tupl
     return [(bounds[a : b + 1], slopes[a:b]) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _side(qk, sk, lam, pmax, dt, budget, outer, charge, eta_in, eta_out, wear):
-    """One side's vertices from idle to full power: powers, revenues, error, segments and split positions."""
+def _side(qk: list[float], sk: list[float], lam: float, pmax: float, dt: float, budget: float, outer: bool,
+          charge: bool, eta_out: float, wear: float) -> tuple[list[float], list[float], float, int, list[int]]:
+    """One side's vertices from idle to full power: powers, revenues, error, segments and the cut positions.
+
+    Plain floats (a step has a few dozen vertices; numpy's per-call cost would dominate).  Walking away
+    from idle, the revenue is concave across a point of the curve unless the curve's slope drops there.
+    """
     sign = 1.0 if charge else -1.0
-    lo, hi = (0.0, pmax / 1000.0) if charge else (-pmax / 1000.0, 0.0)
-    bounds, slopes = _pieces(qk, sk, lo, hi)
-    if not charge:  # walk away from idle: decreasing q
-        bounds, slopes = bounds[::-1], slopes[::-1]
-    powers, lifts, splits = [0.0], [0.0], []
+    top = pmax / 1000.0
+    inner = [q for q in qk if 0.0 < q < top] if charge else [-q for q in reversed(qk) if 0.0 < -q < top]
+    bounds = [0.0, *inner, top]  # |q| (MW), increasing away from idle
+    last = len(qk) - 1
+    pieces = []
+    for ua, ub in zip(bounds[:-1], bounds[1:]):
+        k = min(max(bisect_left(qk, sign * (ua + ub) / 2.0), 1), last)
+        b = (sk[k] - sk[k - 1]) / (qk[k] - qk[k - 1])
+        pieces.append((ua * 1000.0, ub * 1000.0, b, sk[k - 1] - b * qk[k - 1]))  # shift a + b q on the piece
+    powers, revenues, cuts = [0.0], [0.0], []
     error, segments = 0.0, 0
-    for i, b in enumerate(slopes):
-        pa, pb = abs(bounds[i]) * 1000.0, abs(bounds[i + 1]) * 1000.0
+    wear_rate = wear * dt / eta_out if not charge else 0.0
+    for i, (pa, pb, b, a) in enumerate(pieces):
         c = b * dt / 1e6  # $ per kW^2
         length = pb - pa
-        n = 1 if c <= 0.0 else int(min(MAX_PIECE_SEGMENTS, max(1, math.ceil(math.sqrt(c * length * length / (4.0 * budget))))))
+        n = 1 if c <= 0.0 else min(MAX_PIECE_SEGMENTS, max(1, math.ceil(math.sqrt(c * length * length / (4.0 * budget)))))
         h = length / n
         lift = c * h * h / 4.0
         error, segments = max(error, lift), max(segments, n)
         if outer:
-            powers += [pa + h * (k + 0.5) for k in range(n)] + [pb]
-            lifts += [lift] * n + [0.0]
+            points = [(pa + h * (k + 0.5), lift) for k in range(n)] + [(pb, 0.0)]
         else:
-            powers += [pa + h * k for k in range(1, n)] + [pb]
-            lifts += [0.0] * n
-        if i + 1 < len(slopes) and bounds[i + 1] * (slopes[i + 1] - b) * sign < 0.0:
-            splits.append(len(powers) - 1)  # the kink is a convex corner of the revenue: a mode ends here
-    p = np.asarray(powers)
-    q = sign * p / 1000.0
-    rev = -(lam + _shift_row(qk, sk, q)) * q * dt + np.asarray(lifts)
-    if not charge and wear > 0.0:
-        rev = rev - wear * p * dt / eta_out
-    return p, rev, error, segments, splits
+            points = [(pa + h * k, 0.0) for k in range(1, n)] + [(pb, 0.0)]
+        for p, up in points:
+            q = sign * p / 1000.0
+            powers.append(p)
+            revenues.append(-(lam + a + b * q) * q * dt + up - wear_rate * p)
+        if i + 1 < len(pieces) and pieces[i + 1][2] < b:
+            cuts.append(len(powers) - 1)  # the curve flattens away from idle: a convex corner, a mode ends here
+    return powers, revenues, error, segments, cuts
 
 
 def curve_step_vertices(
@@ -407,22 +448,22 @@ def curve_step_vertices(
         The modes ``(vy, vr, vin, vout)`` in increasing energy change, the
         largest chord error of the step ($) and the most segments of a piece.
     """
-    qk = np.asarray(qk, dtype=float)
-    sk = np.asarray(sk, dtype=float)
-    pd, rd, ed, nd, sd = _side(qk, sk, lam, pmax, dt, budget, outer, False, eta_in, eta_out, wear)
-    pc, rc, ec, nc, sc = _side(qk, sk, lam, pmax, dt, budget, outer, True, eta_in, eta_out, wear)
-    m = pd.size
-    vy = np.concatenate([-pd[::-1] * dt / eta_out, eta_in * pc[1:] * dt]) - drive
-    vr = np.concatenate([rd[::-1], rc[1:]])
-    vin = np.concatenate([np.zeros(m), pc[1:]])
-    vout = np.concatenate([pd[::-1], np.zeros(pc.size - 1)])
+    qk = [float(v) for v in qk]
+    sk = [float(v) for v in sk]
+    pd, rd, ed, nd, sd = _side(qk, sk, lam, pmax, dt, budget, outer, False, eta_out, wear)
+    pc, rc, ec, nc, sc = _side(qk, sk, lam, pmax, dt, budget, outer, True, eta_out, wear)
+    m = len(pd)
+    back = pd[::-1]
+    vy = [-p * dt / eta_out - drive for p in back] + [eta_in * p * dt - drive for p in pc[1:]]
+    vr = rd[::-1] + rc[1:]
+    vin = [0.0] * m + pc[1:]
+    vout = back + [0.0] * (len(pc) - 1)
     idle = m - 1
     # slopes dR/dy next to idle (the shift is 0 there): discharging side >= charging side is concave
     concave_idle = -lam * eta_out / 1000.0 + wear >= -lam / (1000.0 * eta_in)
     cuts = sorted({idle - s for s in sd} | {idle + s for s in sc} | (set() if concave_idle else {idle}))
-    edges = [0, *cuts, vy.size - 1]
-    modes = [(vy[a : b + 1].tolist(), vr[a : b + 1].tolist(), vin[a : b + 1].tolist(), vout[a : b + 1].tolist())
-             for a, b in zip(edges[:-1], edges[1:])]
+    edges = [0, *cuts, len(vy) - 1]
+    modes = [(vy[a : b + 1], vr[a : b + 1], vin[a : b + 1], vout[a : b + 1]) for a, b in zip(edges[:-1], edges[1:])]
     return modes, max(ed, ec), max(nd, nc)
 
 
