@@ -26,6 +26,12 @@ inputs): it is the epigraph of ``beta_t q_t^2 dt`` over the tangents of
 :func:`aggregator.price_impact.tangent_points` (a piecewise-linear outer
 form, so the model stays a MILP that HiGHS solves; its optimum is an upper
 bound and the accounting values the dispatch with the exact quadratic).
+With a supply curve (``supply_quantity``/``supply_shift`` in the inputs) it
+lies above the tangents of ``q s_t(q) dt`` per convex mode
+(:func:`aggregator.price_impact.curve_tangent_table`); where a step has
+several modes, ``supply_mode_on`` (binary), ``supply_mode_purchase`` (MW) and
+``supply_mode_impact`` ($) over ``(time, supply_mode)`` choose one (the
+disjunctive form of docs page "The model", "A residual-supply curve").
 
 ``shortfall`` exists only when a fleet has a departure need (``soc_floor``)
 or is a ``"vehicles"`` fleet.  ``"vehicles"`` fleets add the same variables

@@ -286,7 +286,7 @@ def read_supply_curve(path: Path, steps: int, where: str = "[prices] impact curv
                     values.append(v)
                 step, q, s = values
                 if step != int(step) or not 0 <= step < steps:
-                    raise InputError(f"{label}: row {line} step = {cell_text(step)}; expected a whole number "
+                    raise InputError(f"{label}: row {line} step = {_cell_text(step)}; expected a whole number "
                                      f"0 .. {steps - 1} (one curve per row of the price series, {steps} rows)")
                 per_step.setdefault(int(step), []).append((q, s, line))
     except OSError as exc:
@@ -315,7 +315,7 @@ def read_supply_curve(path: Path, steps: int, where: str = "[prices] impact curv
     return _curve(qk, sk, label, rows)
 
 
-def cell_text(value: float) -> str:
+def _cell_text(value: float) -> str:
     """A number as written in a message (integers without a fraction)."""
     return str(int(value)) if value == int(value) else repr(value)
 
