@@ -264,7 +264,7 @@ def read_supply_curve(path: Path, steps: int, where: str = "[prices] impact curv
     """
     label = f"{where} {path}"
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's BOM is not part of "step"
             reader = csv.DictReader(handle)
             header = [h.strip() for h in (reader.fieldnames or [])]
             missing = [c for c in CURVE_COLUMNS if c not in header]
