@@ -142,12 +142,14 @@ def market_impact_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     -------
     float
     """
-    if "price_impact" not in inputs:
+    from .price_impact import impact_of, is_price_maker
+
+    if not is_price_maker(inputs):
         return 0.0
     from .price_impact import market_impact
 
     return market_impact(_array(solution, "charge"), _array(solution, "discharge"),
-                         inputs["price_impact"].to_numpy(), float(inputs.attrs["step_hours"]))
+                         impact_of(inputs), float(inputs.attrs["step_hours"]))
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,9 @@ class Aggregator:
         The aggregator is a price maker: the price it pays or receives is
         ``price + price_impact * q`` with ``q`` the net purchase of all fleets
         in MW; ``price_impact`` ($/MWh per MW, ``>= 0``) is one number or one
-        value per step of ``prices`` (:mod:`aggregator.price_impact`).
+        value per step of ``prices`` (:mod:`aggregator.price_impact`); or a
+        piecewise-linear supply curve per step, ``price + s_t(q)``
+        (:class:`aggregator.supply_curve.SupplyCurve`).
         Default: a price taker.
 
     Examples
@@ -156,15 +158,23 @@ class Aggregator:
             if abs(steps * step - hours) > 1e-9 * max(1.0, hours) or steps < 1:
                 raise InputError(f"hours = {hours!r} is not a whole number of {step}-hour steps")
         impact = None
-        if price_impact is not None:
+        from .supply_curve import SupplyCurve
+
+        if isinstance(price_impact, SupplyCurve):
+            if price_impact.steps not in (steps, len(prices)):
+                raise InputError(f"price_impact: the supply curve has {price_impact.steps} steps; expected one per "
+                                 f"step of the prices ({len(prices)})")
+            impact = price_impact[:steps]
+        elif price_impact is not None:
             from .price_impact import impact_profile
 
             given = np.asarray(price_impact, dtype=object)
             count = len(prices) if given.ndim == 1 and given.size == len(prices) else steps
             impact = impact_profile(price_impact, count)[:steps]
+        if impact is not None:
             if rolling is not None:
                 raise InputError("price_impact with a rolling horizon is not supported yet; expected one of the two")
-        self.price_impact: np.ndarray | None = impact
+        self.price_impact: np.ndarray | SupplyCurve | None = impact
         prices = prices.head(steps)
         too_large = np.flatnonzero(~(np.abs(prices.values) <= MAX_ABS_PRICE))
         if too_large.size:
@@ -339,9 +349,14 @@ class Aggregator:
         ds["soc_min"] = xr.DataArray((1 - ds["contract_limit"].to_numpy()) * capacity * energy, dims=dims, attrs={"units": "kWh"})
         ds["soc_initial"] = xr.DataArray(ds["initial_soc"].to_numpy() * capacity, dims="fleet", attrs={"units": "kWh"})
         self._add_representation_inputs(ds, n)
-        if self.price_impact is not None:
+        from .price_impact import curve_variables, moves_price
+        from .supply_curve import SupplyCurve
+
+        if isinstance(self.price_impact, SupplyCurve):
+            ds.update(curve_variables(self.price_impact, ds["time"]))
+        elif self.price_impact is not None:
             ds["price_impact"] = xr.DataArray(self.price_impact, dims="time", attrs={"units": "$/MWh per MW"})
-        impact = self.price_impact is not None and bool((self.price_impact > 0).any())
+        impact = moves_price(self.price_impact)
         ds.attrs.update(
             step_hours=self.step_hours,
             slack_penalty=self.slack_penalty,

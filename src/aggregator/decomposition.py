@@ -1281,7 +1281,9 @@ class DecompositionBackend(SolverBackend):
         if not couplings:
             return "no coupling is declared (the fleets are independent: dp solves them)"
         inputs = aggregator.inputs
-        if "price_impact" in inputs and bool((inputs["price_impact"] > 0).any()):
+        from .price_impact import has_price_impact
+
+        if has_price_impact(inputs):
             return "the price impact is not priced by the decomposition (the MILP carries it with the coupling rows)"
 
         richer = [f.name for f in aggregator.fleets if f.representation != "study"]

@@ -116,7 +116,9 @@ def fleet_problems(inputs: xr.Dataset) -> list[dict[str, Any]]:
     has_terms = "driving" in inputs
     from .price_impact import has_price_impact
 
-    impact = inputs["price_impact"].to_numpy() if has_price_impact(inputs) else None
+    from .price_impact import impact_of
+
+    impact = impact_of(inputs) if has_price_impact(inputs) else None
     reps = inputs.attrs.get("representations", {})
     problems = []
     for j in range(inputs.sizes["fleet"]):
@@ -350,7 +352,7 @@ class DPBackend(SolverBackend):
                 names = ", ".join(c.name for c in aggregator.couplings())
                 return f"the fleets share declared coupling rows ({names}), which the decomposition backend prices"
             return "the model has a subclass step or a model extension the per-fleet DP cannot represent"
-        return None
+        return _shared_curve(aggregator)
 
     def solve(self, aggregator: "Aggregator", options: SolverOptions) -> SolveOutcome:  # noqa: D102
         inputs = aggregator.inputs
@@ -369,6 +371,21 @@ class DPBackend(SolverBackend):
         solutions, workers = solve_fleet_problems(problems, options)
         seconds = time.perf_counter() - start
         return combine_fleet_solutions(inputs, solutions, seconds=seconds, workers=workers, mip_gap=options.mip_gap)
+
+
+def _shared_curve(aggregator: "Aggregator") -> str | None:
+    """Why dp does not solve a supply curve shared by several blocks (None: one fleet, or no curve)."""
+    from .price_impact import moves_price
+    from .supply_curve import SupplyCurve
+
+    impact = getattr(aggregator, "price_impact", None)
+    if not isinstance(impact, SupplyCurve) or not moves_price(impact):
+        return None
+    vehicles = any(f.representation == "vehicles" for f in aggregator.fleets)
+    if len(aggregator.fleets) > 1 or vehicles or not aggregator.exclusive_charging:
+        return ("the fleets share a supply curve ([prices] impact curve or points): dp solves one fleet with "
+                "exclusive charging, the shared price only with a slope beta; the MILP (HiGHS) solves this one")
+    return None
 
 
 def _solve_shared_impact(inputs: xr.Dataset, problems: list[dict[str, Any]], options: SolverOptions,

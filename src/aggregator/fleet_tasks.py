@@ -384,8 +384,9 @@ def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, b
         The futures in task order and how to gather them (:func:`assemble_result`).
     """
     standard = _is_standard(aggregator, cache)
-    impact = getattr(aggregator, "price_impact", None)
-    shared_price = impact is not None and bool((impact > 0).any())  # fleets that move one price do not separate
+    from .price_impact import moves_price
+
+    shared_price = moves_price(getattr(aggregator, "price_impact", None))  # fleets that move one price do not separate
     from .vehicle_tasks import submit_vehicle_tasks, uses_vehicle_tasks
 
     if not shared_price and uses_vehicle_tasks(ex, aggregator, standard):  # a "vehicles" fleet: its chunks are the tasks

@@ -26,6 +26,12 @@ inputs): it is the epigraph of ``beta_t q_t^2 dt`` over the tangents of
 :func:`aggregator.price_impact.tangent_points` (a piecewise-linear outer
 form, so the model stays a MILP that HiGHS solves; its optimum is an upper
 bound and the accounting values the dispatch with the exact quadratic).
+With a supply curve (``supply_quantity``/``supply_shift`` in the inputs) it
+lies above the tangents of ``q s_t(q) dt`` per convex mode
+(:func:`aggregator.price_impact.curve_tangent_table`); where a step has
+several modes, ``supply_mode_on`` (binary), ``supply_mode_purchase`` (MW) and
+``supply_mode_impact`` ($) over ``(time, supply_mode)`` choose one (the
+disjunctive form of docs page "The model", "A residual-supply curve").
 
 ``shortfall`` exists only when a fleet has a departure need (``soc_floor``)
 or is a ``"vehicles"`` fleet.  ``"vehicles"`` fleets add the same variables
@@ -108,12 +114,56 @@ def _impact_mask(inputs: xr.Dataset) -> xr.DataArray | None:
     """Over time: where the price moves with the purchase (None: a price taker)."""
     from .price_impact import has_price_impact
 
-    return inputs["price_impact"] > 0 if has_price_impact(inputs) else None
+    if not has_price_impact(inputs):
+        return None
+    if "supply_shift" in inputs:
+        return (inputs["supply_shift"] != 0).any("supply_point") & (inputs["power_max"].sum("fleet") > 0)
+    return inputs["price_impact"] > 0
+
+
+def _define_curve_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
+    """A supply curve: ``market_impact_t`` above the tangents of ``q s_t(q) dt`` on the convex mode chosen.
+
+    With one mode per step: ``market_impact_t >= a_k q_t + c_k`` for each
+    tangent.  Otherwise the disjunctive (convex-hull) form over the modes
+    ``m`` of the step: a binary ``supply_mode_on`` (one per step), the net
+    purchase split ``q_t = sum_m supply_mode_purchase`` with ``lo_m z_m <=
+    u_m <= hi_m z_m``, and ``supply_mode_impact_m >= a_k u_m + c_k z_m``;
+    ``market_impact_t >= sum_m supply_mode_impact_m``.
+    """
+    from .price_impact import curve_tangent_table
+
+    table = curve_tangent_table(inputs)
+    net = (model["charge"] - model["discharge"]).sum("fleet") / 1000.0  # MW
+    impact = model["market_impact"].fillna(0)  # absent where the price does not move (the rows are masked there)
+    if not table.several:
+        first = {"supply_mode": 0}
+        model.add_constraints(impact - table.slope.isel(first) * net >= table.intercept.isel(first),
+                              name="market_impact_tangent", mask=table.tangent_mask.isel(first))
+        return
+    coords = [inputs.indexes["time"], table.mode_mask.indexes["supply_mode"]]
+    mask = table.mode_mask
+    # absent where a step has fewer modes: a sum over modes counts the present ones, other rows are masked
+    on = model.add_variables(binary=True, coords=coords, name="supply_mode_on", mask=mask).fillna(0)
+    part = model.add_variables(coords=coords, name="supply_mode_purchase", mask=mask).fillna(0)
+    cost = model.add_variables(coords=coords, name="supply_mode_impact", mask=mask).fillna(0)
+    step = _impact_mask(inputs)
+    model.add_constraints(on.sum("supply_mode") == 1, name="supply_mode_choice", mask=step)
+    model.add_constraints(net - part.sum("supply_mode") == 0, name="supply_mode_split", mask=step)
+    model.add_constraints(part - table.lower * on >= 0, name="supply_mode_lower", mask=mask)
+    model.add_constraints(part - table.upper * on <= 0, name="supply_mode_upper", mask=mask)
+    model.add_constraints(cost - table.slope * part - table.intercept * on >= 0, name="market_impact_tangent",
+                          mask=table.tangent_mask)
+    model.add_constraints(impact - cost.sum("supply_mode") >= 0, name="market_impact_modes", mask=step)
 
 
 def _define_impact_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
     """``market_impact_t >= beta_t dt (2 q_k q_t - q_k^2)`` for each tangent point ``q_k`` of step t."""
     from .price_impact import tangent_points
+
+    if "supply_shift" in inputs:
+        _define_curve_constraints(model, inputs)
+        return
 
     dt = float(inputs.attrs["step_hours"])
     beta = inputs["price_impact"]

@@ -48,12 +48,18 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InputError
 from .exact_dp import FleetSolution, solve_fleet
 from .solvers import relative_gap
+from .supply_curve import SupplyCurve, curve_step_vertices
 
 __all__ = [
     "IMPACT_KEY",
     "ImpactFleetSolution",
     "impact_profile",
     "has_price_impact",
+    "is_price_maker",
+    "moves_price",
+    "impact_of",
+    "curve_variables",
+    "curve_shares",
     "net_purchase",
     "market_impact",
     "impact_shares",
@@ -65,6 +71,8 @@ __all__ = [
     "tangent_points",
     "tangent_error",
     "linearisation_allowance",
+    "CurveTangents",
+    "curve_tangent_table",
 ]
 
 #: The scenario key of the slope: ``[prices] impact``.
@@ -142,7 +150,79 @@ def has_price_impact(inputs) -> bool:
     -------
     bool
     """
+    if "supply_shift" in inputs:
+        return bool((inputs["supply_shift"] != 0).any())
     return "price_impact" in inputs and bool((inputs["price_impact"] > 0).any())
+
+
+def moves_price(impact: Any) -> bool:
+    """Whether an :class:`~aggregator.Aggregator`'s ``price_impact`` (None, ``beta`` per step or a curve) moves the price.
+
+    Parameters
+    ----------
+    impact : None, numpy.ndarray or SupplyCurve
+
+    Returns
+    -------
+    bool
+    """
+    if impact is None:
+        return False
+    if isinstance(impact, SupplyCurve):
+        return bool(impact.moves().any())
+    return bool((np.asarray(impact) > 0).any())
+
+
+def is_price_maker(data) -> bool:
+    """Whether inputs or a result's dataset carry a price impact (a slope or a supply curve), even a zero one.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+
+    Returns
+    -------
+    bool
+    """
+    return "price_impact" in data or "supply_shift" in data
+
+
+def impact_of(data) -> NDArray[np.float64] | SupplyCurve | None:
+    """The price impact of inputs or a result's dataset: ``beta`` per step, a :class:`SupplyCurve` or None.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        With ``price_impact`` (time) or ``supply_quantity`` and ``supply_shift`` (time, supply_point).
+
+    Returns
+    -------
+    numpy.ndarray or SupplyCurve or None
+    """
+    if "supply_shift" in data:
+        return SupplyCurve(data["supply_quantity"].transpose("time", "supply_point").to_numpy(),
+                           data["supply_shift"].transpose("time", "supply_point").to_numpy())
+    return data["price_impact"].to_numpy() if "price_impact" in data else None
+
+
+def curve_variables(curve: SupplyCurve, time) -> dict[str, Any]:
+    """The data variables that carry a supply curve in inputs and results (over time and ``supply_point``).
+
+    Parameters
+    ----------
+    curve : SupplyCurve
+    time : array_like
+        The time coordinate.
+
+    Returns
+    -------
+    dict of xarray.DataArray
+    """
+    import xarray as xr
+
+    dims = ("time", "supply_point")
+    return {"supply_quantity": xr.DataArray(curve.quantity, dims=dims, coords={"time": time}, attrs={"units": "MW"}),
+            "supply_shift": xr.DataArray(curve.shift, dims=dims, coords={"time": time}, attrs={"units": "$/MWh"})}
 
 
 def net_purchase(charge: ArrayLike, discharge: ArrayLike) -> NDArray[np.float64]:
@@ -162,8 +242,8 @@ def net_purchase(charge: ArrayLike, discharge: ArrayLike) -> NDArray[np.float64]
     return net.sum(axis=1) if net.ndim == 2 else net
 
 
-def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike, dt: float) -> float:
-    """What moving the price costs in $: ``sum_t beta_t q_t^2 dt``.
+def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | SupplyCurve, dt: float) -> float:
+    """What moving the price costs in $: ``sum_t beta_t q_t^2 dt`` (with a curve ``sum_t q_t s_t(q_t) dt``).
 
     The price-maker revenue of a dispatch is its price-taker revenue (at the
     given price) minus this amount.
@@ -172,8 +252,8 @@ def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike, dt: 
     ----------
     charge, discharge : array_like
         kW over (time,) or (time, fleet).
-    beta : array_like
-        $/MWh per MW per step.
+    beta : array_like or SupplyCurve
+        $/MWh per MW per step, or a supply curve per step.
     dt : float
         Step length (h).
 
@@ -189,6 +269,8 @@ def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike, dt: 
     0.1125
     """
     q = net_purchase(charge, discharge)
+    if isinstance(beta, SupplyCurve):
+        return beta.cost(q, dt)
     return math.fsum((np.asarray(beta, dtype=float) * q * q * dt).tolist())
 
 
@@ -215,8 +297,34 @@ def impact_shares(charge, discharge, beta, dt: float):
     return (beta * q.sum("fleet") * q * dt).sum("time")
 
 
-def price_faced(price: ArrayLike, charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike) -> NDArray[np.float64]:
-    """The price the aggregator paid or received per step ($/MWh): ``lambda_t + beta_t q_t``.
+def curve_shares(charge, discharge, quantity, shift, dt: float):
+    """:func:`impact_shares` with a supply curve: ``sum_t s_t(Q_t) q_{f,t} dt`` per fleet ($).
+
+    Parameters
+    ----------
+    charge, discharge : xarray.DataArray
+        kW over (time, fleet).
+    quantity, shift : xarray.DataArray
+        The curve over (time, supply_point) (:func:`curve_variables`).
+    dt : float
+
+    Returns
+    -------
+    xarray.DataArray
+        Over fleet; the shares add up to :func:`market_impact` of the total.
+    """
+    import xarray as xr
+
+    q = (charge - discharge) / 1000.0
+    curve = SupplyCurve(quantity.transpose("time", "supply_point").to_numpy(), shift.transpose("time", "supply_point").to_numpy())
+    total = q.sum("fleet").transpose("time").to_numpy()
+    moved = xr.DataArray(curve.shift_at(total), dims="time", coords={"time": q["time"]})
+    return (moved * q * dt).sum("time")
+
+
+def price_faced(price: ArrayLike, charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | SupplyCurve
+                ) -> NDArray[np.float64]:
+    """The price the aggregator paid or received per step ($/MWh): ``lambda_t + beta_t q_t`` (or ``+ s_t(q_t)``).
 
     Parameters
     ----------
@@ -224,14 +332,17 @@ def price_faced(price: ArrayLike, charge: ArrayLike, discharge: ArrayLike, beta:
         The given price ($/MWh) per step.
     charge, discharge : array_like
         kW over (time,) or (time, fleet).
-    beta : array_like
-        $/MWh per MW.
+    beta : array_like or SupplyCurve
+        $/MWh per MW, or a supply curve per step.
 
     Returns
     -------
     numpy.ndarray
     """
-    return np.asarray(price, dtype=float) + np.asarray(beta, dtype=float) * net_purchase(charge, discharge)
+    q = net_purchase(charge, discharge)
+    if isinstance(beta, SupplyCurve):
+        return np.asarray(price, dtype=float) + beta.shift_at(q)
+    return np.asarray(price, dtype=float) + np.asarray(beta, dtype=float) * q
 
 
 def chord_error(beta: ArrayLike, pmax: ArrayLike, dt: float, segments: ArrayLike) -> NDArray[np.float64]:
@@ -361,34 +472,74 @@ class ImpactFleetSolution(FleetSolution):
     passes: int = 0
 
 
-def _impact_pass(base: dict[str, Any], beta: NDArray, segments: NDArray, outer: bool) -> FleetSolution:
-    lam = np.asarray(base["price"], dtype=float)
-    n_t = lam.shape[0]
-    pmax = np.broadcast_to(np.asarray(base["pmax"], dtype=float), (n_t,))
-    drive = base.get("driving")
-    drive = np.zeros(n_t) if drive is None else np.asarray(drive, dtype=float)
-    wear = float(base.get("wear_cost", 0.0))
-    verts: list = [None] * n_t
-    for t in np.flatnonzero((beta > 0) & (pmax > 0)).tolist():
-        verts[t] = step_vertices(
-            float(lam[t]), float(beta[t]), float(pmax[t]), float(base["dt"]), float(base["eta_in"]),
-            float(base["eta_out"]), int(segments[t]), outer=outer, wear=wear, drive=float(drive[t]),
-        )
-    return solve_fleet(**base, vertices=verts)
+class _StepImpact:
+    """The price impact of one fleet's steps as the DP refinement sees it (a slope ``beta`` or a curve)."""
+
+    def __init__(self, impact: Any, problem: dict[str, Any]) -> None:
+        lam = np.asarray(problem["price"], dtype=float)
+        n_t = lam.shape[0]
+        self.pmax = np.broadcast_to(np.asarray(problem["pmax"], dtype=float), (n_t,))
+        self.dt = float(problem["dt"])
+        self.curve = impact if isinstance(impact, SupplyCurve) else None
+        if self.curve is not None:
+            if self.curve.steps != n_t:
+                raise ValueError(f"the supply curve has {self.curve.steps} steps; expected {n_t}")
+            self.beta = None
+            self.active = self.curve.moves() & (self.pmax > 0)
+            q = self.pmax / 1000.0
+            far = np.maximum(np.abs(self.curve.shift_at(q)), np.abs(self.curve.shift_at(-q)))
+            self.scale = far * q * self.dt  # the impact at full power ($): the rounding allowance's scale
+        else:
+            self.beta = np.broadcast_to(np.asarray(impact, dtype=float), (n_t,)).copy()
+            if not np.all(np.isfinite(self.beta) & (self.beta >= 0)):
+                raise ValueError("impact must be finite and >= 0")
+            self.active = (self.beta > 0) & (self.pmax > 0)
+            self.scale = self.beta * self.dt / 1e6 * self.pmax * self.pmax  # the quadratic term at full power ($)
+
+    def cost(self, charge: ArrayLike, discharge: ArrayLike) -> float:
+        """The market impact of a dispatch ($)."""
+        return market_impact(charge, discharge, self.curve if self.curve is not None else self.beta, self.dt)
+
+    def modes(self, problem: dict[str, Any], t: int, budget: float, outer: bool) -> tuple[list, float, int]:
+        """Step ``t``'s modes for the DP, the inner approximation's largest error ($) and its segments."""
+        lam = float(np.asarray(problem["price"], dtype=float)[t])
+        drive = problem.get("driving")
+        common = dict(outer=outer, wear=float(problem.get("wear_cost", 0.0)),
+                      drive=0.0 if drive is None else float(np.asarray(drive, dtype=float)[t]))
+        eta = (float(problem["eta_in"]), float(problem["eta_out"]))
+        if self.curve is not None:
+            return curve_step_vertices(self.curve.quantity[t], self.curve.shift[t], lam, float(self.pmax[t]), self.dt,
+                                       *eta, budget, **common)
+        n = int(np.clip(np.ceil(np.sqrt(self.scale[t] / (4.0 * budget))), 1, MAX_SEGMENTS))
+        error = float(chord_error(self.beta[t], self.pmax[t], self.dt, n))
+        return step_vertices(lam, float(self.beta[t]), float(self.pmax[t]), self.dt, *eta, n, **common), error, n
 
 
-def solve_fleet_with_impact(impact: ArrayLike, gap: float = 1e-4, **problem: Any) -> ImpactFleetSolution:
+def _impact_pass(problem: dict[str, Any], impact: _StepImpact, budget: NDArray, outer: bool
+                 ) -> tuple[FleetSolution, float, int]:
+    """One DP pass over inner or outer vertices: its solution, the summed inner error ($) and the most segments."""
+    verts: list = [None] * budget.shape[0]
+    errors, most = [], 0
+    for t in np.flatnonzero(impact.active).tolist():
+        verts[t], error, segments = impact.modes(problem, t, float(budget[t]), outer)
+        errors.append(error)
+        most = max(most, segments)
+    return solve_fleet(**problem, vertices=verts), math.fsum(errors), most
+
+
+def solve_fleet_with_impact(impact: Any, gap: float = 1e-4, **problem: Any) -> ImpactFleetSolution:
     """Solve one fleet that moves the price, with a certified bound (see the module docstring).
 
     Parameters
     ----------
-    impact : array_like
-        ``beta_t`` ($/MWh per MW), a number or one per step.
+    impact : array_like or SupplyCurve
+        ``beta_t`` ($/MWh per MW), a number or one per step; or a
+        piecewise-linear supply curve per step (:class:`aggregator.supply_curve.SupplyCurve`).
     gap : float
         Requested certified relative gap (:func:`aggregator.solvers.relative_gap`).
     **problem
         Keyword arguments of :func:`aggregator.exact_dp.solve_fleet`;
-        ``exclusive`` must be true where ``beta > 0`` (without exclusivity a
+        ``exclusive`` must be true where the price moves (without exclusivity a
         price maker may charge and discharge at once to move the price less,
         a revenue the vertices do not describe).
 
@@ -404,58 +555,48 @@ def solve_fleet_with_impact(impact: ArrayLike, gap: float = 1e-4, **problem: Any
     ValueError
         Non-exclusive charging with impact, or a bad slope.
     """
-    lam = np.asarray(problem["price"], dtype=float)
-    n_t = lam.shape[0]
-    beta = np.broadcast_to(np.asarray(impact, dtype=float), (n_t,)).copy()
-    if not np.all(np.isfinite(beta) & (beta >= 0)):
-        raise ValueError("impact must be finite and >= 0")
-    if bool(np.any(beta > 0)) and not problem.get("exclusive", True):
+    terms = _StepImpact(impact, problem)
+    active = terms.active
+    if bool(np.any(active)) and not problem.get("exclusive", True):
         raise ValueError("price impact needs exclusive charging (a price maker gains from simultaneous flows)")
-    pmax = np.broadcast_to(np.asarray(problem["pmax"], dtype=float), (n_t,))
-    dt = float(problem["dt"])
-    scale = beta * dt / 1e6 * pmax * pmax  # the quadratic term at full power ($)
-    active = (beta > 0) & (pmax > 0)
-    # rounding allowance of the quadratic part of the step revenue (the DP charges |lambda| pmax dt only)
-    fp_extra = 8.0 * _U * math.fsum(scale.tolist())
+    n_t = active.shape[0]
+    # rounding allowance of the impact part of the step revenue (the DP charges |lambda| pmax dt only)
+    fp_extra = 8.0 * _U * math.fsum(terms.scale[active].tolist())
 
-    def finish(sol: FleetSolution, bound: float, passes: int, segs: NDArray) -> ImpactFleetSolution:
-        impact_cost = market_impact(sol.charge, sol.discharge, beta, dt)
+    def finish(sol: FleetSolution, bound: float, passes: int, most: int) -> ImpactFleetSolution:
+        impact_cost = terms.cost(sol.charge, sol.discharge)
         values = {f.name: getattr(sol, f.name) for f in fields(FleetSolution)}
         values.update(objective=sol.objective - impact_cost, bound=bound, allowance=bound - sol.dp_value)
-        return ImpactFleetSolution(**values, market_impact=impact_cost, passes=passes,
-                                   segments_max=int(segs[active].max()) if active.any() else 0)
+        return ImpactFleetSolution(**values, market_impact=impact_cost, passes=passes, segments_max=most)
 
     if not active.any():
         sol = solve_fleet(**problem)
-        return finish(sol, sol.bound, 1, np.ones(n_t))
+        return finish(sol, sol.bound, 1, 0)
     # error budget from a scale of the objective: first the price-taker optimum (an upper bound of
     # the price maker's, cheap: the model's own three vertices per step), then the objective found
     estimate = solve_fleet(**problem).objective
-    segs = np.ones(n_t)
+    budget = np.full(n_t, math.inf)
     best: ImpactFleetSolution | None = None
     target = float(gap)
     passes = 1
     for _ in range(MAX_ROUNDS):
-        budget = max(target, 1e-12) * max(1.0, abs(estimate)) / 2.0
-        per_step = budget / int(active.sum())
-        want = np.ceil(np.sqrt(np.where(active, scale, 0.0) / (4.0 * per_step)))
-        segs = np.clip(np.maximum(want, segs), 1, MAX_SEGMENTS)
-        inner = _impact_pass(problem, beta, segs, outer=False)
+        per_step = max(target, 1e-12) * max(1.0, abs(estimate)) / 2.0 / int(active.sum())
+        budget = np.minimum(budget, per_step)  # refine only: never coarser than the last round
+        inner, err, most = _impact_pass(problem, terms, budget, outer=False)
         passes += 1
-        err = math.fsum(chord_error(beta, pmax, dt, segs)[active].tolist())
-        candidate = finish(inner, inner.bound + err + fp_extra, passes, segs)
+        candidate = finish(inner, inner.bound + err + fp_extra, passes, most)
         if best is None or candidate.objective > best.objective:
             best = candidate
         bound = min(candidate.bound, best.bound)
         if relative_gap(best.objective, bound) > target:
-            outer = _impact_pass(problem, beta, segs, outer=True)
+            outer, _, _ = _impact_pass(problem, terms, budget, outer=True)
             passes += 1
-            other = finish(outer, outer.bound + fp_extra, passes, segs)
+            other = finish(outer, outer.bound + fp_extra, passes, most)
             if other.objective > best.objective:
                 best = other
             bound = min(bound, other.bound)
         best = _with_bound(best, bound, passes)
-        if relative_gap(best.objective, bound) <= target or segs.max() >= MAX_SEGMENTS:
+        if relative_gap(best.objective, bound) <= target or most >= MAX_SEGMENTS:
             break
         estimate = best.objective
     assert best is not None
@@ -512,6 +653,83 @@ def tangent_error(beta: ArrayLike, qmax: ArrayLike, dt: float, count: int = TANG
     return math.fsum((np.asarray(beta, dtype=float) * dt * h * h / 4.0).tolist())
 
 
+@dataclass(frozen=True)
+class CurveTangents:
+    """The linopy model's tangents of a supply curve's market impact ``q s_t(q) dt`` (see :func:`curve_tangent_table`).
+
+    Attributes
+    ----------
+    lower, upper : xarray.DataArray
+        Net purchase range of each convex mode (MW), over (time, supply_mode).
+    slope, intercept : xarray.DataArray
+        The tangents ($ per MW, $), over (time, supply_mode, tangent).
+    mode_mask, tangent_mask : xarray.DataArray
+        Which modes and tangents exist (steps have different numbers).
+    several : bool
+        Whether some step has more than one mode (the model then chooses one with a binary).
+    error : float
+        How far the tangents may lie below the market impact, summed over the steps ($).
+    """
+
+    lower: Any
+    upper: Any
+    slope: Any
+    intercept: Any
+    mode_mask: Any
+    tangent_mask: Any
+    several: bool
+    error: float
+
+
+def curve_tangent_table(inputs, count: int = TANGENTS) -> CurveTangents:
+    """Tangents of every moving step of the inputs' supply curve on ``[-qmax_t, qmax_t]`` (the fleets' power).
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+        With ``supply_quantity`` and ``supply_shift`` (:func:`curve_variables`).
+    count : int
+        Tangent points per step (:func:`aggregator.supply_curve.curve_tangents`).
+
+    Returns
+    -------
+    CurveTangents
+    """
+    import xarray as xr
+
+    from .supply_curve import curve_tangents
+
+    curve = impact_of(inputs)
+    dt = float(inputs.attrs["step_hours"])
+    qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
+    per_step: list[list] = [[] for _ in range(curve.steps)]
+    errors = []
+    for t in np.flatnonzero(curve.moves() & (qmax > 0)).tolist():
+        per_step[t], error = curve_tangents(curve.quantity[t], curve.shift[t], float(qmax[t]), count, dt)
+        errors.append(error)
+    modes = max(1, max(len(m) for m in per_step))
+    lines = max([1] + [len(mode[2]) for m in per_step for mode in m])
+    shape = (curve.steps, modes)
+    lo, hi = np.zeros(shape), np.zeros(shape)
+    slope, icpt = np.zeros((*shape, lines)), np.zeros((*shape, lines))
+    mode_mask, line_mask = np.zeros(shape, dtype=bool), np.zeros((*shape, lines), dtype=bool)
+    for t, step in enumerate(per_step):
+        for m, (a, b, sl, ic) in enumerate(step):
+            lo[t, m], hi[t, m], mode_mask[t, m] = a, b, True
+            slope[t, m, : sl.size], icpt[t, m, : sl.size], line_mask[t, m, : sl.size] = sl, ic, True
+    time = {"time": inputs["time"], "supply_mode": np.arange(modes), "tangent": np.arange(lines)}
+    two, three = ("time", "supply_mode"), ("time", "supply_mode", "tangent")
+
+    def array(values, dims):
+        return xr.DataArray(values, dims=dims, coords={d: time[d] for d in dims})
+
+    return CurveTangents(
+        lower=array(lo, two), upper=array(hi, two), slope=array(slope, three), intercept=array(icpt, three),
+        mode_mask=array(mode_mask, two), tangent_mask=array(line_mask, three),
+        several=any(len(m) > 1 for m in per_step), error=math.fsum(errors),
+    )
+
+
 def linearisation_allowance(inputs) -> float:
     """How much a MILP backend's claimed objective may exceed the exact value of its dispatch ($).
 
@@ -530,4 +748,6 @@ def linearisation_allowance(inputs) -> float:
     if not has_price_impact(inputs):
         return 0.0
     qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
+    if "supply_shift" in inputs:
+        return impact_of(inputs).tangent_error(qmax, TANGENTS, float(inputs.attrs["step_hours"]))
     return tangent_error(inputs["price_impact"].to_numpy(), qmax, float(inputs.attrs["step_hours"]))

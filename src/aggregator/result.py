@@ -177,12 +177,16 @@ class Result:
                 data = np.full(shape, np.nan)
             ds[var] = xr.DataArray(data, dims=("time", "fleet"), attrs={"units": unit})
         ds["price"] = inputs["price"]
-        if "price_impact" in inputs:  # a price maker: the price it faced beside the price it was given
+        from .price_impact import impact_of, is_price_maker
+
+        if is_price_maker(inputs):  # a price maker: the price it faced beside the price it was given
             from .price_impact import price_faced
 
-            ds["price_impact"] = inputs["price_impact"]
+            for var in ("price_impact", "supply_quantity", "supply_shift"):
+                if var in inputs:
+                    ds[var] = inputs[var]
             faced = price_faced(inputs["price"].to_numpy(), ds["charge"].to_numpy(), ds["discharge"].to_numpy(),
-                                inputs["price_impact"].to_numpy())
+                                impact_of(inputs))
             ds["price_faced"] = xr.DataArray(faced, dims="time", attrs={"units": "$/MWh"})
         ds["availability"] = inputs["availability"]
         if not np.array_equal(inputs["availability"].to_numpy(), inputs["power_availability"].to_numpy()):
@@ -267,6 +271,11 @@ class Result:
             from .price_impact import impact_shares
 
             value = value - impact_shares(ds["charge"], ds["discharge"], ds["price_impact"], self.step_hours)
+        elif "supply_shift" in ds:
+            from .price_impact import curve_shares
+
+            value = value - curve_shares(ds["charge"], ds["discharge"], ds["supply_quantity"], ds["supply_shift"],
+                                         self.step_hours)
         return value.to_series().rename("objective")
 
     @property
@@ -424,7 +433,7 @@ class Result:
         out["wear"] = number(self.dataset.attrs.get("wear", 0.0))
         out["shortfall_cost"] = number(self.dataset.attrs.get("shortfall_cost", 0.0))
         out["shortfall_kwh"] = number(self.shortfall_kwh.sum()) if self.has_solution else None
-        if "price_impact" in self.dataset:  # a price maker: profit is the price-taker valuation of its dispatch
+        if "price_impact" in self.dataset or "supply_shift" in self.dataset:  # a price maker: profit is the price-taker valuation
             out["market_impact"] = number(self.market_impact)
             out["price_maker_profit"] = number(self.profit - self.market_impact)
         if table is not None:

@@ -385,8 +385,26 @@ def _time_rules(horizon: Mapping[str, Any]) -> tuple[str | None, str, str]:
     return zone, rules[0], rules[1]
 
 
-def _price_impact(spec: Any, base_dir: Path, step_hours: float, length: int) -> np.ndarray | None:
-    """``[prices] impact``: a number, or a series given like the prices (a table with ``source``, ``path``, ...).
+def _supply_curve(spec: dict, base_dir: Path, length: int) -> Any:
+    """``[prices] impact = { curve = "supply.csv" }`` (one curve per row of the prices) or ``{ points = [...] }``."""
+    from .price_impact import IMPACT_KEY
+    from .supply_curve import curve_from_points, read_supply_curve
+
+    extra = sorted(set(spec) - {"curve", "points"})
+    if extra or len(spec) != 1:
+        raise InputError(f"{IMPACT_KEY} = {_toml_repr(spec)}: expected either curve = \"file.csv\" or points = "
+                         f"[[MW, $/MWh], ...], alone" + (f" (unknown key {', '.join(extra)})" if extra else ""))
+    if "points" in spec:
+        return curve_from_points(spec["points"], length, f"{IMPACT_KEY} points")
+    path = spec["curve"]
+    if not isinstance(path, str) or not path:
+        raise InputError(f"{IMPACT_KEY} curve = {_toml_repr(path)}: expected the path of a CSV file")
+    return read_supply_curve(base_dir / path, length, f"{IMPACT_KEY} curve")
+
+
+def _price_impact(spec: Any, base_dir: Path, step_hours: float, length: int) -> Any:
+    """``[prices] impact``: a number, a series given like the prices (a table with ``source``, ``path``, ...),
+    or a supply curve (:func:`_supply_curve`).
 
     A series must have one value per row of the price series (``length``).
     """
@@ -394,6 +412,8 @@ def _price_impact(spec: Any, base_dir: Path, step_hours: float, length: int) -> 
         return None
     from .price_impact import IMPACT_KEY, impact_profile
 
+    if isinstance(spec, dict) and ("curve" in spec or "points" in spec):
+        return _supply_curve(spec, base_dir, length)
     if isinstance(spec, dict):
         name = spec.get("source", "csv")
         if not isinstance(name, str):

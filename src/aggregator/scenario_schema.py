@@ -172,7 +172,10 @@ def scenario_json_schema() -> dict[str, Any]:
         "impact": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "object"}],
                    "description": "price impact: the price moves by this many $/MWh per MW the aggregator "
                                   "buys (>= 0); a number or a series given like the prices "
-                                  "({ path = ..., column = ... }, one value per price row)"},
+                                  "({ path = ..., column = ... }, one value per price row); or a piecewise-"
+                                  "linear supply curve, the price shift in $/MWh against the net purchase in MW: "
+                                  "{ curve = \"supply.csv\" } (columns step, net_purchase_mw, price_shift) or "
+                                  "{ points = [[MW, $/MWh], ...] } (every step)"},
     }
     availability = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
                               *_plugin_branches("availability_models", "model", None, {})]}
