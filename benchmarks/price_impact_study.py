@@ -76,7 +76,8 @@ def four_fleets(sizes: tuple[float, ...] = SIZES) -> int:
         r, cpu, wall = solve(n, FOUR_BETA)
         row = {"vehicles_per_fleet": n, "beta": FOUR_BETA, "status": r.status, "objective": r.objective,
                "bound": r.bound, "gap": r.gap, "market_impact": r.market_impact, "taker": per_vehicle * n,
-               "rounds": r.dataset.attrs.get("solver_rounds"), "cpu_s": cpu, "wall_s": wall}
+               "rounds": r.dataset.attrs.get("solver_rounds"), "dual_floor": r.dataset.attrs.get("solver_dual_floor"),
+               "cpu_s": cpu, "wall_s": wall}
         row["overstatement"] = (row["taker"] - r.objective) / r.objective
         row["load_average"] = os.getloadavg()[0]
         grid.append(row)

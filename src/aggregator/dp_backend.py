@@ -389,6 +389,7 @@ def _solve_shared_impact(inputs: xr.Dataset, problems: list[dict[str, Any]], opt
         outcome.message = (f"the fleets share the price: certified gap {gap:.3g} after {shared.rounds} rounds "
                            f"(requested {options.mip_gap:g})")
     outcome.details["rounds"] = shared.rounds
+    outcome.details["dual_floor"] = shared.dual_floor  # no Lagrangian bound falls below it
     return outcome
 
 
