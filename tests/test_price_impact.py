@@ -389,6 +389,36 @@ def test_four_seed_fleets_share_the_price_to_the_requested_gap(seed):
     r = Aggregator(fleets, prices, hours=500, slack_penalty=1000.0, price_impact=1e-3).solve(solver="dp", mip_gap=1e-4)
     assert r.status == "optimal" and r.gap <= 1e-4
     assert r.fleet_objective.sum() == pytest.approx(r.objective, rel=1e-12)
+    # the master's best value is that of a convex combination of fleet answers: no bound lies below it
+    assert r.objective - 1e-4 * abs(r.objective) <= r.dataset.attrs["solver_dual_floor"] <= r.bound
+
+
+def test_the_rounds_stop_when_the_gap_stalls():
+    from aggregator.shared_impact import STALL_ROUNDS, _stalled
+
+    closing = [(100.0, 100.0 + 2.0 ** -k) for k in range(STALL_ROUNDS + 1)]  # the gap halves every round
+    assert not _stalled(closing) and not _stalled(closing[:STALL_ROUNDS])
+    flat = [(100.0, 101.0)] * STALL_ROUNDS + [(100.0, 100.95)]  # 5 % of the gap closed in STALL_ROUNDS rounds
+    assert _stalled(flat)
+
+
+def test_dual_floor_of_three_fleets_lies_between_the_dispatch_and_the_bound():
+    from aggregator.dp_backend import fleet_problems
+    from aggregator.shared_impact import solve_shared_impact
+
+    rng = np.random.default_rng(11)
+    fleets = [Fleet(f"f{i}", vehicles=1, battery_kwh=10, charger_kw=10, initial_soc=0.5,
+                    availability=rng.uniform(0.5, 1.0, 6)) for i in range(3)]
+    agg = Aggregator(fleets, PriceSignal([30.0, -20.0, 120.0, 60.0, -5.0, 90.0]), price_impact=3000.0)
+    problems = [{k: v for k, v in p.items() if k not in ("impact", "gap")} for p in fleet_problems(agg.inputs)]
+    shared = solve_shared_impact(problems, 3000.0, gap=1e-12, max_rounds=3)
+    assert shared.rounds >= 1 and math.isfinite(shared.dual_floor)
+    # the floor is a convex combination of fleet answers, valued exactly: every Lagrangian bound lies above it
+    assert shared.dual_floor <= shared.bound + 1e-12
+    for objective, bound in shared.history:
+        assert objective <= bound + 1e-12
+    highs = agg.solve(solver="highs", warm_start=False)
+    assert highs.objective <= shared.bound + 1e-9 and shared.objective <= highs.bound + 1e-9
 
 
 def test_a_coupling_with_impact_is_solved_by_the_milp():

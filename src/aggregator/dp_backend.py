@@ -405,7 +405,12 @@ def _solve_shared_impact(inputs: xr.Dataset, problems: list[dict[str, Any]], opt
     if outcome.status != "optimal":
         outcome.message = (f"the fleets share the price: certified gap {gap:.3g} after {shared.rounds} rounds "
                            f"(requested {options.mip_gap:g})")
+        floor = relative_gap(shared.objective, shared.dual_floor) if math.isfinite(shared.dual_floor) else math.nan
+        if floor > options.mip_gap:
+            outcome.message += (f"; the master's best combination lies {floor:.3g} above the dispatch, and no "
+                                "Lagrangian bound below it (a duality gap of exclusive charging)")
     outcome.details["rounds"] = shared.rounds
+    outcome.details["dual_floor"] = shared.dual_floor  # no Lagrangian bound falls below it
     return outcome
 
 

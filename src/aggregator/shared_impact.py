@@ -37,11 +37,26 @@ couples them, so every combination of feasible block dispatches is feasible.
   :func:`aggregator.price_impact.solve_fleet_with_impact`; the answers are
   columns too, and a feasible dispatch of their own.
 
+* **Rounds.** Price-taker answers are cheap (one DP pass per block) and
+  exact best responses are not (a refined price-maker DP per fleet), so a
+  round runs :data:`DUAL_STEPS` master steps (each adds the price-taker
+  answers at the master's multiplier as columns and evaluates ``L``) before
+  one sweep of best responses; after the sweep, the best dispatch's own
+  marginal price ``2 beta Q`` is tried as a multiplier too (``L`` there is
+  its Frank-Wolfe bound: the blocks' price-taker regrets at that price).
+  The solve stops at the requested gap, at ``max_rounds``, at the time
+  limit, or when the gap closed by less than :data:`STALL_SHARE` of itself
+  in :data:`STALL_ROUNDS` rounds.
+
 The reported dispatch is the best one found, its objective recomputed from
 it; the bound is the smallest ``L`` evaluated; the gap is their difference.
-Without exclusive charging the problem is concave and the gap closes; with
-it what is left comes from the binaries and the rounds not run, and is
-reported as it is.
+Without exclusive charging the problem is concave and the gap closes.  With
+it, ``min L`` is the optimum of the *convexified* problem (each block's
+dispatches replaced by their convex hull, which may charge and discharge a
+fleet at once and so waste energy where the marginal price is negative):
+the largest master value found (``dual_floor``) lies below every ``L``, so
+where it lies above the best exclusive dispatch no number of rounds
+certifies less than their difference, and the gap is reported as it is.
 """
 
 from __future__ import annotations
@@ -64,10 +79,17 @@ __all__ = ["SharedImpactSolution", "solve_shared_impact", "lagrangian_bound", "c
 _EPS = float(np.finfo(float).eps)
 
 #: Columns per block above which the master drops those of weight 0 (all but the newest half of this).
-MAX_COLUMNS = 24
+MAX_COLUMNS = 48
 
 #: Flows at or below this many kW count as zero when netting simultaneous charging and discharging.
 FLOW_TOLERANCE = 1e-9
+
+#: Master rounds (price-taker answers only, cheap) between two sweeps of exact best responses.
+DUAL_STEPS = 8
+
+#: Stop when the certified gap closed by less than STALL_SHARE of itself in the last STALL_ROUNDS rounds.
+STALL_ROUNDS = 3
+STALL_SHARE = 0.1
 
 
 @dataclass(eq=False)
@@ -90,6 +112,12 @@ class SharedImpactSolution:
         Master rounds run.
     history : list of tuple
         ``(objective, bound)`` after each round.
+    dual_floor : float
+        Largest master value found: the value of a convex combination of
+        block answers, so no Lagrangian bound can fall below it; where it
+        lies above ``objective`` the rest of the gap is the duality gap of
+        exclusive charging, which more rounds cannot close ($, ``-inf`` if
+        no master was solved).
     """
 
     fleets: list
@@ -98,6 +126,7 @@ class SharedImpactSolution:
     bound: float
     rounds: int
     history: list = field(default_factory=list)
+    dual_floor: float = -math.inf
 
     @property
     def gap(self) -> float:
@@ -288,6 +317,14 @@ def _netted(charge: np.ndarray, discharge: np.ndarray, eta_in: float, eta_out: f
             np.where(both, np.maximum(-stored, 0.0) * eta_out, discharge))
 
 
+def _stalled(history: list[tuple[float, float]]) -> bool:
+    """Whether the certified gap closed by less than :data:`STALL_SHARE` of itself in :data:`STALL_ROUNDS` rounds."""
+    if len(history) <= STALL_ROUNDS:
+        return False
+    now, then = relative_gap(*history[-1]), relative_gap(*history[-1 - STALL_ROUNDS])
+    return now > (1.0 - STALL_SHARE) * then
+
+
 def solve_shared_impact(
     problems: list[dict[str, Any]],
     impact: Any,
@@ -343,6 +380,7 @@ def solve_shared_impact(
     responders = [b for b, p in enumerate(problems) if p.get("exclusive", True) and not p.get("vehicle_chunk")]
     history: list[tuple[float, float]] = []
     rounds = 0
+    floor = -math.inf
 
     def consider(candidate: list) -> None:
         nonlocal best
@@ -363,40 +401,65 @@ def solve_shared_impact(
             add(b, current[b])
         consider(current)
 
+    priced = [None]  # the best dispatch whose marginal price was last tried as a multiplier
+
+    def linearised() -> None:
+        """Try the best dispatch's marginal price ``2 beta Q`` as a multiplier (its Frank-Wolfe bound)."""
+        nonlocal bound, centre
+        if priced[0] is best[2]:
+            return
+        priced[0] = best[2]
+        trial = 2.0 * beta * sum((_net(s) for s in best[2]), np.zeros(n_t))
+        candidate, answers = _lagrangian(problems, beta, trial, solve)
+        for b, s in enumerate(answers):
+            add(b, s)
+        if candidate < bound:
+            bound, centre = candidate, trial
+
     if responders:
         respond(sols)
+    linearised()
     for rounds in range(1, max_rounds + 1):
-        if relative_gap(best[0], bound) <= gap or time.perf_counter() - started > time_limit:
+        if relative_gap(best[0], bound) <= gap or time.perf_counter() - started > time_limit or _stalled(history):
             rounds -= 1
             break
-        weights = _master(columns, beta, dt)
-        if weights is None:
-            log.warning("shared impact: the master QP failed in round %d", rounds)
-            break
-        combined = [combine_columns([c.solution for c in block], w, p, price)
-                    for block, w, p in zip(columns, weights, problems)]
-        for b, w in enumerate(weights):  # keep the master small: the columns in use and the newest
-            if len(columns[b]) > MAX_COLUMNS:
-                keep = sorted(set(np.flatnonzero(w > 0).tolist()) | set(range(len(w) - MAX_COLUMNS // 2, len(w))))
-                columns[b], weights[b] = [columns[b][k] for k in keep], w[keep]
-        consider(combined)
-        total = sum(sum(w_k * col.net for w_k, col in zip(w.tolist(), block)) for block, w in zip(columns, weights))
-        mu = 2.0 * beta * total
-        relaxed = math.fsum(w_k * col.value for block, w in zip(columns, weights) for w_k, col in zip(w.tolist(), block))
-        relaxed -= math.fsum((beta * total * total * dt).tolist())
-        log.debug("shared impact round %d: master %.6f", rounds, relaxed)
-        # the master's multiplier; if it does not improve the bound, half-way from the best one (Wentges)
-        for trial in ((mu, 0.5 * (centre + mu)) if rounds > 1 else (mu,)):
-            candidate, answers = _lagrangian(problems, beta, trial, solve)
-            for b, s in enumerate(answers):
-                add(b, s)
-            if candidate < bound:
-                bound, centre = candidate, trial
+        combined = None
+        for step in range(DUAL_STEPS):  # cheap price-taker rounds of the dual between best responses
+            weights = _master(columns, beta, dt)
+            if weights is None:
+                log.warning("shared impact: the master QP failed in round %d", rounds)
                 break
+            combined = [combine_columns([c.solution for c in block], w, p, price)
+                        for block, w, p in zip(columns, weights, problems)]
+            for b, w in enumerate(weights):  # keep the master small: the columns in use and the newest
+                if len(columns[b]) > MAX_COLUMNS:
+                    keep = sorted(set(np.flatnonzero(w > 0).tolist()) | set(range(len(w) - MAX_COLUMNS // 2, len(w))))
+                    columns[b], weights[b] = [columns[b][k] for k in keep], w[keep]
+            consider(combined)
+            total = sum(sum(w_k * col.net for w_k, col in zip(w.tolist(), block)) for block, w in zip(columns, weights))
+            mu = 2.0 * beta * total
+            relaxed = math.fsum(w_k * col.value for block, w in zip(columns, weights) for w_k, col in zip(w.tolist(), block))
+            relaxed -= math.fsum((beta * total * total * dt).tolist())
+            floor = max(floor, relaxed)
+            log.debug("shared impact round %d: master %.6f", rounds, relaxed)
+            # the master's multiplier; if it does not improve the bound, half-way from the best one (Wentges)
+            for trial in ((mu, 0.5 * (centre + mu)) if rounds > 1 or step > 0 else (mu,)):
+                candidate, answers = _lagrangian(problems, beta, trial, solve)
+                for b, s in enumerate(answers):
+                    add(b, s)
+                if candidate < bound:
+                    bound, centre = candidate, trial
+                    break
+            if relative_gap(best[0], bound) <= gap:
+                break
+        if combined is None:
+            break
         if responders and relative_gap(best[0], bound) > gap:
             respond(combined)  # exact best responses to the master's total: the primal, and columns
+        if relative_gap(best[0], bound) > gap:
+            linearised()
         history.append((best[0], bound))
         log.debug("shared impact round %d: objective %.6f, bound %.6f, gap %.3g", rounds, best[0], bound,
                   relative_gap(best[0], bound))
     return SharedImpactSolution(fleets=best[2], objective=best[0], market_impact=best[1], bound=bound, rounds=rounds,
-                                history=history)
+                                history=history, dual_floor=floor)
