@@ -1125,8 +1125,12 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         side of a step that needs it, default 24), ``start`` (``"aggregate"``, default,
         or ``"zero"``), ``max_groups`` (planes per evaluation in the master, default 16),
         ``window_cells`` (the window LP is skipped above this many coupled cells,
-        default :data:`WINDOW_CELLS`), ``allotment_rounds`` (default :data:`ALLOTMENT_ROUNDS`)
-        and ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``).
+        default :data:`WINDOW_CELLS`), ``allotment_rounds`` (default :data:`ALLOTMENT_ROUNDS`),
+        ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``), ``local_repair``
+        (above ``window_cells``, re-plan the steps the first answers break by LPs of at most
+        ``local_cells`` cells, ``local_window`` steps each side; default off), ``radius`` (the box's
+        first half-width, $/MWh; default twice the largest start multiplier) and ``shrink_after``
+        (null steps before the box halves, default 2).
 
     Returns
     -------
@@ -1144,7 +1148,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     target = max(options.mip_gap, NUMERICAL_GAP)
     window_cells = int(options.extra.get("window_cells", WINDOW_CELLS))
     rounds = int(options.extra.get("allotment_rounds", ALLOTMENT_ROUNDS))
-    local = bool(options.extra.get("local_repair", True))
+    local = bool(options.extra.get("local_repair", False))
     local_margin = int(options.extra.get("local_window", LOCAL_WINDOW))
     local_cells = int(options.extra.get("local_cells", LOCAL_CELLS))
     timings = {"start_seconds": 0.0, "dp_seconds": 0.0, "master_seconds": 0.0, "repair_seconds": 0.0,
