@@ -75,6 +75,11 @@ CHASE = 3
 #: The window repair LP is skipped above this many coupled (fleet, step) cells (the allotment repair scales).
 WINDOW_CELLS = 200_000
 
+#: Above ``window_cells``: steps re-planned on each side of a step whose DP answers break a limit, and the
+#: largest (fleet, step) cells per LP of that local repair (:func:`window_repair` with ``batch_cells``).
+LOCAL_WINDOW = 3
+LOCAL_CELLS = 20_000
+
 #: Allotment repairs (a DP round each) per set of DP answers, while each gains at least 1 % of the gap.
 ALLOTMENT_ROUNDS = 3
 
@@ -586,6 +591,8 @@ def window_repair(
     margin: int,
     options: SolverOptions,
     deadline: float,
+    violated_only: bool = False,
+    batch_cells: int | None = None,
 ) -> tuple[dict[str, Any] | None, np.ndarray | None, int]:
     """Repair the fleets' DP answers against the coupling over windows around the steps that need it.
 
@@ -601,6 +608,12 @@ def window_repair(
     :func:`repair`, the modes following the DP answers.  The stitched
     dispatch meets every row of the model.
 
+    With ``batch_cells``, the windows are first cut into pieces of at most
+    ``batch_cells // fleets`` steps (each piece starting and ending at the DP's
+    states, like a window) and solved as several LPs of at most about that many
+    (fleet, step) cells each: the pieces are independent once their end states
+    are fixed, and many small LPs are much cheaper than one large one.
+
     Parameters
     ----------
     problem : CoupledProblem
@@ -613,21 +626,68 @@ def window_repair(
     options : SolverOptions
     deadline : float
         ``time.perf_counter()`` value to stop at.
+    violated_only : bool
+        Re-plan around the steps where the answers break a limit only (not where ``nu`` is non-zero).
+    batch_cells : int, optional
+        Solve the windows as LPs of at most about this many cells each (default: one LP).
 
     Returns
     -------
     tuple
         ``(dispatch, window_nu, cells)``: the repaired dispatch (``objective``,
-        ``columns``) or None if the LP was not solved in time; the relaxed
-        window LP's coupling duals as multipliers (``nu`` with the window steps
-        replaced), or None; and the LP's number of (fleet, step) cells.
+        ``columns``) or None if an LP was not solved in time (with ``batch_cells``:
+        the pieces repaired until then, the rest as the DP answers, marked
+        ``partial``, which may break a limit); the relaxed
+        window LPs' coupling duals as multipliers (``nu`` with the window steps
+        replaced), or None; and the number of (fleet, step) cells re-planned.
     """
     columns = _columns(solutions)
-    need = (_violated(problem, columns[0], columns[1]) | (nu != 0)).any(axis=0)
+    need = _violated(problem, columns[0], columns[1]).any(axis=0)
+    if not violated_only:
+        need |= (nu != 0).any(axis=0)
     spans = windows(need, margin)
     if not spans:
         return {"objective": math.nan, "columns": columns}, None, 0
     coupled = np.flatnonzero(problem.membership().any(axis=0))
+    batches = [spans]
+    if batch_cells:
+        longest = max(1, int(batch_cells) // max(1, coupled.size))
+        pieces = [(t, min(t + longest, b)) for a, b in spans for t in range(a, b, longest)]
+        batches, size = [], longest + 1
+        for piece in pieces:  # consecutive pieces into LPs of at most ``longest`` steps
+            if size + piece[1] - piece[0] > longest:
+                batches.append([])
+                size = 0
+            batches[-1].append(piece)
+            size += piece[1] - piece[0]
+    out = [c.copy() for c in columns]
+    window_nu = nu.copy()
+    modes = _modes(solutions)[coupled]
+    cells = 0
+    for batch in batches:
+        fixed, duals, index = _repair_spans(problem, columns, modes, coupled, batch, options, deadline)
+        cells += index.size * coupled.size
+        if duals is not None:
+            window_nu[:, index] = duals
+        if fixed is None:
+            if batch_cells:  # the pieces repaired so far: a reference for the allotment repair
+                return {"objective": math.nan, "columns": out, "partial": True}, None, cells
+            return None, (window_nu if duals is not None else None), cells
+        for k in range(5):
+            out[k][np.ix_(coupled, index)] = fixed[k]
+    return {"objective": math.nan, "columns": out}, window_nu, cells
+
+
+def _repair_spans(
+    problem: CoupledProblem,
+    columns: list[np.ndarray],
+    modes: np.ndarray,
+    coupled: np.ndarray,
+    spans: list[tuple[int, int]],
+    options: SolverOptions,
+    deadline: float,
+) -> tuple[list[np.ndarray] | None, np.ndarray | None, np.ndarray]:
+    """One window LP over ``spans`` (see :func:`window_repair`): the repaired blocks, the relaxed duals, the steps."""
     index = np.concatenate([np.arange(a, b) for a, b in spans])
     lengths = np.array([b - a for a, b in spans])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -655,17 +715,9 @@ def window_repair(
     lp = CoupledLP(sub, options, starts=starts, initial=np.array(initial))
     relaxed = lp.solve(time_limit=deadline - time.perf_counter())
     if relaxed is None:
-        return None, None, sub.steps * len(coupled)
-    window_nu = nu.copy()
-    window_nu[:, index] = relaxed["nu"]
-    modes = _modes(solutions)[coupled][:, index]
-    fixed = repair(lp, relaxed, modes, deadline)
-    if fixed is None:
-        return None, window_nu, sub.steps * len(coupled)
-    out = [c.copy() for c in columns]
-    for k in range(5):
-        out[k][np.ix_(coupled, index)] = fixed["columns"][k]
-    return {"objective": math.nan, "columns": out}, window_nu, sub.steps * len(coupled)
+        return None, None, index
+    fixed = repair(lp, relaxed, modes[:, index], deadline)
+    return (None if fixed is None else fixed["columns"]), relaxed["nu"], index
 
 
 def allotments(problem: CoupledProblem, charge: np.ndarray, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -931,12 +983,28 @@ class CuttingPlaneMaster:
         ----------
         value : DualValue
         """
+        columns = _columns(value.solutions)
+        self.add_schedules(columns, value.nu)
+
+    def add_schedules(self, columns: list[np.ndarray], nu: np.ndarray | None = None) -> None:
+        """Add the planes of any schedules feasible for every fleet on its own (a DP answer or a repaired dispatch).
+
+        Every schedule in a fleet's feasible set gives a plane below its value
+        function, wherever it came from.  (Adding the repaired dispatches' planes
+        as well was measured on 100 fleets and did not improve the dispatch; the
+        backend adds the DP answers' only.)
+
+        Parameters
+        ----------
+        columns : list of numpy.ndarray
+            ``charge``, ``discharge``, ``soc``, ``slack_up``, ``slack_down``, each ``(fleets, steps)``.
+        nu : numpy.ndarray, optional
+            The multipliers the schedules were computed at (their non-zero steps become active).
+        """
         p = self.problem
-        charge = np.array([s.charge for s in value.solutions])
-        discharge = np.array([s.discharge for s in value.solutions])
-        net = charge - discharge
+        net = columns[0] - columns[1]
         q = p.problems[0]
-        slack = np.array([s.slack_up.sum() + s.slack_down.sum() for s in value.solutions])
+        slack = (columns[3] + columns[4]).sum(axis=1)
         worth = -(q["price"][None, :] * net).sum(axis=1) * self.dt / 1000.0 - float(q["penalty"]) * slack  # at the true prices
         nets = np.array([self._member[i].astype(float) @ net[g] for i, g in enumerate(self.groups)])
         self.values.append(np.array([worth[g].sum() for g in self.groups]))
@@ -947,7 +1015,9 @@ class CuttingPlaneMaster:
         reach = self.highest.sum(axis=0)
         fall = self.lowest.sum(axis=0)
         slack = FLOW_TOLERANCE * max(1.0, float(np.abs(reach).max(initial=0.0)), float(np.abs(fall).max(initial=0.0)))
-        self.active |= (reach >= p.import_kw - slack) | (fall <= -p.export_kw + slack) | (value.nu != 0)
+        self.active |= (reach >= p.import_kw - slack) | (fall <= -p.export_kw + slack)
+        if nu is not None:
+            self.active |= nu != 0
 
     def solve(
         self, center: np.ndarray, radius: float, proximal: bool = False, time_limit: float = 60.0
@@ -1056,8 +1126,12 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         side of a step that needs it, default 24), ``start`` (``"aggregate"``, default,
         or ``"zero"``), ``max_groups`` (planes per evaluation in the master, default 16),
         ``window_cells`` (the window LP is skipped above this many coupled cells,
-        default :data:`WINDOW_CELLS`), ``allotment_rounds`` (default :data:`ALLOTMENT_ROUNDS`)
-        and ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``).
+        default :data:`WINDOW_CELLS`), ``allotment_rounds`` (default :data:`ALLOTMENT_ROUNDS`),
+        ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``), ``local_repair``
+        (above ``window_cells``, re-plan the steps the first answers break by LPs of at most
+        ``local_cells`` cells, ``local_window`` steps each side; default off), ``radius`` (the box's
+        first half-width, $/MWh; default twice the largest start multiplier) and ``shrink_after``
+        (null steps before the box halves, default 2).
 
     Returns
     -------
@@ -1075,9 +1149,13 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     target = max(options.mip_gap, NUMERICAL_GAP)
     window_cells = int(options.extra.get("window_cells", WINDOW_CELLS))
     rounds = int(options.extra.get("allotment_rounds", ALLOTMENT_ROUNDS))
+    local = bool(options.extra.get("local_repair", False))
+    local_margin = int(options.extra.get("local_window", LOCAL_WINDOW))
+    local_cells = int(options.extra.get("local_cells", LOCAL_CELLS))
     timings = {"start_seconds": 0.0, "dp_seconds": 0.0, "master_seconds": 0.0, "repair_seconds": 0.0,
                "allotment_seconds": 0.0}
-    counts = {"dual_evaluations": 0, "serious_steps": 0, "repairs": 0, "repair_cells_max": 0, "allotment_repairs": 0}
+    counts = {"dual_evaluations": 0, "serious_steps": 0, "repairs": 0, "repair_cells_max": 0, "allotment_repairs": 0,
+              "local_repairs": 0}
 
     def timed(key: str, call, *args):
         tick = time.perf_counter()
@@ -1122,6 +1200,17 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         if consider(_dp_candidate(problem, value.solutions)) and not (value.nu != 0).any():
             return  # feasible at the true prices: the uncoupled optimum itself
         coupled_cells = int(problem.membership().any(axis=0).sum()) * problem.steps
+        if coupled_cells > window_cells and local and not counts["local_repairs"]:
+            # Many fleets: LPs of at most ``local_cells`` cells around the steps the answers break, once.
+            share = deadline if not math.isfinite(deadline) else time.perf_counter() + 0.7 * (deadline - time.perf_counter())
+            fixed, _, cells = timed("repair_seconds", window_repair, problem, value.solutions, value.nu, local_margin,
+                                    options, share, True, local_cells)
+            counts["local_repairs"] += 1
+            counts["repair_cells_max"] = max(counts["repair_cells_max"], cells)
+            if fixed is not None and fixed.get("partial"):
+                fixed = timed("allotment_seconds", allotment_repair, problem, fixed["columns"][0], fixed["columns"][1], options)
+                counts["allotment_repairs"] += 1
+            consider(fixed)
         if coupled_cells <= window_cells:
             fixed, window_nu, cells = timed("repair_seconds", window_repair, problem, value.solutions, value.nu,
                                             margin, options, deadline)
@@ -1159,7 +1248,9 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     center = evaluate(nu)
     best = center
     improve(center)
-    radius = max(10.0, 2.0 * float(np.abs(nu).max(initial=0.0)), 0.1 * float(np.abs(problem.problems[0]["price"]).max()))
+    price = problem.problems[0]["price"]
+    radius = float(options.extra.get("radius", max(10.0, 2.0 * float(np.abs(nu).max(initial=0.0)), 0.1 * float(np.abs(price).max()))))
+    shrink_after = int(options.extra.get("shrink_after", 2))
     iterations, chased, nulls = 0, 0, 0
     while (
         relative_gap(best_objective, best.bound) > target
@@ -1206,7 +1297,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
             improve(current, queue=chased < chase)
         elif math.isfinite(predicted):
             nulls += 1
-            if nulls % 2 == 0:  # the model's new planes did not help twice: a smaller box
+            if nulls % shrink_after == 0:  # the model's new planes did not help twice: a smaller box
                 radius = max(radius / 2.0, 1e-6)
 
     seconds = time.perf_counter() - start
