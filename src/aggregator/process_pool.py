@@ -75,6 +75,13 @@ class _Pool(ProcessPoolExecutor):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
         if exc_type is None:
             return super().__exit__(exc_type, exc, tb)
+        # The stdlib's manager thread closes its wake-up pipe when it sees the workers gone, and at
+        # interpreter exit ``concurrent.futures.process._python_exit`` writes to that pipe without the
+        # lock (CPython 3.11): if the two race, exit prints "OSError: [Errno 9] Bad file descriptor"
+        # after our one-line message.  So keep the thread (``shutdown`` drops the reference) and wait
+        # for it to finish once its workers are gone; a finished thread's pipe is marked closed and
+        # ``_python_exit`` leaves it alone.
+        manager = getattr(self, "_executor_manager_thread", None)
         self.shutdown(wait=False, cancel_futures=True)
         for child in multiprocessing.active_children():
             if child.pid not in self._before:  # started by this pool
@@ -82,6 +89,8 @@ class _Pool(ProcessPoolExecutor):
         for child in multiprocessing.active_children():
             if child.pid not in self._before:
                 child.join(timeout=5)
+        if manager is not None:
+            manager.join(timeout=10)
         return None
 
 
