@@ -9,14 +9,14 @@ take their columns from it, with the same tables, values and messages.
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from aggregator import InputError, csv_input
-from aggregator.csv_input import numeric_column, read_csv_table, shared_reads
+from aggregator.csv_input import numeric_column, read_csv_table, shared_derived, shared_reads
 from aggregator.scenario import load_scenario
 from conftest import REPO
 
@@ -35,20 +35,61 @@ def parsed_files(monkeypatch) -> list[str]:
     return names
 
 
-def test_the_seed_scenario_parses_its_profile_file_once(seed, parsed_files, tmp_path):
-    # A fresh copy of the profile file: a profile another test read in this process is answered from
-    # the availability cache without any parse, which would make the count below order-dependent.
-    shutil.copyfile(seed / "car_profile_multiple.csv", tmp_path / "car_profile_multiple.csv")
-    text = (REPO / "examples" / "scenarios" / "seed_case0_multi.toml").read_text()
-    text = text.replace("../../../shared/data/seed/car_profile_multiple.csv", "car_profile_multiple.csv")
-    text = text.replace("../../../shared/data/seed/", (seed.as_posix() + "/"))
-    (tmp_path / "seed.toml").write_text(text)
-    aggregator = load_scenario(tmp_path / "seed.toml")
+def test_the_seed_scenario_parses_its_profile_file_once(seed, parsed_files):
+    # Whatever other tests read before (in this process): the cache lives for one scenario build only.
+    aggregator = load_scenario(REPO / "examples" / "scenarios" / "seed_case0_multi.toml")
     assert parsed_files.count("car_profile_multiple.csv") == 1, parsed_files  # was 4: once per fleet's column
     table = read_csv_table(seed / "car_profile_multiple.csv")
     for j, fleet in enumerate(aggregator.fleets):
         _, column = numeric_column(table, "car_profile_multiple.csv", f"car_aval{j + 1}")
         assert np.array_equal(fleet.availability, column[: len(fleet.availability)])
+
+
+def test_every_scenario_build_reads_its_profile_again(seed, parsed_files):
+    path = REPO / "examples" / "scenarios" / "seed_case0_multi.toml"
+    load_scenario(path)
+    load_scenario(path)
+    assert parsed_files.count("car_profile_multiple.csv") == 2, parsed_files
+
+
+def _one_fleet_scenario(tmp_path: Path) -> Path:
+    (tmp_path / "prices.csv").write_text("price\n10\n100\n")
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        "[prices]\npath = 'prices.csv'\n[[fleets]]\nname = 'f'\nvehicles = 1\nbattery_kwh = 10\ncharger_kw = 10\n"
+        "availability = { model = 'csv', path = 'plug.csv', column = 'share' }\n"
+    )
+    return scenario
+
+
+def test_a_changed_profile_is_not_served_from_the_cache(tmp_path):
+    # The same inode, size and modification time: only reading the file again can see the change.
+    scenario = _one_fleet_scenario(tmp_path)
+    plug = tmp_path / "plug.csv"
+    plug.write_text("share\n0.25\n0.50\n")
+    before = plug.stat()
+    assert load_scenario(scenario).fleets[0].availability.tolist() == [0.25, 0.5]
+    with open(plug, "r+") as handle:  # rewritten in place
+        handle.write("share\n0.75\n0.00\n")
+    os.utime(plug, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = plug.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert load_scenario(scenario).fleets[0].availability.tolist() == [0.75, 0.0]
+
+
+def test_a_derived_value_is_kept_for_the_block_only(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("a\n1\n")
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    with shared_reads():
+        assert shared_derived(path, "n", compute) == 1 and shared_derived(path, "n", compute) == 1
+        assert shared_derived(path, "other", compute) == 2
+    assert shared_derived(path, "n", compute) == 3  # outside a block: computed every time
 
 
 def test_columns_from_the_shared_table_are_the_tables_read_alone(seed):

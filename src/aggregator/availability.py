@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pandas as pd
 
-from .csv_input import numeric_column, read_csv_table
+from .csv_input import numeric_column, read_csv_table, shared_derived
 from .errors import PLUGIN_OPTION_FAILURES, InputError, PluginError, plugin_failed
 from .options import Option
 from .prices import TIME_COLUMNS, time_column
@@ -136,10 +136,6 @@ class AvailabilityModel:
         raise NotImplementedError
 
 
-#: Checked CSV profiles of this process: (file identity, column, horizon) -> values.
-_PROFILES: dict[tuple, np.ndarray] = {}
-
-
 class CsvAvailability(AvailabilityModel):
     """A column of a CSV file (``model = "csv"``): aligned by time when it has a time column, else row by row."""
 
@@ -160,23 +156,11 @@ class CsvAvailability(AvailabilityModel):
         column = options.get("column")
         if column is not None and not isinstance(column, str):
             raise InputError(f"availability column = {column!r}; expected a column name (string)")
-        # Many fleets of one scenario usually share a profile file: read and check it once per
-        # process while the file is unchanged (same size, modification time and inode).
-        try:  # the file by device and inode (no path resolution: one stat per fleet); the horizon by its ends
-            stat = path.stat()
-            ends = tuple(time.asi8[[0, -1]].tolist()) if len(time) else None
-            key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, column, len(time), ends,
-                   str(time.tz), step_hours)
-        except OSError:
-            key = None  # read_csv_table names the problem
-        if key in _PROFILES:
-            return _PROFILES[key].copy()
-        values = self._read(path, column, time, step_hours)
-        if key is not None:
-            if len(_PROFILES) >= 64:
-                _PROFILES.pop(next(iter(_PROFILES)))
-            _PROFILES[key] = values
-        return values.copy()
+        # Many fleets of one scenario usually share a profile file: read and check it once per scenario
+        # build (csv_input.shared_reads, the one cache of input files) while the file is unchanged.
+        ends = tuple(time.asi8[[0, -1]].tolist()) if len(time) else None
+        what = ("availability", column, len(time), ends, str(time.tz), step_hours)
+        return shared_derived(path, what, lambda: self._read(path, column, time, step_hours)).copy()
 
     @staticmethod
     def _read(path: Path, column: str | None, time, step_hours: float) -> np.ndarray:

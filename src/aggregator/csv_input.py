@@ -15,7 +15,7 @@ import io
 import re
 import stat
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence, TextIO
+from typing import BinaryIO, Callable, Hashable, Iterator, Sequence, TextIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ import pandas as pd
 from .errors import InputError
 from .input_files import open_regular
 
-__all__ = ["read_csv_table", "read_csv_bytes", "numeric_column", "shared_reads"]
+__all__ = ["read_csv_table", "read_csv_bytes", "numeric_column", "shared_reads", "shared_derived"]
 
 _DELIMITER_HINTS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 _SNIFF_BYTES = 65536  # the start of a file, examined for a UTF-16 byte-order mark and NUL bytes
@@ -31,8 +31,11 @@ _INTEGER = re.compile(r"^\s*[-+]?\d+$")
 _DIGITS = re.compile(r"^\d+\s*$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 
-#: The tables read inside the innermost :func:`shared_reads` block of this thread (None outside one).
+#: The tables read (and the values derived from them) inside the innermost :func:`shared_reads` block of this
+#: thread (None outside one): the one cache of input files, with the lifetime of one block (one scenario build).
 _SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("aggregator_shared_reads", default=None)
+
+_T = TypeVar("_T")
 
 
 @contextlib.contextmanager
@@ -45,7 +48,9 @@ def shared_reads() -> Iterator[None]:
     get their columns from that table.  A file is the same while its path,
     size, modification time and inode are; the tables are dropped at the end
     of the block.  Errors are raised as without the block (a file that fails
-    is not kept, so every call names its problem).
+    is not kept, so every call names its problem).  Values computed from a
+    file (a checked availability profile, :func:`shared_derived`) are kept in
+    the same place, for the same lifetime: nothing read survives the block.
 
     Yields
     ------
@@ -112,6 +117,41 @@ def read_csv_table(
     if table is None:
         table = shared[key] = _read_file(path, rows, None)
     return _select(table, columns)
+
+
+def shared_derived(path: str | Path, what: Hashable, compute: Callable[[], _T]) -> _T:
+    """A value computed from a file, once per :func:`shared_reads` block while the file is unchanged.
+
+    Outside a block (or for a path that is not a regular file) ``compute``
+    runs every time.  A value whose computation raises is not kept.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file the value comes from (its identity: device, inode, size, modification time).
+    what : hashable
+        What is computed from it (e.g. the column and the horizon).
+    compute : callable
+        Computes the value; called without arguments.
+
+    Returns
+    -------
+    object
+        What ``compute`` returned (the same object for later calls in the block: copy it before changing it).
+
+    Examples
+    --------
+    >>> shared_derived("absent.csv", "n", lambda: 42)
+    42
+    """
+    shared = _SHARED.get()
+    identity = None if shared is None else _file_identity(Path(path), None)
+    if identity is None:
+        return compute()
+    key = ("derived", identity, what)
+    if key not in shared:
+        shared[key] = compute()
+    return shared[key]
 
 
 def _file_identity(path: Path, rows: int | None) -> tuple | None:

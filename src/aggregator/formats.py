@@ -43,7 +43,7 @@ from .input_files import check_regular
 if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
 
-__all__ = ["PROVENANCE_KEYS", "provenance", "package_versions", "inputs_hash", "write_parquet", "read_parquet"]
+__all__ = ["PROVENANCE_KEYS", "STEP_COLUMNS", "provenance", "package_versions", "inputs_hash", "write_parquet", "read_parquet"]
 
 #: Attributes of a result that say where it came from.
 PROVENANCE_KEYS = (
@@ -62,6 +62,10 @@ PROVENANCE_KEYS = (
 
 _PACKAGES = ("aggregator", "numpy", "pandas", "xarray", "linopy", "highspy", "pluggy")
 _METADATA_KEY = b"aggregator"
+
+
+#: The columns of a result's long table (:meth:`aggregator.Result.to_dataframe`) with one value per step.
+STEP_COLUMNS = ("price", "price_faced")
 
 
 def package_versions() -> dict[str, str]:
@@ -251,8 +255,10 @@ def read_parquet(path: str | Path) -> xr.Dataset:
     frame["time"] = pd.DatetimeIndex(frame["time"]).as_unit("ns")
     fleets = pd.Index(meta["fleets"], name="fleet")
     frame = frame.set_index(["time", "fleet"])
-    ds = xr.Dataset.from_dataframe(frame.drop(columns="price")).reindex(fleet=fleets)
-    ds["price"] = frame["price"].groupby(level="time").first().to_xarray()
+    steps = [name for name in STEP_COLUMNS if name in frame.columns]  # one value per step, repeated per fleet
+    ds = xr.Dataset.from_dataframe(frame.drop(columns=steps)).reindex(fleet=fleets)
+    for name in steps:
+        ds[name] = frame[name].groupby(level="time").first().to_xarray()
     for name, values in meta["fleet_parameters"].items():
         ds[name] = xr.DataArray([values[f] for f in fleets], dims="fleet", coords={"fleet": fleets})
     for name, unit in meta["units"].items():

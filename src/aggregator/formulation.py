@@ -28,7 +28,7 @@ form, so the model stays a MILP that HiGHS solves; its optimum is an upper
 bound and the accounting values the dispatch with the exact quadratic).
 With a supply curve (``supply_quantity``/``supply_shift`` in the inputs) it
 lies above the tangents of ``q s_t(q) dt`` per convex mode
-(:func:`aggregator.price_impact.curve_tangent_table`); where a step has
+(:func:`aggregator.price_impact.tangent_table`, both models); where a step has
 several modes, ``supply_mode_on`` (binary), ``supply_mode_purchase`` (MW) and
 ``supply_mode_impact`` ($) over ``(time, supply_mode)`` choose one (the
 disjunctive form of docs page "The model", "A residual-supply curve").
@@ -121,19 +121,22 @@ def _impact_mask(inputs: xr.Dataset) -> xr.DataArray | None:
     return inputs["price_impact"] > 0
 
 
-def _define_curve_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
-    """A supply curve: ``market_impact_t`` above the tangents of ``q s_t(q) dt`` on the convex mode chosen.
+def _define_impact_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
+    """``market_impact_t`` above the tangents of ``q s_t(q) dt`` on the convex mode chosen (any price impact).
 
-    With one mode per step: ``market_impact_t >= a_k q_t + c_k`` for each
-    tangent.  Otherwise the disjunctive (convex-hull) form over the modes
-    ``m`` of the step: a binary ``supply_mode_on`` (one per step), the net
-    purchase split ``q_t = sum_m supply_mode_purchase`` with ``lo_m z_m <=
-    u_m <= hi_m z_m``, and ``supply_mode_impact_m >= a_k u_m + c_k z_m``;
-    ``market_impact_t >= sum_m supply_mode_impact_m``.
+    The tangents come from :func:`aggregator.price_impact.tangent_table`
+    (for a slope ``beta`` the tangents of ``beta_t q^2 dt`` at the points
+    ``q_k``: ``2 beta_t q_k dt q - beta_t q_k^2 dt``).  With one mode per
+    step: ``market_impact_t >= a_k q_t + c_k`` for each tangent.  Otherwise
+    the disjunctive (convex-hull) form over the modes ``m`` of the step: a
+    binary ``supply_mode_on`` (one per step), the net purchase split ``q_t =
+    sum_m supply_mode_purchase`` with ``lo_m z_m <= u_m <= hi_m z_m``, and
+    ``supply_mode_impact_m >= a_k u_m + c_k z_m``; ``market_impact_t >= sum_m
+    supply_mode_impact_m``.
     """
-    from .price_impact import curve_tangent_table
+    from .price_impact import tangent_table
 
-    table = curve_tangent_table(inputs)
+    table = tangent_table(inputs)
     net = (model["charge"] - model["discharge"]).sum("fleet") / 1000.0  # MW
     impact = model["market_impact"].fillna(0)  # absent where the price does not move (the rows are masked there)
     if not table.several:
@@ -155,25 +158,6 @@ def _define_curve_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
     model.add_constraints(cost - table.slope * part - table.intercept * on >= 0, name="market_impact_tangent",
                           mask=table.tangent_mask)
     model.add_constraints(impact - cost.sum("supply_mode") >= 0, name="market_impact_modes", mask=step)
-
-
-def _define_impact_constraints(model: linopy.Model, inputs: xr.Dataset) -> None:
-    """``market_impact_t >= beta_t dt (2 q_k q_t - q_k^2)`` for each tangent point ``q_k`` of step t."""
-    from .price_impact import tangent_points
-
-    if "supply_shift" in inputs:
-        _define_curve_constraints(model, inputs)
-        return
-
-    dt = float(inputs.attrs["step_hours"])
-    beta = inputs["price_impact"]
-    qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
-    points = xr.DataArray(tangent_points(qmax), dims=("time", "tangent"), coords={"time": inputs["time"]})
-    net = (model["charge"] - model["discharge"]).sum("fleet") / 1000.0  # MW
-    slope = 2.0 * beta * dt * points
-    mask = _impact_mask(inputs).broadcast_like(points)
-    model.add_constraints(model["market_impact"] - slope * net >= -beta * dt * points * points,
-                          name="market_impact_tangent", mask=mask)
 
 
 def has_shortfall(inputs: xr.Dataset) -> bool:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,10 +48,13 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InputError
 from .exact_dp import FleetSolution, solve_fleet
 from .solvers import relative_gap
-from .supply_curve import SupplyCurve, curve_step_vertices
+from .supply_curve import SupplyCurve
 
 __all__ = [
     "IMPACT_KEY",
+    "ImpactCost",
+    "LinearImpact",
+    "impact_cost",
     "ImpactFleetSolution",
     "impact_profile",
     "has_price_impact",
@@ -71,8 +74,8 @@ __all__ = [
     "tangent_points",
     "tangent_error",
     "linearisation_allowance",
-    "CurveTangents",
-    "curve_tangent_table",
+    "ImpactTangents",
+    "tangent_table",
 ]
 
 #: The scenario key of the slope: ``[prices] impact``.
@@ -88,6 +91,177 @@ MAX_ROUNDS = 6
 MAX_SEGMENTS = 4096
 
 _U = float(np.finfo(float).eps) / 2.0
+
+#: One step's revenue as concave modes of vertices for the DP: ``(vy, vr, vin, vout)`` per mode.
+Modes = list[tuple[list[float], list[float], list[float], list[float]]]
+
+
+@runtime_checkable
+class ImpactCost(Protocol):
+    """The market impact of the net purchase, per step: what the solvers need of a price impact.
+
+    The price of step ``t`` is ``lambda_t + s_t(q)`` for the net purchase
+    ``q`` (MW, all fleets), ``s_t`` nondecreasing with ``s_t(0) = 0``; the
+    market impact is ``q s_t(q) dt``.  Two models implement it: a slope
+    ``beta`` (:class:`LinearImpact`) and a piecewise-linear residual-supply
+    curve (:class:`aggregator.supply_curve.SupplyCurve`).  The exact DP takes
+    a step's revenue from :meth:`step_modes`, the linopy model its tangents
+    from :meth:`step_tangents` (:func:`tangent_table`), the accounting the
+    cost and price from :meth:`cost` and :meth:`shift_at`, and the shared
+    price (:mod:`aggregator.shared_impact`) needs :meth:`slope_range` to be
+    one slope per step (a quadratic impact).
+    """
+
+    @property
+    def steps(self) -> int:
+        """Steps of the horizon."""
+
+    def moves(self) -> NDArray[np.bool_]:
+        """Per step: whether the price moves at all."""
+
+    def shift_at(self, q: ArrayLike) -> NDArray[np.float64]:
+        """The price shift ``s_t(q_t)`` ($/MWh) of one net purchase per step (MW)."""
+
+    def cost(self, q: ArrayLike, dt: float) -> float:
+        """The market impact ``sum_t q_t s_t(q_t) dt`` ($) of a net purchase per step (MW)."""
+
+    def slope_range(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per step the least and the largest slope of ``s_t`` ($/MWh per MW)."""
+
+    def full_power_impact(self, pmax: ArrayLike, dt: float) -> NDArray[np.float64]:
+        """Per step the largest market impact at a purchase or sale of ``pmax`` kW ($): the scale of its rounding."""
+
+    def step_modes(self, t: int, lam: float, pmax: float, dt: float, eta_in: float, eta_out: float, budget: float, *,
+                   outer: bool = False, wear: float = 0.0, drive: float = 0.0) -> tuple[Modes, float, int]:
+        """Step ``t``'s revenue as concave modes of vertices, its largest chord error ($) and most segments."""
+
+    def step_tangents(self, t: int, qmax: float, count: int, dt: float
+                      ) -> tuple[list[tuple[float, float, NDArray[np.float64], NDArray[np.float64]]], float]:
+        """Tangents of step ``t``'s market impact on ``[-qmax, qmax]`` per convex mode, and how far below they lie."""
+
+    def tangent_error(self, qmax: ArrayLike, count: int, dt: float) -> float:
+        """How far the tangents of :meth:`step_tangents` lie below the market impact, summed over the steps ($)."""
+
+
+@dataclass(frozen=True, eq=False)
+class LinearImpact:
+    """The price impact ``p_t(q) = lambda_t + beta_t q`` (an :class:`ImpactCost`): market impact ``beta_t q^2 dt``.
+
+    Attributes
+    ----------
+    beta : numpy.ndarray
+        $/MWh per MW per step (``>= 0``, see :func:`impact_profile`).
+
+    Examples
+    --------
+    >>> LinearImpact(np.array([4500.0])).cost(np.array([0.005]), 1.0)
+    0.1125
+    """
+
+    beta: NDArray[np.float64]
+
+    @property
+    def steps(self) -> int:
+        """Steps of the horizon."""
+        return int(self.beta.shape[0])
+
+    def __getitem__(self, index: slice) -> LinearImpact:
+        """The slopes of a window of steps (``impact[start:stop]``)."""
+        return LinearImpact(self.beta[index])
+
+    def moves(self) -> NDArray[np.bool_]:
+        """Per step: ``beta_t > 0``."""
+        return self.beta > 0
+
+    def shift_at(self, q: ArrayLike) -> NDArray[np.float64]:
+        """``beta_t q_t`` ($/MWh) per step.
+
+        Parameters
+        ----------
+        q : array_like
+            MW per step.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        return self.beta * np.asarray(q, dtype=float)
+
+    def cost(self, q: ArrayLike, dt: float) -> float:
+        """``sum_t beta_t q_t^2 dt`` ($).
+
+        Parameters
+        ----------
+        q : array_like
+            MW per step.
+        dt : float
+            Step (h).
+
+        Returns
+        -------
+        float
+        """
+        q = np.asarray(q, dtype=float)
+        return math.fsum((self.beta * q * q * dt).tolist())
+
+    def slope_range(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(beta, beta)``: one slope per step."""
+        return self.beta, self.beta
+
+    def full_power_impact(self, pmax: ArrayLike, dt: float) -> NDArray[np.float64]:
+        """``beta_t dt pmax_t^2 / 10^6`` ($) per step (``pmax`` in kW)."""
+        pmax = np.asarray(pmax, dtype=float)
+        return self.beta * dt / 1e6 * pmax * pmax
+
+    def step_modes(self, t, lam, pmax, dt, eta_in, eta_out, budget, *, outer=False, wear=0.0, drive=0.0):
+        """:func:`step_vertices` with the fewest segments whose chord error is at most ``budget`` ($).
+
+        Returns
+        -------
+        (modes, error, segments)
+            The modes, the chord error of the step (:func:`chord_error`) and the segments per side.
+        """
+        beta = float(self.beta[t])
+        n = int(np.clip(np.ceil(np.sqrt(beta * dt / 1e6 * pmax * pmax / (4.0 * budget))), 1, MAX_SEGMENTS))
+        error = float(chord_error(beta, pmax, dt, n))
+        modes = step_vertices(lam, beta, pmax, dt, eta_in, eta_out, n, outer=outer, wear=wear, drive=drive)
+        return modes, error, n
+
+    def step_tangents(self, t, qmax, count, dt):
+        """One mode on ``[-qmax, qmax]``: the tangents of ``beta q^2 dt`` at :func:`tangent_points`.
+
+        Returns
+        -------
+        (modes, error)
+            ``[(-qmax, qmax, slopes, intercepts)]`` ($ per MW, $) and ``beta dt h^2 / 4`` ($).
+        """
+        beta = float(self.beta[t])
+        points = tangent_points(np.array([qmax]), count)[0]
+        h = 2.0 * qmax / max(count - 1, 1)
+        return [(-qmax, qmax, 2.0 * beta * dt * points, -beta * dt * points * points)], beta * dt * h * h / 4.0
+
+    def tangent_error(self, qmax: ArrayLike, count: int, dt: float) -> float:
+        """:func:`tangent_error` of the slopes."""
+        return tangent_error(self.beta, qmax, dt, count)
+
+
+def impact_cost(impact: Any, steps: int) -> ImpactCost:
+    """The :class:`ImpactCost` of a price impact: a curve (or another ImpactCost) as it is, ``beta`` as :class:`LinearImpact`.
+
+    Parameters
+    ----------
+    impact : ImpactCost or array_like
+        A supply curve, or ``beta`` ($/MWh per MW): a number or one per step.
+    steps : int
+        Steps of the horizon (a number is repeated).
+
+    Returns
+    -------
+    ImpactCost
+    """
+    if isinstance(impact, ImpactCost):
+        return impact
+    return LinearImpact(np.broadcast_to(np.asarray(impact, dtype=float), (steps,)).copy())
 
 
 def impact_profile(value: Any, steps: int, where: str = "price_impact") -> NDArray[np.float64]:
@@ -242,7 +416,7 @@ def net_purchase(charge: ArrayLike, discharge: ArrayLike) -> NDArray[np.float64]
     return net.sum(axis=1) if net.ndim == 2 else net
 
 
-def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | SupplyCurve, dt: float) -> float:
+def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | ImpactCost, dt: float) -> float:
     """What moving the price costs in $: ``sum_t beta_t q_t^2 dt`` (with a curve ``sum_t q_t s_t(q_t) dt``).
 
     The price-maker revenue of a dispatch is its price-taker revenue (at the
@@ -252,8 +426,8 @@ def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | Sup
     ----------
     charge, discharge : array_like
         kW over (time,) or (time, fleet).
-    beta : array_like or SupplyCurve
-        $/MWh per MW per step, or a supply curve per step.
+    beta : array_like or ImpactCost
+        $/MWh per MW per step, or a supply curve per step (any :class:`ImpactCost`).
     dt : float
         Step length (h).
 
@@ -269,9 +443,7 @@ def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | Sup
     0.1125
     """
     q = net_purchase(charge, discharge)
-    if isinstance(beta, SupplyCurve):
-        return beta.cost(q, dt)
-    return math.fsum((np.asarray(beta, dtype=float) * q * q * dt).tolist())
+    return impact_cost(beta, q.shape[0]).cost(q, dt)
 
 
 def impact_shares(charge, discharge, beta, dt: float):
@@ -322,7 +494,7 @@ def curve_shares(charge, discharge, quantity, shift, dt: float):
     return (moved * q * dt).sum("time")
 
 
-def price_faced(price: ArrayLike, charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | SupplyCurve
+def price_faced(price: ArrayLike, charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | ImpactCost
                 ) -> NDArray[np.float64]:
     """The price the aggregator paid or received per step ($/MWh): ``lambda_t + beta_t q_t`` (or ``+ s_t(q_t)``).
 
@@ -332,17 +504,15 @@ def price_faced(price: ArrayLike, charge: ArrayLike, discharge: ArrayLike, beta:
         The given price ($/MWh) per step.
     charge, discharge : array_like
         kW over (time,) or (time, fleet).
-    beta : array_like or SupplyCurve
-        $/MWh per MW, or a supply curve per step.
+    beta : array_like or ImpactCost
+        $/MWh per MW, or a supply curve per step (any :class:`ImpactCost`).
 
     Returns
     -------
     numpy.ndarray
     """
     q = net_purchase(charge, discharge)
-    if isinstance(beta, SupplyCurve):
-        return np.asarray(price, dtype=float) + beta.shift_at(q)
-    return np.asarray(price, dtype=float) + np.asarray(beta, dtype=float) * q
+    return np.asarray(price, dtype=float) + impact_cost(beta, q.shape[0]).shift_at(q)
 
 
 def chord_error(beta: ArrayLike, pmax: ArrayLike, dt: float, segments: ArrayLike) -> NDArray[np.float64]:
@@ -473,46 +643,34 @@ class ImpactFleetSolution(FleetSolution):
 
 
 class _StepImpact:
-    """The price impact of one fleet's steps as the DP refinement sees it (a slope ``beta`` or a curve)."""
+    """The price impact of one fleet's steps as the DP refinement sees it (any :class:`ImpactCost`)."""
 
     def __init__(self, impact: Any, problem: dict[str, Any]) -> None:
         lam = np.asarray(problem["price"], dtype=float)
         n_t = lam.shape[0]
         self.pmax = np.broadcast_to(np.asarray(problem["pmax"], dtype=float), (n_t,))
         self.dt = float(problem["dt"])
-        self.curve = impact if isinstance(impact, SupplyCurve) else None
-        if self.curve is not None:
-            if self.curve.steps != n_t:
-                raise ValueError(f"the supply curve has {self.curve.steps} steps; expected {n_t}")
-            self.beta = None
-            self.active = self.curve.moves() & (self.pmax > 0)
-            q = self.pmax / 1000.0
-            far = np.maximum(np.abs(self.curve.shift_at(q)), np.abs(self.curve.shift_at(-q)))
-            self.scale = far * q * self.dt  # the impact at full power ($): the rounding allowance's scale
-        else:
-            self.beta = np.broadcast_to(np.asarray(impact, dtype=float), (n_t,)).copy()
-            if not np.all(np.isfinite(self.beta) & (self.beta >= 0)):
-                raise ValueError("impact must be finite and >= 0")
-            self.active = (self.beta > 0) & (self.pmax > 0)
-            self.scale = self.beta * self.dt / 1e6 * self.pmax * self.pmax  # the quadratic term at full power ($)
+        self.impact = impact_cost(impact, n_t)
+        if self.impact.steps != n_t:
+            raise ValueError(f"the price impact has {self.impact.steps} steps; expected {n_t}")
+        if isinstance(self.impact, LinearImpact) and not np.all(np.isfinite(self.impact.beta) & (self.impact.beta >= 0)):
+            raise ValueError("impact must be finite and >= 0")  # a curve is checked when it is read
+        self.active = self.impact.moves() & (self.pmax > 0)
+        self.scale = self.impact.full_power_impact(self.pmax, self.dt)  # the rounding allowance's scale ($)
 
     def cost(self, charge: ArrayLike, discharge: ArrayLike) -> float:
         """The market impact of a dispatch ($)."""
-        return market_impact(charge, discharge, self.curve if self.curve is not None else self.beta, self.dt)
+        return self.impact.cost(net_purchase(charge, discharge), self.dt)
 
     def modes(self, problem: dict[str, Any], t: int, budget: float, outer: bool) -> tuple[list, float, int]:
         """Step ``t``'s modes for the DP, the inner approximation's largest error ($) and its segments."""
         lam = float(np.asarray(problem["price"], dtype=float)[t])
         drive = problem.get("driving")
-        common = dict(outer=outer, wear=float(problem.get("wear_cost", 0.0)),
-                      drive=0.0 if drive is None else float(np.asarray(drive, dtype=float)[t]))
-        eta = (float(problem["eta_in"]), float(problem["eta_out"]))
-        if self.curve is not None:
-            return curve_step_vertices(self.curve.quantity[t], self.curve.shift[t], lam, float(self.pmax[t]), self.dt,
-                                       *eta, budget, **common)
-        n = int(np.clip(np.ceil(np.sqrt(self.scale[t] / (4.0 * budget))), 1, MAX_SEGMENTS))
-        error = float(chord_error(self.beta[t], self.pmax[t], self.dt, n))
-        return step_vertices(lam, float(self.beta[t]), float(self.pmax[t]), self.dt, *eta, n, **common), error, n
+        return self.impact.step_modes(
+            t, lam, float(self.pmax[t]), self.dt, float(problem["eta_in"]), float(problem["eta_out"]), budget,
+            outer=outer, wear=float(problem.get("wear_cost", 0.0)),
+            drive=0.0 if drive is None else float(np.asarray(drive, dtype=float)[t]),
+        )
 
 
 def _impact_pass(problem: dict[str, Any], impact: _StepImpact, budget: NDArray, outer: bool
@@ -654,8 +812,8 @@ def tangent_error(beta: ArrayLike, qmax: ArrayLike, dt: float, count: int = TANG
 
 
 @dataclass(frozen=True)
-class CurveTangents:
-    """The linopy model's tangents of a supply curve's market impact ``q s_t(q) dt`` (see :func:`curve_tangent_table`).
+class ImpactTangents:
+    """The linopy model's tangents of the market impact ``q s_t(q) dt`` (see :func:`tangent_table`).
 
     Attributes
     ----------
@@ -681,35 +839,38 @@ class CurveTangents:
     error: float
 
 
-def curve_tangent_table(inputs, count: int = TANGENTS) -> CurveTangents:
-    """Tangents of every moving step of the inputs' supply curve on ``[-qmax_t, qmax_t]`` (the fleets' power).
+def tangent_table(inputs, count: int = TANGENTS) -> ImpactTangents:
+    """Tangents of every moving step's market impact on ``[-qmax_t, qmax_t]`` (the fleets' power).
+
+    A slope ``beta`` has one mode per step with the tangents at
+    :func:`tangent_points`; a supply curve has one mode per convex range of
+    ``q s_t(q)`` (:func:`aggregator.supply_curve.curve_tangents`).  Both come
+    from :meth:`ImpactCost.step_tangents`.
 
     Parameters
     ----------
     inputs : xarray.Dataset
-        With ``supply_quantity`` and ``supply_shift`` (:func:`curve_variables`).
+        With ``price_impact`` (time), or ``supply_quantity`` and ``supply_shift`` (:func:`curve_variables`).
     count : int
-        Tangent points per step (:func:`aggregator.supply_curve.curve_tangents`).
+        Tangent points per step (per ``2 qmax_t``).
 
     Returns
     -------
-    CurveTangents
+    ImpactTangents
     """
     import xarray as xr
 
-    from .supply_curve import curve_tangents
-
-    curve = impact_of(inputs)
     dt = float(inputs.attrs["step_hours"])
+    impact = impact_cost(impact_of(inputs), inputs.sizes["time"])
     qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
-    per_step: list[list] = [[] for _ in range(curve.steps)]
+    per_step: list[list] = [[] for _ in range(impact.steps)]
     errors = []
-    for t in np.flatnonzero(curve.moves() & (qmax > 0)).tolist():
-        per_step[t], error = curve_tangents(curve.quantity[t], curve.shift[t], float(qmax[t]), count, dt)
+    for t in np.flatnonzero(impact.moves() & (qmax > 0)).tolist():
+        per_step[t], error = impact.step_tangents(t, float(qmax[t]), count, dt)
         errors.append(error)
     modes = max(1, max(len(m) for m in per_step))
     lines = max([1] + [len(mode[2]) for m in per_step for mode in m])
-    shape = (curve.steps, modes)
+    shape = (impact.steps, modes)
     lo, hi = np.zeros(shape), np.zeros(shape)
     slope, icpt = np.zeros((*shape, lines)), np.zeros((*shape, lines))
     mode_mask, line_mask = np.zeros(shape, dtype=bool), np.zeros((*shape, lines), dtype=bool)
@@ -723,7 +884,7 @@ def curve_tangent_table(inputs, count: int = TANGENTS) -> CurveTangents:
     def array(values, dims):
         return xr.DataArray(values, dims=dims, coords={d: time[d] for d in dims})
 
-    return CurveTangents(
+    return ImpactTangents(
         lower=array(lo, two), upper=array(hi, two), slope=array(slope, three), intercept=array(icpt, three),
         mode_mask=array(mode_mask, two), tangent_mask=array(line_mask, three),
         several=any(len(m) > 1 for m in per_step), error=math.fsum(errors),
@@ -748,6 +909,5 @@ def linearisation_allowance(inputs) -> float:
     if not has_price_impact(inputs):
         return 0.0
     qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
-    if "supply_shift" in inputs:
-        return impact_of(inputs).tangent_error(qmax, TANGENTS, float(inputs.attrs["step_hours"]))
-    return tangent_error(inputs["price_impact"].to_numpy(), qmax, float(inputs.attrs["step_hours"]))
+    impact = impact_cost(impact_of(inputs), inputs.sizes["time"])
+    return impact.tangent_error(qmax, TANGENTS, float(inputs.attrs["step_hours"]))

@@ -15,7 +15,7 @@ import xarray as xr
 
 from . import lazy_dask  # noqa: F401 - before the first variable: xarray then does not import dask.array
 from .atomic import atomic_path
-from .formats import inputs_hash, package_versions
+from .formats import STEP_COLUMNS, inputs_hash, package_versions
 from .formulation import VARIABLES
 from .accounting import TERMS, objective_terms
 from .timezones import TIMEZONE_ATTR
@@ -46,6 +46,28 @@ def _fleet_wear(ds: xr.Dataset, dt: float) -> xr.DataArray:
     if "wear_cost" not in ds:
         return xr.zeros_like(ds["charge"].sum("time"))
     return (ds["wear_cost"] * dt / ds["discharge_efficiency"] * ds["discharge"]).sum("time")
+
+
+def _price_taker_profit(ds: xr.Dataset, dt: float) -> xr.DataArray:
+    """The price-taker valuation of a dispatch per step and fleet ($): ``price (discharge - charge) dt / 1000``.
+
+    What a price-taker model would have told the fleet it earns in each step
+    (at the given price, not the price it faced); it sums to ``profit``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        With ``price`` ($/MWh, over time) and ``charge``, ``discharge`` (kW, over time and fleet).
+    dt : float
+        Step length (h).
+
+    Returns
+    -------
+    xarray.DataArray
+        Over (time, fleet), ``units = "$"``.
+    """
+    value = (ds["price"] * (dt / 1000.0) * (ds["discharge"] - ds["charge"])).transpose("time", "fleet")
+    return value.assign_attrs(units="$")
 
 
 def _representation_terms(ds: xr.Dataset, inputs: xr.Dataset, solution: xr.Dataset | None) -> None:
@@ -188,6 +210,7 @@ class Result:
             faced = price_faced(inputs["price"].to_numpy(), ds["charge"].to_numpy(), ds["discharge"].to_numpy(),
                                 impact_of(inputs))
             ds["price_faced"] = xr.DataArray(faced, dims="time", attrs={"units": "$/MWh"})
+            ds["price_taker_profit"] = _price_taker_profit(ds, float(inputs.attrs["step_hours"]))
         ds["availability"] = inputs["availability"]
         if not np.array_equal(inputs["availability"].to_numpy(), inputs["power_availability"].to_numpy()):
             ds["power_availability"] = inputs["power_availability"]
@@ -228,6 +251,8 @@ class Result:
             inputs_hash=inputs_hash(inputs),
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )
+        if "price_faced" in ds:  # the price maker's revenue beside the price taker's valuation (``profit``)
+            ds.attrs["price_maker_profit"] = float(terms["profit"]) - float(terms.get("market_impact", 0.0))
         for key, value in outcome.details.items():
             if isinstance(value, (int, float, str)):
                 ds.attrs[f"solver_{key}"] = value
@@ -624,13 +649,21 @@ class Result:
     def to_dataframe(self) -> pd.DataFrame:
         """The (time, fleet) variables as a long table, one row per step and fleet.
 
+        Besides them, the given ``price`` ($/MWh) of the row's step; with a
+        price impact also ``price_faced`` ($/MWh, the price the fleets moved
+        it to) and ``price_taker_profit`` ($, the row's revenue at the given
+        price: what a price taker would have been told; it sums to ``profit``).
+
         Returns
         -------
         pandas.DataFrame
         """
         names = [v for v in self.dataset.data_vars if set(self.dataset[v].dims) == {"time", "fleet"}]
         frame = self.dataset[names].to_dataframe()
-        frame["price"] = self.dataset["price"].to_series().reindex(frame.index.get_level_values("time")).to_numpy()
+        steps = frame.index.get_level_values("time")
+        for name in STEP_COLUMNS:
+            if name in self.dataset:
+                frame[name] = self.dataset[name].to_series().reindex(steps).to_numpy()
         return frame
 
     def vehicle_dataframe(self) -> pd.DataFrame:

@@ -69,7 +69,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .price_impact import market_impact, solve_fleet_with_impact
+from .price_impact import ImpactCost, impact_cost, net_purchase, solve_fleet_with_impact
 from .solvers import quiet_stdout, relative_gap
 
 log = logging.getLogger(__name__)
@@ -317,6 +317,16 @@ def _netted(charge: np.ndarray, discharge: np.ndarray, eta_in: float, eta_out: f
             np.where(both, np.maximum(-stored, 0.0) * eta_out, discharge))
 
 
+def _quadratic_slope(impact: ImpactCost) -> np.ndarray:
+    """``beta_t``: the one slope per step of a quadratic market impact (the master is a QP, the bound closed-form)."""
+    lo, hi = impact.slope_range()
+    if not np.array_equal(lo, hi):
+        t = int(np.flatnonzero(np.asarray(lo) != np.asarray(hi))[0])
+        raise ValueError(f"the shared price needs one slope per step (a quadratic market impact); step {t} has "
+                         f"slopes {float(lo[t]):g} to {float(hi[t]):g} $/MWh per MW")
+    return np.asarray(hi, dtype=float).copy()
+
+
 def _stalled(history: list[tuple[float, float]]) -> bool:
     """Whether the certified gap closed by less than :data:`STALL_SHARE` of itself in :data:`STALL_ROUNDS` rounds."""
     if len(history) <= STALL_ROUNDS:
@@ -340,8 +350,10 @@ def solve_shared_impact(
     problems : list of dict
         Block problems (:func:`aggregator.dp_backend.fleet_problems`, without
         ``impact``), with the same ``price`` and ``dt``.
-    impact : float or array_like
-        ``beta_t`` ($/MWh per MW).
+    impact : float, array_like or ImpactCost
+        ``beta_t`` ($/MWh per MW), or an :class:`~aggregator.price_impact.ImpactCost` with one slope per step
+        (:meth:`~aggregator.price_impact.ImpactCost.slope_range`): the master and the bound need a
+        quadratic market impact (see docs page "The model", "A residual-supply curve").
     gap : float
         Stop when the certified gap is at most this.
     max_rounds : int
@@ -354,29 +366,35 @@ def solve_shared_impact(
     Returns
     -------
     SharedImpactSolution
+
+    Raises
+    ------
+    ValueError
+        An impact whose slope changes within a step (a supply curve with kinks).
     """
     solve = solve or _default_solve
     started = time.perf_counter()
     price = np.asarray(problems[0]["price"], dtype=float)
     n_t = price.shape[0]
     dt = float(problems[0]["dt"])
-    beta = np.broadcast_to(np.asarray(impact, dtype=float), (n_t,)).copy()
+    cost = impact_cost(impact, n_t)
+    beta = _quadratic_slope(cost)
     columns: list[list[_Column]] = [[] for _ in problems]
 
     def add(b: int, sol) -> None:
         columns[b].append(_Column(_net(sol), _taker_objective(sol, problems[b], price), sol))
 
     def value(sols: list) -> tuple[float, float]:
-        impact_cost = market_impact(sum(np.asarray(s.charge) for s in sols), sum(np.asarray(s.discharge) for s in sols),
-                                    beta, dt)
-        return math.fsum(_taker_objective(s, p, price) for s, p in zip(sols, problems)) - impact_cost, impact_cost
+        moved = cost.cost(net_purchase(sum(np.asarray(s.charge) for s in sols), sum(np.asarray(s.discharge) for s in sols)),
+                          dt)
+        return math.fsum(_taker_objective(s, p, price) for s, p in zip(sols, problems)) - moved, moved
 
     bound, sols = _lagrangian(problems, beta, np.zeros(n_t), solve)  # the price takers: L(0)
     centre = np.zeros(n_t)  # the multiplier of the smallest bound
     for b, s in enumerate(sols):
         add(b, s)
-    objective, impact_cost = value(sols)
-    best = (objective, impact_cost, list(sols))
+    objective, moved = value(sols)
+    best = (objective, moved, list(sols))
     responders = [b for b, p in enumerate(problems) if p.get("exclusive", True) and not p.get("vehicle_chunk")]
     history: list[tuple[float, float]] = []
     rounds = 0

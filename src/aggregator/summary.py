@@ -98,6 +98,8 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
                 "bold",
             )
         )
+        if "price_faced" in result.dataset:  # a price maker: "profit" above is the price taker's valuation
+            lines.append(("price", _price_maker_line(result), "bold"))
         if result.wear or result.shortfall_cost or "shortfall" in result.dataset:
             lines.append(
                 (
@@ -134,6 +136,18 @@ def _facts(result: "Result") -> list[tuple[str, str, str]]:
             )
         )
     return lines
+
+
+def _price_maker_line(result: "Result") -> str:
+    """What moving the price cost, the price maker's profit, and the range of the price faced beside the given one."""
+    cur = _currency(result)
+    ds = result.dataset
+    faced, given = ds["price_faced"].to_numpy(), ds["price"].to_numpy()
+    return (
+        f"maker {_fmt(result.profit - result.market_impact)} {cur} after a market impact of {_fmt(result.market_impact)} "
+        f"{cur} (profit above: at the given price, as a price taker); faced {_fmt(float(faced.min()))} to "
+        f"{_fmt(float(faced.max()))} {cur}/MWh, given {_fmt(float(given.min()))} to {_fmt(float(given.max()))}"
+    )
 
 
 def _rows(result: "Result") -> tuple[list[list[str]], list[str], float]:

@@ -60,6 +60,9 @@ ZERO_SHIFT = 1e-9
 class SupplyCurve:
     """One piecewise-linear price shift per step (validated; see the module docstring).
 
+    An :class:`aggregator.price_impact.ImpactCost`: the exact DP, the linopy
+    model and the accounting take it as they take a slope ``beta``.
+
     Attributes
     ----------
     quantity : numpy.ndarray
@@ -145,6 +148,48 @@ class SupplyCurve:
             h = length / n
         err = np.where(moving, slopes * dt * h * h / 4.0, 0.0)
         return math.fsum(err.max(axis=1).tolist())
+
+    def slope_range(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per step the least and the largest slope of the curve's segments ($/MWh per MW)."""
+        slopes = self.slopes()
+        return slopes.min(axis=1), slopes.max(axis=1)
+
+    def full_power_impact(self, pmax: ArrayLike, dt: float) -> NDArray[np.float64]:
+        """Per step ``|s_t(+-q)| q dt`` ($) at ``q = pmax / 1000`` (``pmax`` in kW), the larger side.
+
+        Parameters
+        ----------
+        pmax : array_like
+            kW per step.
+        dt : float
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        q = np.asarray(pmax, dtype=float) / 1000.0
+        far = np.maximum(np.abs(self.shift_at(q)), np.abs(self.shift_at(-q)))
+        return far * q * dt
+
+    def step_modes(self, t: int, lam: float, pmax: float, dt: float, eta_in: float, eta_out: float, budget: float,
+                   *, outer: bool = False, wear: float = 0.0, drive: float = 0.0):
+        """Step ``t``'s revenue as concave modes of vertices for the DP (:func:`curve_step_vertices`).
+
+        Returns
+        -------
+        (modes, error, segments)
+        """
+        return curve_step_vertices(self.quantity[t], self.shift[t], lam, pmax, dt, eta_in, eta_out, budget,
+                                   outer=outer, wear=wear, drive=drive)
+
+    def step_tangents(self, t: int, qmax: float, count: int, dt: float):
+        """Step ``t``'s tangents per convex mode on ``[-qmax, qmax]`` (:func:`curve_tangents`).
+
+        Returns
+        -------
+        (modes, error)
+        """
+        return curve_tangents(self.quantity[t], self.shift[t], qmax, count, dt)
 
     def cost(self, q: ArrayLike, dt: float) -> float:
         """The market impact ``sum_t q_t s_t(q_t) dt`` in $ of a net purchase per step (MW).
