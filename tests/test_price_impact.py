@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from pathlib import Path
 
 import highspy
 import numpy as np
@@ -23,20 +24,19 @@ from aggregator import Aggregator, Fleet, PriceSignal
 from aggregator.cli import main
 from aggregator.errors import InputError
 from aggregator.exact_dp import solve_fleet
-from aggregator.price_impact import (
-    impact_profile,
-    market_impact,
-    solve_fleet_with_impact,
-    step_vertices,
-)
+from aggregator.price_impact import impact_profile, solve_fleet_with_impact, step_vertices
 from aggregator.scenario import scenario_from_dict
+from conftest import run_cli
+from impact_helpers import (
+    assert_exact_and_bounded,
+    draw_storage,
+    highs_optimum,
+    impact_scenario,
+    lossless,
+    storage_qp_optimum,
+)
 
 EXAMPLES = int(os.environ.get("AGGREGATOR_PROPERTY_EXAMPLES", "25"))
-
-
-def lossless(steps: int) -> Fleet:
-    return Fleet("f", vehicles=1, battery_kwh=10, charger_kw=10, charge_efficiency=1.0, discharge_efficiency=1.0,
-                 contract_limit=1.0, initial_soc=0.0, availability=[1.0] * steps)
 
 
 # ------------------------------------------------------------------ hand-solved
@@ -102,51 +102,10 @@ def test_beta_zero_is_exactly_the_price_taker():
 # ------------------------------------------------------------------ exact optimum by enumeration
 def _qp_optimum(price, beta, pmax, smin, smax, s0, eta_in, eta_out, penalty, dt=1.0) -> float:
     """Best objective over all charge/discharge patterns, each a convex QP solved by HiGHS."""
-    n = len(price)
     best = -math.inf
-    for pattern in itertools.product((True, False), repeat=n):
-        # columns: p_t (power, kW), S_t, sigma+_t, sigma-_t
-        cost = np.zeros(4 * n)
-        lower = np.zeros(4 * n)
-        upper = np.full(4 * n, highspy.kHighsInf)
-        a = np.zeros((n, 4 * n))
-        rhs = np.zeros(n)
-        for t, charging in enumerate(pattern):
-            sign = 1.0 if charging else -1.0  # net purchase q = sign * p
-            cost[t] = sign * price[t] * dt / 1000.0  # minimise the negative revenue
-            upper[t] = pmax[t]
-            lower[n + t], upper[n + t] = smin[t], smax[t]
-            cost[2 * n + t] = cost[3 * n + t] = penalty
-            gain = eta_in * dt if charging else -dt / eta_out
-            a[t, n + t] = 1.0
-            if t:
-                a[t, n + t - 1] = -1.0
-            a[t, t] = -gain
-            a[t, 2 * n + t], a[t, 3 * n + t] = -1.0, 1.0
-            rhs[t] = s0 if t == 0 else 0.0
-        csc = sp.csc_matrix(a)
-        model = highspy.HighsModel()
-        lp = model.lp_
-        lp.num_col_, lp.num_row_ = 4 * n, n
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
-        lp.row_lower_ = lp.row_upper_ = rhs
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
-        hess = model.hessian_
-        hess.dim_ = 4 * n
-        hess.format_ = highspy.HessianFormat.kTriangular
-        diag = [2.0 * beta[t] * dt / 1e6 for t in range(n)]
-        hess.start_ = list(range(n + 1)) + [n] * (3 * n)
-        hess.index_ = list(range(n))
-        hess.value_ = diag
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("primal_feasibility_tolerance", 1e-10)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        h.passModel(model)
-        h.run()
-        assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        best = max(best, -h.getInfo().objective_function_value)
+    for pattern in itertools.product((1.0, -1.0), repeat=len(price)):
+        steps = [(sign, 0.0, pmax[t], 0.0, beta[t]) for t, sign in enumerate(pattern)]
+        best = max(best, storage_qp_optimum(price, steps, smin, smax, s0, eta_in, eta_out, penalty, dt))
     return best
 
 
@@ -159,24 +118,11 @@ def test_dp_equals_the_exact_optimum_and_bounds_it(n, data):
     floats = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
     price = data.draw(st.lists(floats(-60, 200), min_size=n, max_size=n))
     beta = data.draw(st.lists(st.one_of(st.just(0.0), floats(0, 8000)), min_size=n, max_size=n))
-    pmax = data.draw(st.lists(floats(0, 10), min_size=n, max_size=n))
-    smax = data.draw(st.lists(floats(2, 12), min_size=n, max_size=n))
-    smin = [0.2 * s for s in smax]
-    s0 = data.draw(floats(0, 12))
-    eta_in, eta_out = data.draw(floats(0.7, 1.0)), data.draw(floats(0.7, 1.0))
-    penalty = data.draw(st.sampled_from([0.5, 5.0]))
-    sol = solve_fleet_with_impact(impact=beta, gap=1e-7, price=price, dt=1.0, pmax=pmax, smin=smin, smax=smax,
-                                  s_init=s0, eta_in=eta_in, eta_out=eta_out, penalty=penalty)
-    best = _qp_optimum(price, beta, pmax, smin, smax, s0, eta_in, eta_out, penalty)
-    tol = 1e-6 * max(1.0, abs(best))
-    # the dispatch's true value (recomputed with the quadratic) reaches the optimum, never beyond
-    recomputed = (math.fsum(np.asarray(price) / 1000.0 * (sol.discharge - sol.charge))
-                  - market_impact(sol.charge, sol.discharge, beta, 1.0)
-                  - penalty * math.fsum(sol.slack_up + sol.slack_down))
-    assert recomputed == pytest.approx(sol.objective, abs=1e-9 * max(1.0, abs(best)))
-    assert sol.objective <= best + tol
-    assert sol.objective >= best - tol - 1e-7 * max(1.0, abs(sol.bound))
-    assert sol.bound >= best - tol
+    problem = draw_storage(data, n, floats(0, 10))
+    sol = solve_fleet_with_impact(impact=beta, gap=1e-7, price=price, **problem)
+    best = _qp_optimum(price, beta, problem["pmax"], problem["smin"], problem["smax"], problem["s_init"],
+                       problem["eta_in"], problem["eta_out"], problem["penalty"])
+    assert_exact_and_bounded(sol, best, price, beta, problem)
 
 
 def test_outer_vertices_lie_above_and_inner_below_the_revenue():
@@ -321,12 +267,7 @@ def _loose_qp_optimum(problem: dict, beta: np.ndarray) -> float:
         starts.append(len(index))
     starts += [len(index)] * (3 * n)
     hess.start_, hess.index_, hess.value_ = starts, index, value
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.passModel(model)
-    h.run()
-    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    return -h.getInfo().objective_function_value
+    return highs_optimum(model, tight=False)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -444,16 +385,8 @@ def test_impact_profile_validation():
 
 
 def _scenario(tmp_path, impact: str) -> str:
-    (tmp_path / "prices.csv").write_text("price\n10\n100\n")
-    (tmp_path / "beta.csv").write_text("beta\n4500\n4500\n")
-    (tmp_path / "short.csv").write_text("beta\n4500\n")
-    path = tmp_path / "s.toml"
-    path.write_text(
-        f"[prices]\npath = 'prices.csv'\nimpact = {impact}\n[[fleets]]\nname = 'f'\nvehicles = 1\nbattery_kwh = 10\n"
-        "charger_kw = 10\ncharge_efficiency = 1.0\ndischarge_efficiency = 1.0\ncontract_limit = 1.0\n"
-        "initial_soc = 0.0\navailability = 1.0\n[solver]\nname = 'dp'\n"
-    )
-    return str(path)
+    return impact_scenario(tmp_path, impact, files={"beta.csv": "beta\n4500\n4500\n", "short.csv": "beta\n4500\n"},
+                           solver="dp")
 
 
 @pytest.mark.parametrize("impact", ["4500", "{ path = 'beta.csv', column = 'beta' }"])
@@ -462,6 +395,61 @@ def test_scenario_key(tmp_path, impact):
 
     r = load_scenario(_scenario(tmp_path, impact)).solve()
     assert r.objective == pytest.approx(0.225, abs=1e-9)
+
+
+def _read_back(path) -> tuple[dict, dict]:
+    """The per-step columns of a result file (first fleet's rows) and their units, as the file holds them."""
+    import pandas as pd
+    import xarray as xr
+
+    names = ("price", "price_faced", "price_taker_profit")
+    if path.suffix == ".nc":
+        with xr.open_dataset(path) as ds:
+            return ({k: ds[k].values.ravel().tolist() for k in names if k in ds},
+                    {k: ds[k].attrs.get("units") for k in names if k in ds} | {k: ds.attrs.get(k) for k in
+                                                                              ("market_impact", "price_maker_profit")})
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        frame = table.to_pandas()
+        units = {f.name: (f.metadata or {}).get(b"units", b"").decode() for f in table.schema if f.name in names}
+        return {k: frame[k].tolist() for k in names if k in frame}, units
+    frame = pd.read_csv(path)
+    return {k: frame[k].tolist() for k in names if k in frame}, {}
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "nc"])
+def test_the_price_faced_and_the_price_taker_profit_are_in_the_result_file(tmp_path, suffix):
+    # the hand-solved two steps (test_two_steps_interior_optimum): buy 5 kW at 10 + 4500 x 0.005 = 32.5 $/MWh,
+    # sell them at 100 - 22.5 = 77.5; at the given price that is -0.05 $ and +0.5 $ (profit 0.45 $)
+    out = tmp_path / f"r.{suffix}"
+    done = run_cli("run", _scenario(tmp_path, "4500"), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    columns, units = _read_back(out)
+    assert columns["price"] == pytest.approx([10.0, 100.0])
+    assert columns["price_faced"] == pytest.approx([32.5, 77.5], abs=1e-9)
+    assert columns["price_taker_profit"] == pytest.approx([-0.05, 0.5], abs=1e-12)
+    if suffix != "csv":
+        assert units["price_faced"] == "$/MWh" and units["price_taker_profit"] == "$"
+    if suffix == "nc":
+        assert units["market_impact"] == pytest.approx(0.225) and units["price_maker_profit"] == pytest.approx(0.225)
+    # the printed summary: the price maker's profit beside the price taker's valuation, and the price faced
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert "profit" in lines and "0.45 $" in lines["profit"]
+    assert "after a market impact of" in lines["price"]
+    assert "faced 32.50 to 77.50 $/MWh, given 10.00 to 100.00" in lines["price"]
+
+
+def test_a_price_taker_result_has_no_price_maker_columns(tmp_path):
+    (tmp_path / "prices.csv").write_text("price\n10\n100\n")
+    text = Path(_scenario(tmp_path, "0")).read_text().replace("impact = 0\n", "")
+    (tmp_path / "taker.toml").write_text(text)
+    done = run_cli("run", str(tmp_path / "taker.toml"), "--out", str(tmp_path / "r.csv"))
+    assert done.returncode == 0, done.stderr
+    columns, _ = _read_back(tmp_path / "r.csv")
+    assert set(columns) == {"price"} and columns["price"] == pytest.approx([10.0, 100.0])
+    assert not any(line.startswith("price ") for line in done.stdout.splitlines())
 
 
 @pytest.mark.parametrize(

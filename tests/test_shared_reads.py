@@ -57,7 +57,7 @@ def _one_fleet_scenario(tmp_path: Path) -> Path:
     scenario = tmp_path / "s.toml"
     scenario.write_text(
         "[prices]\npath = 'prices.csv'\n[[fleets]]\nname = 'f'\nvehicles = 1\nbattery_kwh = 10\ncharger_kw = 10\n"
-        "availability = { model = 'csv', path = 'plug.csv', column = 'share' }\n"
+        "initial_soc = 0.0\navailability = { model = 'csv', path = 'plug.csv', column = 'share' }\n"
     )
     return scenario
 

@@ -14,25 +14,19 @@ import itertools
 import math
 import os
 
-import highspy
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator import Aggregator, Fleet, PriceSignal
 from aggregator.cli import main
 from aggregator.errors import InputError
-from aggregator.price_impact import market_impact, solve_fleet_with_impact
+from aggregator.price_impact import solve_fleet_with_impact
 from aggregator.supply_curve import SupplyCurve, curve_from_points, curve_modes, curve_step_vertices
+from impact_helpers import assert_exact_and_bounded, draw_storage, impact_scenario, lossless, storage_qp_optimum
 
 EXAMPLES = int(os.environ.get("AGGREGATOR_PROPERTY_EXAMPLES", "25"))
-
-
-def lossless(steps: int, name: str = "f") -> Fleet:
-    return Fleet(name, vehicles=1, battery_kwh=10, charger_kw=10, charge_efficiency=1.0, discharge_efficiency=1.0,
-                 contract_limit=1.0, initial_soc=0.0, availability=[1.0] * steps)
 
 
 def solve(steps: int, prices: list[float], curve, solver: str = "dp", **options):
@@ -176,53 +170,9 @@ def _pieces(qk, sk, pmax):
 
 def _curve_optimum(price, qk, sk, pmax, smin, smax, s0, eta_in, eta_out, penalty, dt=1.0) -> float:
     """Best objective over every choice of a side and a curve piece per step, each a convex QP (HiGHS)."""
-    n = len(price)
     best = -math.inf
-    for choice in itertools.product(*[_pieces(qk[t], sk[t], pmax[t]) for t in range(n)]):
-        cost = np.zeros(4 * n)
-        lower = np.zeros(4 * n)
-        upper = np.full(4 * n, highspy.kHighsInf)
-        a_mat = np.zeros((n, 4 * n))
-        rhs = np.zeros(n)
-        diag = []
-        for t, (sign, pa, pb, a, b) in enumerate(choice):
-            # revenue -(lam + a + b q) q dt with q = sign p / 1000: -sign (lam + a) p dt / 1000 - b p^2 dt / 1e6
-            cost[t] = sign * (price[t] + a) * dt / 1000.0
-            lower[t], upper[t] = pa, pb
-            diag.append(2.0 * b * dt / 1e6)
-            lower[n + t], upper[n + t] = smin[t], smax[t]
-            cost[2 * n + t] = cost[3 * n + t] = penalty
-            gain = eta_in * dt if sign > 0 else -dt / eta_out
-            a_mat[t, n + t] = 1.0
-            if t:
-                a_mat[t, n + t - 1] = -1.0
-            a_mat[t, t] = -gain
-            a_mat[t, 2 * n + t], a_mat[t, 3 * n + t] = -1.0, 1.0
-            rhs[t] = s0 if t == 0 else 0.0
-        csc = sp.csc_matrix(a_mat)
-        model = highspy.HighsModel()
-        lp = model.lp_
-        lp.num_col_, lp.num_row_ = 4 * n, n
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
-        lp.row_lower_ = lp.row_upper_ = rhs
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
-        curved = [t for t in range(n) if diag[t] > 0.0]
-        if curved:  # HiGHS refuses an all-zero Hessian: without one it is an LP
-            hess = model.hessian_
-            hess.dim_ = 4 * n
-            hess.format_ = highspy.HessianFormat.kTriangular
-            hess.start_ = [sum(1 for c in curved if c < j) for j in range(4 * n + 1)]
-            hess.index_ = curved
-            hess.value_ = [diag[t] for t in curved]
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("primal_feasibility_tolerance", 1e-10)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        h.passModel(model)
-        h.run()
-        assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        best = max(best, -h.getInfo().objective_function_value)
+    for choice in itertools.product(*[_pieces(qk[t], sk[t], pmax[t]) for t in range(len(price))]):
+        best = max(best, storage_qp_optimum(price, choice, smin, smax, s0, eta_in, eta_out, penalty, dt))
     return best
 
 
@@ -257,23 +207,11 @@ def test_dp_equals_the_exact_optimum_and_bounds_it(n, data):
     price = data.draw(st.lists(floats(-60, 200), min_size=n, max_size=n))
     curve = _random_curve(data, n)
     # no power of a micro-kW: HiGHS's QP solver reports a solve error on such near-fixed columns
-    pmax = data.draw(st.lists(st.one_of(st.just(0.0), floats(0.5, 10)), min_size=n, max_size=n))
-    smax = data.draw(st.lists(floats(2, 12), min_size=n, max_size=n))
-    smin = [0.2 * s for s in smax]
-    s0 = data.draw(floats(0, 12))
-    eta_in, eta_out = data.draw(floats(0.7, 1.0)), data.draw(floats(0.7, 1.0))
-    penalty = data.draw(st.sampled_from([0.5, 5.0]))
-    sol = solve_fleet_with_impact(impact=curve, gap=1e-7, price=price, dt=1.0, pmax=pmax, smin=smin, smax=smax,
-                                  s_init=s0, eta_in=eta_in, eta_out=eta_out, penalty=penalty)
-    best = _curve_optimum(price, curve.quantity, curve.shift, pmax, smin, smax, s0, eta_in, eta_out, penalty)
-    tol = 1e-6 * max(1.0, abs(best))
-    recomputed = (math.fsum(np.asarray(price) / 1000.0 * (sol.discharge - sol.charge))
-                  - market_impact(sol.charge, sol.discharge, curve, 1.0)
-                  - penalty * math.fsum(sol.slack_up + sol.slack_down))
-    assert recomputed == pytest.approx(sol.objective, abs=1e-9 * max(1.0, abs(best)))
-    assert sol.objective <= best + tol
-    assert sol.objective >= best - tol - 1e-7 * max(1.0, abs(sol.bound))
-    assert sol.bound >= best - tol
+    problem = draw_storage(data, n, st.one_of(st.just(0.0), floats(0.5, 10)))
+    sol = solve_fleet_with_impact(impact=curve, gap=1e-7, price=price, **problem)
+    best = _curve_optimum(price, curve.quantity, curve.shift, problem["pmax"], problem["smin"], problem["smax"],
+                          problem["s_init"], problem["eta_in"], problem["eta_out"], problem["penalty"])
+    tol = assert_exact_and_bounded(sol, best, price, curve, problem)
     # exact: the certified bound closes on the optimum (no concave envelope over a non-concave kink)
     assert sol.bound <= best + tol + 2e-7 * max(1.0, abs(best))
 
@@ -321,17 +259,8 @@ def test_several_fleets_with_a_curve_fall_back_to_the_milp():
 
 
 # ------------------------------------------------------------------ input through the CLI
-def _scenario(tmp_path, impact: str, curve: str | None = None, prices: str = "price\n10\n100\n") -> str:
-    (tmp_path / "prices.csv").write_text(prices)
-    if curve is not None:
-        (tmp_path / "supply.csv").write_text(curve)
-    path = tmp_path / "s.toml"
-    path.write_text(
-        f"[prices]\npath = 'prices.csv'\nimpact = {impact}\n[[fleets]]\nname = 'f'\nvehicles = 1\nbattery_kwh = 10\n"
-        "charger_kw = 10\ncharge_efficiency = 1.0\ndischarge_efficiency = 1.0\ncontract_limit = 1.0\n"
-        "initial_soc = 0.0\navailability = 1.0\n"
-    )
-    return str(path)
+def _scenario(tmp_path, impact: str, curve: str | None = None) -> str:
+    return impact_scenario(tmp_path, impact, files={"supply.csv": curve})
 
 
 GOOD = "step,net_purchase_mw,price_shift\n0,-0.003,0\n0,0,0\n0,0.003,0\n0,0.004,40\n1,0,0\n1,-0.01,0\n"

@@ -43,7 +43,9 @@ from .input_files import check_regular
 if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
 
-__all__ = ["PROVENANCE_KEYS", "STEP_COLUMNS", "provenance", "package_versions", "inputs_hash", "write_parquet", "read_parquet"]
+__all__ = [
+    "PROVENANCE_KEYS", "STEP_COLUMNS", "provenance", "package_versions", "inputs_hash", "write_parquet", "read_parquet",
+]
 
 #: Attributes of a result that say where it came from.
 PROVENANCE_KEYS = (

@@ -174,33 +174,11 @@ class LinearImpact:
         return self.beta > 0
 
     def shift_at(self, q: ArrayLike) -> NDArray[np.float64]:
-        """``beta_t q_t`` ($/MWh) per step.
-
-        Parameters
-        ----------
-        q : array_like
-            MW per step.
-
-        Returns
-        -------
-        numpy.ndarray
-        """
+        """``beta_t q_t`` ($/MWh) per step of a net purchase ``q`` per step (MW)."""
         return self.beta * np.asarray(q, dtype=float)
 
     def cost(self, q: ArrayLike, dt: float) -> float:
-        """``sum_t beta_t q_t^2 dt`` ($).
-
-        Parameters
-        ----------
-        q : array_like
-            MW per step.
-        dt : float
-            Step (h).
-
-        Returns
-        -------
-        float
-        """
+        """``sum_t beta_t q_t^2 dt`` ($) of a net purchase ``q`` per step (MW) over steps of ``dt`` hours."""
         q = np.asarray(q, dtype=float)
         return math.fsum((self.beta * q * q * dt).tolist())
 
@@ -246,7 +224,7 @@ class LinearImpact:
 
 
 def impact_cost(impact: Any, steps: int) -> ImpactCost:
-    """The :class:`ImpactCost` of a price impact: a curve (or another ImpactCost) as it is, ``beta`` as :class:`LinearImpact`.
+    """The :class:`ImpactCost` of a price impact: a curve (any ImpactCost) as it is, ``beta`` as :class:`LinearImpact`.
 
     Parameters
     ----------
@@ -653,8 +631,9 @@ class _StepImpact:
         self.impact = impact_cost(impact, n_t)
         if self.impact.steps != n_t:
             raise ValueError(f"the price impact has {self.impact.steps} steps; expected {n_t}")
-        if isinstance(self.impact, LinearImpact) and not np.all(np.isfinite(self.impact.beta) & (self.impact.beta >= 0)):
-            raise ValueError("impact must be finite and >= 0")  # a curve is checked when it is read
+        beta = getattr(self.impact, "beta", None)  # a curve is checked when it is read
+        if beta is not None and not np.all(np.isfinite(beta) & (beta >= 0)):
+            raise ValueError("impact must be finite and >= 0")
         self.active = self.impact.moves() & (self.pmax > 0)
         self.scale = self.impact.full_power_impact(self.pmax, self.dt)  # the rounding allowance's scale ($)
 

@@ -385,8 +385,8 @@ def solve_shared_impact(
         columns[b].append(_Column(_net(sol), _taker_objective(sol, problems[b], price), sol))
 
     def value(sols: list) -> tuple[float, float]:
-        moved = cost.cost(net_purchase(sum(np.asarray(s.charge) for s in sols), sum(np.asarray(s.discharge) for s in sols)),
-                          dt)
+        total = net_purchase(sum(np.asarray(s.charge) for s in sols), sum(np.asarray(s.discharge) for s in sols))
+        moved = cost.cost(total, dt)
         return math.fsum(_taker_objective(s, p, price) for s, p in zip(sols, problems)) - moved, moved
 
     bound, sols = _lagrangian(problems, beta, np.zeros(n_t), solve)  # the price takers: L(0)

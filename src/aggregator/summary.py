@@ -144,8 +144,8 @@ def _price_maker_line(result: "Result") -> str:
     ds = result.dataset
     faced, given = ds["price_faced"].to_numpy(), ds["price"].to_numpy()
     return (
-        f"maker {_fmt(result.profit - result.market_impact)} {cur} after a market impact of {_fmt(result.market_impact)} "
-        f"{cur} (profit above: at the given price, as a price taker); faced {_fmt(float(faced.min()))} to "
+        f"maker {_fmt(result.profit - result.market_impact)} {cur} after a market impact of "
+        f"{_fmt(result.market_impact)} {cur} (profit above: at the given price, as a price taker); faced {_fmt(float(faced.min()))} to "
         f"{_fmt(float(faced.max()))} {cur}/MWh, given {_fmt(float(given.min()))} to {_fmt(float(given.max()))}"
     )
 
