@@ -48,7 +48,7 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InputError
 from .exact_dp import FleetSolution, solve_fleet
 from .solvers import relative_gap
-from .supply_curve import SupplyCurve
+from .supply_curve import SupplyCurve, TangentLines
 
 __all__ = [
     "IMPACT_KEY",
@@ -106,7 +106,7 @@ class ImpactCost(Protocol):
     ``beta`` (:class:`LinearImpact`) and a piecewise-linear residual-supply
     curve (:class:`aggregator.supply_curve.SupplyCurve`).  The exact DP takes
     a step's revenue from :meth:`step_modes`, the linopy model its tangents
-    from :meth:`step_tangents` (:func:`tangent_table`), the accounting the
+    from :meth:`tangent_lines` (:func:`tangent_table`), the accounting the
     cost and price from :meth:`cost` and :meth:`shift_at`, and the shared
     price (:mod:`aggregator.shared_impact`) needs :meth:`slope_range` to be
     one slope per step (a quadratic impact).
@@ -135,12 +135,11 @@ class ImpactCost(Protocol):
                    outer: bool = False, wear: float = 0.0, drive: float = 0.0) -> tuple[Modes, float, int]:
         """Step ``t``'s revenue as concave modes of vertices, its largest chord error ($) and most segments."""
 
-    def step_tangents(self, t: int, qmax: float, count: int, dt: float
-                      ) -> tuple[list[tuple[float, float, NDArray[np.float64], NDArray[np.float64]]], float]:
-        """Tangents of step ``t``'s market impact on ``[-qmax, qmax]`` per convex mode, and how far below they lie."""
+    def tangent_lines(self, qmax: ArrayLike, count: int, dt: float) -> TangentLines:
+        """The tangents of every moving step's market impact on ``[-qmax_t, qmax_t]`` (MW) per convex mode."""
 
     def tangent_error(self, qmax: ArrayLike, count: int, dt: float) -> float:
-        """How far the tangents of :meth:`step_tangents` lie below the market impact, summed over the steps ($)."""
+        """How far the tangents of :meth:`tangent_lines` lie below the market impact, summed over the steps ($)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,18 +204,35 @@ class LinearImpact:
         modes = step_vertices(lam, beta, pmax, dt, eta_in, eta_out, n, outer=outer, wear=wear, drive=drive)
         return modes, error, n
 
-    def step_tangents(self, t, qmax, count, dt):
-        """One mode on ``[-qmax, qmax]``: the tangents of ``beta q^2 dt`` at :func:`tangent_points`.
+    def tangent_lines(self, qmax: ArrayLike, count: int, dt: float) -> TangentLines:
+        """One mode per step on ``[-qmax_t, qmax_t]``: the tangents of ``beta_t q^2 dt`` at :func:`tangent_points`.
+
+        The tangent at ``q_k`` is ``2 beta_t q_k dt q - beta_t q_k^2 dt``; it
+        lies below the parabola by at most ``beta_t dt h^2 / 4`` (``h`` the
+        spacing).
+
+        Parameters
+        ----------
+        qmax : array_like
+            The fleets' power per step (MW).
+        count : int
+            Tangent points per step.
+        dt : float
 
         Returns
         -------
-        (modes, error)
-            ``[(-qmax, qmax, slopes, intercepts)]`` ($ per MW, $) and ``beta dt h^2 / 4`` ($).
+        TangentLines
         """
-        beta = float(self.beta[t])
-        points = tangent_points(np.array([qmax]), count)[0]
-        h = 2.0 * qmax / max(count - 1, 1)
-        return [(-qmax, qmax, 2.0 * beta * dt * points, -beta * dt * points * points)], beta * dt * h * h / 4.0
+        qmax = np.asarray(qmax, dtype=float)
+        moving = self.moves() & (qmax > 0)
+        beta = self.beta[:, None]
+        points = tangent_points(qmax, count)
+        lines = np.broadcast_to(moving[:, None], points.shape)
+        slope = np.where(lines, 2.0 * beta * dt * points, 0.0)[:, None, :]
+        intercept = np.where(lines, -beta * dt * points * points, 0.0)[:, None, :]
+        error = tangent_error(np.where(moving, self.beta, 0.0), qmax, dt, count)
+        return TangentLines(np.where(moving, -qmax, 0.0)[:, None], np.where(moving, qmax, 0.0)[:, None], slope,
+                            intercept, moving[:, None], lines[:, None, :].copy(), error)
 
     def tangent_error(self, qmax: ArrayLike, count: int, dt: float) -> float:
         """:func:`tangent_error` of the slopes."""
@@ -824,7 +840,7 @@ def tangent_table(inputs, count: int = TANGENTS) -> ImpactTangents:
     A slope ``beta`` has one mode per step with the tangents at
     :func:`tangent_points`; a supply curve has one mode per convex range of
     ``q s_t(q)`` (:func:`aggregator.supply_curve.curve_tangents`).  Both come
-    from :meth:`ImpactCost.step_tangents`.
+    from :meth:`ImpactCost.tangent_lines`.
 
     Parameters
     ----------
@@ -842,21 +858,8 @@ def tangent_table(inputs, count: int = TANGENTS) -> ImpactTangents:
     dt = float(inputs.attrs["step_hours"])
     impact = impact_cost(impact_of(inputs), inputs.sizes["time"])
     qmax = inputs["power_max"].sum("fleet").to_numpy() / 1000.0
-    per_step: list[list] = [[] for _ in range(impact.steps)]
-    errors = []
-    for t in np.flatnonzero(impact.moves() & (qmax > 0)).tolist():
-        per_step[t], error = impact.step_tangents(t, float(qmax[t]), count, dt)
-        errors.append(error)
-    modes = max(1, max(len(m) for m in per_step))
-    lines = max([1] + [len(mode[2]) for m in per_step for mode in m])
-    shape = (impact.steps, modes)
-    lo, hi = np.zeros(shape), np.zeros(shape)
-    slope, icpt = np.zeros((*shape, lines)), np.zeros((*shape, lines))
-    mode_mask, line_mask = np.zeros(shape, dtype=bool), np.zeros((*shape, lines), dtype=bool)
-    for t, step in enumerate(per_step):
-        for m, (a, b, sl, ic) in enumerate(step):
-            lo[t, m], hi[t, m], mode_mask[t, m] = a, b, True
-            slope[t, m, : sl.size], icpt[t, m, : sl.size], line_mask[t, m, : sl.size] = sl, ic, True
+    table = impact.tangent_lines(qmax, count, dt)
+    modes, lines = table.slope.shape[1:]
     time = {"time": inputs["time"], "supply_mode": np.arange(modes), "tangent": np.arange(lines)}
     two, three = ("time", "supply_mode"), ("time", "supply_mode", "tangent")
 
@@ -864,9 +867,10 @@ def tangent_table(inputs, count: int = TANGENTS) -> ImpactTangents:
         return xr.DataArray(values, dims=dims, coords={d: time[d] for d in dims})
 
     return ImpactTangents(
-        lower=array(lo, two), upper=array(hi, two), slope=array(slope, three), intercept=array(icpt, three),
-        mode_mask=array(mode_mask, two), tangent_mask=array(line_mask, three),
-        several=any(len(m) > 1 for m in per_step), error=math.fsum(errors),
+        lower=array(table.lower, two), upper=array(table.upper, two), slope=array(table.slope, three),
+        intercept=array(table.intercept, three), mode_mask=array(table.mode_mask, two),
+        tangent_mask=array(table.tangent_mask, three), several=bool((table.mode_mask.sum(axis=1) > 1).any()),
+        error=table.error,
     )
 
 

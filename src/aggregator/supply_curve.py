@@ -29,7 +29,7 @@ import math
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -44,6 +44,8 @@ __all__ = [
     "curve_modes",
     "curve_step_vertices",
     "curve_tangents",
+    "TangentLines",
+    "stack_tangents",
 ]
 
 #: The columns of a curve file: the step (0, 1, ... of the price series), the net purchase (MW), the price shift ($/MWh).
@@ -182,14 +184,28 @@ class SupplyCurve:
         return curve_step_vertices(self.quantity[t], self.shift[t], lam, pmax, dt, eta_in, eta_out, budget,
                                    outer=outer, wear=wear, drive=drive)
 
-    def step_tangents(self, t: int, qmax: float, count: int, dt: float):
-        """Step ``t``'s tangents per convex mode on ``[-qmax, qmax]`` (:func:`curve_tangents`).
+    def tangent_lines(self, qmax: ArrayLike, count: int, dt: float) -> TangentLines:
+        """Every moving step's tangents per convex mode on ``[-qmax_t, qmax_t]`` (:func:`curve_tangents`).
+
+        Parameters
+        ----------
+        qmax : array_like
+            The fleets' power per step (MW).
+        count : int
+            Tangent points per ``2 qmax_t``.
+        dt : float
 
         Returns
         -------
-        (modes, error)
+        TangentLines
         """
-        return curve_tangents(self.quantity[t], self.shift[t], qmax, count, dt)
+        qmax = np.asarray(qmax, dtype=float)
+        per_step: list[list] = [[] for _ in range(self.steps)]
+        errors = []
+        for t in np.flatnonzero(self.moves() & (qmax > 0)).tolist():
+            per_step[t], error = curve_tangents(self.quantity[t], self.shift[t], float(qmax[t]), count, dt)
+            errors.append(error)
+        return stack_tangents(per_step, math.fsum(errors))
 
     def cost(self, q: ArrayLike, dt: float) -> float:
         """The market impact ``sum_t q_t s_t(q_t) dt`` in $ of a net purchase per step (MW).
@@ -515,6 +531,57 @@ def curve_step_vertices(
 # --------------------------------------------------------------------------
 # the piecewise-linear form of the linopy model
 # --------------------------------------------------------------------------
+class TangentLines(NamedTuple):
+    """The tangents of a market impact per step and convex mode, as arrays (padded; the masks say what exists).
+
+    Attributes
+    ----------
+    lower, upper : numpy.ndarray
+        Net purchase range of each mode (MW), shape ``(steps, modes)``.
+    slope, intercept : numpy.ndarray
+        The tangents ($ per MW, $), shape ``(steps, modes, tangents)``.
+    mode_mask, tangent_mask : numpy.ndarray
+        Which modes and tangents exist.
+    error : float
+        How far the tangents may lie below the market impact, summed over the steps ($).
+    """
+
+    lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
+    slope: NDArray[np.float64]
+    intercept: NDArray[np.float64]
+    mode_mask: NDArray[np.bool_]
+    tangent_mask: NDArray[np.bool_]
+    error: float
+
+
+def stack_tangents(per_step: list[list[tuple[float, float, NDArray, NDArray]]], error: float) -> TangentLines:
+    """:class:`TangentLines` from per step a list of modes ``(lo, hi, slopes, intercepts)`` (empty: no tangent).
+
+    Parameters
+    ----------
+    per_step : list of list of tuple
+        As :func:`curve_tangents` returns them, one list per step.
+    error : float
+        The summed tangent error ($).
+
+    Returns
+    -------
+    TangentLines
+    """
+    modes = max(1, max((len(m) for m in per_step), default=0))
+    lines = max([1] + [len(mode[2]) for m in per_step for mode in m])
+    shape = (len(per_step), modes)
+    lo, hi = np.zeros(shape), np.zeros(shape)
+    slope, icpt = np.zeros((*shape, lines)), np.zeros((*shape, lines))
+    mode_mask, line_mask = np.zeros(shape, dtype=bool), np.zeros((*shape, lines), dtype=bool)
+    for t, step in enumerate(per_step):
+        for m, (a, b, sl, ic) in enumerate(step):
+            lo[t, m], hi[t, m], mode_mask[t, m] = a, b, True
+            slope[t, m, : sl.size], icpt[t, m, : sl.size], line_mask[t, m, : sl.size] = sl, ic, True
+    return TangentLines(lo, hi, slope, icpt, mode_mask, line_mask, error)
+
+
 def curve_tangents(
     qk: ArrayLike, sk: ArrayLike, qmax: float, count: int, dt: float
 ) -> tuple[list[tuple[float, float, NDArray, NDArray]], float]:
