@@ -258,6 +258,45 @@ def test_several_fleets_with_a_curve_fall_back_to_the_milp():
         agg.solve(solver="dp")
 
 
+def test_both_impact_models_implement_one_interface():
+    from aggregator.price_impact import ImpactCost, LinearImpact
+
+    beta = np.array([4500.0, 3000.0])
+    linear = LinearImpact(beta)
+    curve = SupplyCurve(np.array([[-1.0, 0.0, 1.0]] * 2), np.array([[-4500.0, 0.0, 4500.0], [-3000.0, 0.0, 3000.0]]))
+    assert isinstance(linear, ImpactCost) and isinstance(curve, ImpactCost)
+    q = np.array([0.004, -0.002])  # MW
+    assert curve.shift_at(q) == pytest.approx(linear.shift_at(q), rel=1e-12)
+    assert curve.cost(q, 1.0) == pytest.approx(4500.0 * 0.004**2 + 3000.0 * 0.002**2, rel=1e-12) == linear.cost(q, 1.0)
+    assert np.array_equal(curve.slope_range()[0], beta) and np.array_equal(curve.slope_range()[1], beta)
+    assert curve.full_power_impact([4.0, 2.0], 1.0) == pytest.approx(linear.full_power_impact([4.0, 2.0], 1.0))
+    qmax = np.array([0.01, 0.0])  # MW: the second step cannot trade
+    a, b = linear.tangent_lines(qmax, 5, 1.0), curve.tangent_lines(qmax, 5, 1.0)
+    assert a.slope[0, 0].tolist() == pytest.approx([-90.0, -45.0, 0.0, 45.0, 90.0])  # 2 beta q_k, q_k = -10 .. 10 kW
+    assert a.error == pytest.approx(4500.0 * 0.005**2 / 4)  # beta h^2 / 4, h = 5 kW
+    for table in (a, b):
+        assert not table.mode_mask[1].any() and table.mode_mask[0].sum() == 1  # one convex mode
+        lines = table.tangent_mask[0, 0]
+        for x in np.linspace(-0.01, 0.01, 41):
+            top = np.max(table.slope[0, 0][lines] * x + table.intercept[0, 0][lines])
+            assert 4500.0 * x * x - table.error - 1e-15 <= top <= 4500.0 * x * x + 1e-15
+
+
+def test_the_shared_price_takes_one_slope_per_step_only():
+    from aggregator.dp_backend import fleet_problems
+    from aggregator.shared_impact import solve_shared_impact
+
+    # two lossless 10 kW fleets move one price (test_two_fleets_share_the_price_hand_solved): 0.225 $
+    inputs = Aggregator([lossless(2), lossless(2, "g")], PriceSignal([10.0, 100.0]), price_impact=4500.0).inputs
+    problems = [{k: v for k, v in p.items() if k not in ("impact", "gap")} for p in fleet_problems(inputs)]
+    linear = curve_from_points([[-1.0, -4500.0], [0.0, 0.0], [1.0, 4500.0]], 2)
+    by_curve = solve_shared_impact(problems, linear, gap=1e-6)
+    assert by_curve.objective == pytest.approx(0.225, abs=1e-6) and by_curve.bound >= 0.225 - 1e-9
+    kinked = curve_from_points([[0.0, 0.0], [0.003, 0.0], [0.004, 40.0]], 2)
+    with pytest.raises(ValueError, match=r"one slope per step.*step 0 has slopes 0 to 40000"):
+        solve_shared_impact(problems, kinked)
+
+
 # ------------------------------------------------------------------ input through the CLI
 def _scenario(tmp_path, impact: str, curve: str | None = None) -> str:
     return impact_scenario(tmp_path, impact, files={"supply.csv": curve})

@@ -7,7 +7,10 @@ the price paid or received is ``p_t(q_t) = lambda_t + beta_t q_t`` with
 revenue minus the *market impact* ``beta_t q_t^2 dt`` (a concave term).
 
 This module holds everything about it that is not the documented linear
-model: the validation of ``beta`` (:func:`impact_profile`), the impact cost
+model: the interface that a slope ``beta`` (:class:`LinearImpact`) and a
+supply curve (:class:`aggregator.supply_curve.SupplyCurve`) both implement
+and every solver takes them through (:class:`ImpactCost`), the validation
+of ``beta`` (:func:`impact_profile`), the impact cost
 and the price faced of a dispatch (:func:`market_impact`,
 :func:`price_faced`), and the exact solution of one fleet with a certified
 bound by the piecewise-linear dynamic programme of
