@@ -65,7 +65,6 @@ __all__ = [
     "moves_price",
     "impact_of",
     "curve_variables",
-    "curve_shares",
     "net_purchase",
     "market_impact",
     "impact_shares",
@@ -443,18 +442,19 @@ def market_impact(charge: ArrayLike, discharge: ArrayLike, beta: ArrayLike | Imp
     return impact_cost(beta, q.shape[0]).cost(q, dt)
 
 
-def impact_shares(charge, discharge, beta, dt: float):
+def impact_shares(charge, discharge, impact, dt: float):
     """The market impact attributed to each fleet by its share of the net purchase ($, per fleet).
 
-    ``sum_t beta_t Q_t q_{f,t} dt``; the shares add up to :func:`market_impact`
-    of the total (a fleet that trades against the total has a negative share).
+    ``sum_t s_t(Q_t) q_{f,t} dt`` (``beta_t Q_t q_{f,t} dt`` for a slope);
+    the shares add up to :func:`market_impact` of the total (a fleet that
+    trades against the total has a negative share).
 
     Parameters
     ----------
     charge, discharge : xarray.DataArray
         kW over (time, fleet).
-    beta : xarray.DataArray
-        $/MWh per MW over time.
+    impact : array_like or ImpactCost
+        ``beta`` ($/MWh per MW over time) or a supply curve (any :class:`ImpactCost`).
     dt : float
 
     Returns
@@ -462,32 +462,11 @@ def impact_shares(charge, discharge, beta, dt: float):
     xarray.DataArray
         Over fleet.
     """
-    q = (charge - discharge) / 1000.0
-    return (beta * q.sum("fleet") * q * dt).sum("time")
-
-
-def curve_shares(charge, discharge, quantity, shift, dt: float):
-    """:func:`impact_shares` with a supply curve: ``sum_t s_t(Q_t) q_{f,t} dt`` per fleet ($).
-
-    Parameters
-    ----------
-    charge, discharge : xarray.DataArray
-        kW over (time, fleet).
-    quantity, shift : xarray.DataArray
-        The curve over (time, supply_point) (:func:`curve_variables`).
-    dt : float
-
-    Returns
-    -------
-    xarray.DataArray
-        Over fleet; the shares add up to :func:`market_impact` of the total.
-    """
     import xarray as xr
 
     q = (charge - discharge) / 1000.0
-    curve = SupplyCurve(quantity.transpose("time", "supply_point").to_numpy(), shift.transpose("time", "supply_point").to_numpy())
     total = q.sum("fleet").transpose("time").to_numpy()
-    moved = xr.DataArray(curve.shift_at(total), dims="time", coords={"time": q["time"]})
+    moved = xr.DataArray(impact_cost(impact, total.shape[0]).shift_at(total), dims="time", coords={"time": q["time"]})
     return (moved * q * dt).sum("time")
 
 

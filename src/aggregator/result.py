@@ -292,15 +292,10 @@ class Result:
         value = value - _fleet_wear(ds, self.step_hours)
         if "shortfall" in ds:
             value = value - (ds["shortfall_penalty"] * ds["shortfall"]).sum("time")
-        if "price_impact" in ds:
-            from .price_impact import impact_shares
+        if "price_impact" in ds or "supply_shift" in ds:
+            from .price_impact import impact_of, impact_shares
 
-            value = value - impact_shares(ds["charge"], ds["discharge"], ds["price_impact"], self.step_hours)
-        elif "supply_shift" in ds:
-            from .price_impact import curve_shares
-
-            value = value - curve_shares(ds["charge"], ds["discharge"], ds["supply_quantity"], ds["supply_shift"],
-                                         self.step_hours)
+            value = value - impact_shares(ds["charge"], ds["discharge"], impact_of(ds), self.step_hours)
         return value.to_series().rename("objective")
 
     @property

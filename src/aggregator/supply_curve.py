@@ -187,17 +187,9 @@ class SupplyCurve:
     def tangent_lines(self, qmax: ArrayLike, count: int, dt: float) -> TangentLines:
         """Every moving step's tangents per convex mode on ``[-qmax_t, qmax_t]`` (:func:`curve_tangents`).
 
-        Parameters
-        ----------
-        qmax : array_like
-            The fleets' power per step (MW).
-        count : int
-            Tangent points per ``2 qmax_t``.
-        dt : float
-
-        Returns
-        -------
-        TangentLines
+        ``qmax`` is the fleets' power per step (MW) and ``count`` the tangent
+        points per ``2 qmax_t``, as for :meth:`tangent_error`; returns the
+        :class:`TangentLines` of every step.
         """
         qmax = np.asarray(qmax, dtype=float)
         per_step: list[list] = [[] for _ in range(self.steps)]
