@@ -82,18 +82,19 @@ def worthwhile() -> bool:
     return multiprocessing.get_start_method() == "fork"
 
 
-def load_kernel() -> int:
+def load_kernel() -> dict[str, float]:
     """Import numba and load (or compile) the DP kernel in this process (the worker's first task).
 
     Returns
     -------
-    int
-        This process's id.
+    dict
+        ``pid``; ``cpu``: this process's CPU seconds so far; ``at``: :func:`time.monotonic` when done
+        (one clock for all processes of the machine).
     """
     from .exact_dp import prepare_kernel
 
     prepare_kernel()
-    return os.getpid()
+    return {"pid": os.getpid(), "cpu": time.process_time(), "at": time.monotonic()}
 
 
 def solve_problems(problems: list[dict[str, Any]]) -> list:
@@ -145,15 +146,17 @@ class KernelWorker:
         """
         if self._closed:
             return None
-        loaded, start = self._loaded.done(), time.perf_counter()
+        sent = time.monotonic()
         try:
             solutions = self._pool.submit(solve_problems, problems).result()
         except BrokenProcessPool as exc:
             log.warning("the kernel worker process ended before it returned the solutions (%s); "
                         "solving in this process", exc)
             return None
-        log.debug("kernel worker: %d problem(s) solved in %.3f s (sent %s the kernel was loaded)", len(problems),
-                  time.perf_counter() - start, "after" if loaded else "before")
+        loaded = self._loaded.result()
+        log.debug("kernel worker: %d problem(s) solved in %.3f s; the kernel was loaded with %.2f s of CPU, %.3f s "
+                  "%s they were sent", len(problems), time.monotonic() - sent, loaded["cpu"],
+                  abs(sent - loaded["at"]), "before" if loaded["at"] <= sent else "after")
         return solutions
 
     def close(self) -> None:
