@@ -180,7 +180,12 @@ def kernel_worker(start: bool = True) -> Iterator[KernelWorker | None]:
     KernelWorker or None
     """
     global _current
-    worker = KernelWorker() if start else None
+    worker = None
+    if start:
+        try:
+            worker = KernelWorker()
+        except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): the run loads the kernel itself
+            log.debug("no kernel worker: %s", exc)
     previous, _current = _current, worker
     try:
         yield worker
