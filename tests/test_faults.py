@@ -59,8 +59,10 @@ def _wait_for_children(proc: subprocess.Popen, timeout: float = 120) -> list:
 def test_dp_pool_workers_die_with_a_killed_run(tmp_path, sig):
     scenario = tmp_path / "many.toml"
     scenario.write_text(MANY_FLEETS)
+    # Without the kernel worker (tests/test_kernel_worker.py): the first child is then the pool's.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "run", str(scenario)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "aggregator", "run", str(scenario)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "AGGREGATOR_KERNEL_WORKER": "0"},
     )
     children = []
     try:

@@ -270,6 +270,16 @@ def _non_empty_out(value: str, expected: str) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from . import kernel_worker
+
+    # The dp kernel loads in a worker process while this one imports pandas/xarray and reads the inputs.
+    dp_solver = (args.solver or "auto") in ("auto", "dp")
+    start = dp_solver and args.workers is None and not args.scheduler and kernel_worker.worthwhile()
+    with kernel_worker.kernel_worker(start):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .atomic import StorageError, check_output_folder
 
     out = None

@@ -18,12 +18,12 @@ import math
 import multiprocessing
 import os
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
+from .fleet_problem import VehicleChunkSolution, solve_fleet_problem
 from .process_pool import worker_pool
 from .solvers import SolveOutcome, SolverBackend, SolverOptions, absolute_tolerance, relative_gap
 
@@ -188,32 +188,12 @@ def _vehicle_chunks(inputs: xr.Dataset, j: int, problem: dict[str, Any]) -> list
     return chunks
 
 
-def solve_fleet_problem(problem: dict[str, Any]):
-    """Solve one fleet's problem (a picklable task for process pools and Dask).
-
-    Parameters
-    ----------
-    problem : dict
-        Keyword arguments of :func:`aggregator.exact_dp.solve_fleet`, or a
-        chunk of a "vehicles" fleet (see :func:`fleet_problems`).
-
-    Returns
-    -------
-    aggregator.exact_dp.FleetSolution or VehicleChunkSolution
-    """
-    from .exact_dp import solve_fleet
-
-    if problem.get("vehicle_chunk"):
-        return _solve_vehicle_chunk(problem)
-    if "impact" in problem:
-        from .price_impact import solve_fleet_with_impact
-
-        return solve_fleet_with_impact(**problem)
-    return solve_fleet(**problem)
-
-
 def solve_fleet_problems(problems: list[dict[str, Any]], options: SolverOptions) -> tuple[list, int]:
     """Solve fleet problems, in parallel over the local cores when there is enough work.
+
+    Too little work for a pool is solved in this process, or by the command
+    line's kernel worker when one runs (:mod:`aggregator.kernel_worker`;
+    in this process if it died).
 
     Parameters
     ----------
@@ -229,6 +209,15 @@ def solve_fleet_problems(problems: list[dict[str, Any]], options: SolverOptions)
     """
     cells = sum(int(np.shape(p["price"])[0]) for p in problems)
     workers = _workers(options, len(problems), cells)
+    from .kernel_worker import current_kernel_worker
+
+    helper = current_kernel_worker()  # the command line's worker, loading the kernel since the run began
+    if helper is not None and workers == 1:
+        solutions = helper.solve(problems)
+        if solutions is not None:
+            return solutions, 1
+    elif helper is not None:
+        helper.close()  # a pool solves these: its workers get the helper's core
     from .exact_dp import prepare_kernel
 
     prepare_kernel()  # compiled (or loaded) here once, so that worker processes load it from the cache
@@ -237,95 +226,6 @@ def solve_fleet_problems(problems: list[dict[str, Any]], options: SolverOptions)
             chunksize = max(1, len(problems) // (4 * workers))
             return list(pool.map(solve_fleet_problem, problems, chunksize=chunksize)), workers
     return [solve_fleet_problem(p) for p in problems], 1
-
-
-@dataclass(eq=False)
-class VehicleChunkSolution:
-    """The solutions of some vehicles of one "vehicles" fleet: their sums, and each vehicle's when kept.
-
-    Attributes
-    ----------
-    charge, discharge, soc, slack_up, slack_down, shortfall : numpy.ndarray
-        Sums over the chunk's vehicles, per step.
-    objective, profit, penalty, wear, shortfall_cost, bound : float
-        Sums over the vehicles ($; the bound is a sum of certified bounds).
-    components_max : int
-    exact : bool
-    vehicles : numpy.ndarray
-        Global indices of the chunk's vehicles (the ``vehicle`` dimension).
-    per_vehicle : dict of numpy.ndarray or None
-        ``charge``, ``discharge``, ``soc``, ``shortfall`` over (time, vehicle of the chunk).
-    """
-
-    charge: np.ndarray
-    discharge: np.ndarray
-    soc: np.ndarray
-    slack_up: np.ndarray
-    slack_down: np.ndarray
-    shortfall: np.ndarray
-    objective: float
-    profit: float
-    penalty: float
-    wear: float
-    shortfall_cost: float
-    bound: float
-    components_max: int
-    exact: bool
-    vehicles: np.ndarray
-    per_vehicle: dict[str, np.ndarray] | None
-
-
-def _solve_vehicle_chunk(chunk: dict[str, Any]) -> VehicleChunkSolution:
-    from .exact_dp import solve_fleet
-    from .vehicles import trip_profile_block
-
-    price = chunk["price"]
-    n = price.shape[0]
-    sums = {k: np.zeros(n) for k in ("charge", "discharge", "soc", "slack_up", "slack_down", "shortfall")}
-    kept: dict[str, list[np.ndarray]] = {k: [] for k in ("charge", "discharge", "soc", "shortfall")}
-    totals = {k: [] for k in ("objective", "profit", "penalty", "wear", "shortfall_cost", "bound")}
-    components, exact = 1, True
-    members = np.asarray(chunk["vehicles"])
-    rows = np.searchsorted(members, chunk["trip_vehicle"])  # members are in order (see _vehicle_chunks)
-    plugged_all, driving_all, departs_all = trip_profile_block(
-        rows, chunk["trip_first"], chunk["trip_last"], chunk["trip_energy"], members.size, n
-    )  # one row per vehicle: each row is contiguous, as the kernel takes it
-    floor_all = np.where(departs_all, chunk["need_kwh"], 0.0)
-    pmax_all = plugged_all * chunk["charger_kw"]
-    for k in range(members.size):
-        sol = solve_fleet(
-            price,
-            chunk["dt"],
-            pmax_all[k],
-            chunk["smin"],
-            chunk["smax"],
-            chunk["s_init"],
-            chunk["eta_in"],
-            chunk["eta_out"],
-            chunk["penalty"],
-            exclusive=chunk["exclusive"],
-            driving=driving_all[k],
-            floor=floor_all[k],
-            shortfall_penalty=chunk["shortfall_penalty"],
-            wear_cost=chunk["wear_cost"],
-        )
-        for key, total in sums.items():
-            total += getattr(sol, key)
-        if chunk["keep"]:
-            for key, parts in kept.items():
-                parts.append(getattr(sol, key))
-        for key, values in totals.items():
-            values.append(getattr(sol, key))
-        components = max(components, sol.components_max)
-        exact = exact and sol.exact
-    return VehicleChunkSolution(
-        **sums,
-        **{key: math.fsum(values) for key, values in totals.items()},
-        components_max=components,
-        exact=exact,
-        vehicles=np.asarray(chunk["vehicles"]),
-        per_vehicle={k: np.stack(v, axis=1) for k, v in kept.items()} if chunk["keep"] else None,
-    )
 
 
 def _workers(options: SolverOptions, fleets: int, cells: int) -> int:

@@ -49,7 +49,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import InputError
-from .exact_dp import FleetSolution, solve_fleet
+from .fleet_solution import FleetSolution
 from .solvers import relative_gap
 from .supply_curve import SupplyCurve, TangentLines
 
@@ -85,6 +85,14 @@ IMPACT_KEY = "[prices] impact"
 
 #: Tangents per step of the piecewise-linear (outer) form in the linopy model.
 TANGENTS = 65
+
+
+def solve_fleet(*args: Any, **kwargs: Any) -> FleetSolution:
+    """:func:`aggregator.exact_dp.solve_fleet`, imported on first use: reading inputs needs no numba."""
+    from .exact_dp import solve_fleet as kernel
+
+    return kernel(*args, **kwargs)
+
 
 #: Most refinement rounds of :func:`solve_fleet_with_impact`.
 MAX_ROUNDS = 6

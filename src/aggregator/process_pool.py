@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["worker_pool", "die_with_parent", "WATCHDOG_SECONDS"]
+__all__ = ["worker_pool", "WorkerPool", "die_with_parent", "WATCHDOG_SECONDS"]
 
 #: How often a worker checks that its parent is alive (where the kernel cannot tell it).
 WATCHDOG_SECONDS = 0.5
@@ -65,8 +65,14 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
-class _Pool(ProcessPoolExecutor):
-    """A pool that, left by an exception (an interrupt), stops its workers at once instead of waiting for them."""
+class WorkerPool(ProcessPoolExecutor):
+    """A process pool whose workers die with this process; left by an exception (an interrupt), it stops them at once.
+
+    Parameters
+    ----------
+    max_workers : int
+        Worker processes.
+    """
 
     def __init__(self, max_workers: int) -> None:
         self._before = {child.pid for child in multiprocessing.active_children()}
@@ -75,6 +81,11 @@ class _Pool(ProcessPoolExecutor):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
         if exc_type is None:
             return super().__exit__(exc_type, exc, tb)
+        self.stop()
+        return None
+
+    def stop(self) -> None:
+        """Stop the workers at once (their current tasks are dropped) and wait until they are gone."""
         # The stdlib's manager thread closes its wake-up pipe when it sees the workers gone, and at
         # interpreter exit ``concurrent.futures.process._python_exit`` writes to that pipe without the
         # lock (CPython 3.11): if the two race, exit prints "OSError: [Errno 9] Bad file descriptor"
@@ -91,10 +102,9 @@ class _Pool(ProcessPoolExecutor):
                 child.join(timeout=5)
         if manager is not None:
             manager.join(timeout=10)
-        return None
 
 
-def worker_pool(max_workers: int) -> ProcessPoolExecutor:
+def worker_pool(max_workers: int) -> WorkerPool:
     """A process pool whose workers end when this process ends, however it ends.
 
     Used as a context manager, an exception (``KeyboardInterrupt``, a
@@ -108,6 +118,7 @@ def worker_pool(max_workers: int) -> ProcessPoolExecutor:
 
     Returns
     -------
-    concurrent.futures.ProcessPoolExecutor
+    WorkerPool
+        A :class:`concurrent.futures.ProcessPoolExecutor`.
     """
-    return _Pool(max_workers)
+    return WorkerPool(max_workers)
