@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aggregator.exact_sum import exact_sum
+from aggregator.exact_sum import ExactSum, exact_sum
 
 
 def _fsum(values) -> float:
@@ -75,3 +75,45 @@ def test_values_that_are_not_finite_are_fsums_answer():
         math.fsum([math.inf, -math.inf])
     with pytest.raises(ValueError):
         exact_sum([math.inf, -math.inf])
+
+
+def _in_parts(values: np.ndarray, columns: int) -> float:
+    total = ExactSum()
+    for a in range(0, values.shape[1], columns):
+        total.add(values[:, a : a + columns])
+    return total.value()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_sum_added_block_by_block_is_the_sum_of_the_whole(seed):
+    # Column blocks of a (time, fleet) array, as the accounting adds them: every block's exact sum is
+    # kept exactly, so the parts give fsum's float whatever the blocks (a block alone may round otherwise).
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(400, 90)) * 10.0 ** rng.integers(-200, 200, size=(400, 90))
+    values[:, 5] = -values[:, 6] * (1 + 1e-16)  # near-total cancellation across two blocks
+    for columns in (1, 7, 32, 90, 200):
+        assert _same(_in_parts(values, columns), _fsum(values))
+
+def test_parts_are_kept_exactly_not_rounded_one_by_one():
+    # Rounding each block's sum first loses the 1.0: (1e100 + 1.0) rounds to 1e100, then - 1e100 = 0.
+    values = np.array([[1e100, 1.0, -1e100]])
+    assert math.fsum(exact_sum(values[:, a : a + 2]) for a in (0, 2)) == 0.0
+    assert _in_parts(values, 2) == 1.0 == _fsum(values)
+
+
+def test_a_sum_in_parts_keeps_fsums_zeros_and_special_values():
+    negative_zeros = np.full((3, 4), -0.0)
+    assert _same(_in_parts(negative_zeros, 1), _fsum(negative_zeros))  # -0.0 alone
+    mixed = negative_zeros.copy()
+    mixed[2, 3] = 0.0
+    assert _same(_in_parts(mixed, 1), 0.0)
+    assert _same(ExactSum().value(), 0.0)
+    with_nan = np.ones((2, 4))
+    with_nan[1, 2] = math.nan
+    assert math.isnan(_in_parts(with_nan, 2))
+    with_inf = np.ones((2, 4))
+    with_inf[0, 3] = -math.inf
+    assert _in_parts(with_inf, 3) == -math.inf
+    both = np.array([[math.inf, 1.0], [2.0, -math.inf]])
+    with pytest.raises(ValueError):
+        _in_parts(both, 1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aggregator import Aggregator, PriceSignal
-from aggregator.fleet_batches import BatchAssembly, solve_fleet_batch
+from aggregator.fleet_batches import SOLUTION_ARRAYS, BatchAssembly, solve_fleet_batch
 from aggregator.fleet_tasks import TaskPlan, assemble_result, fleet_batches, solve_fleets
 
 from conftest import make_fleet
@@ -46,6 +46,22 @@ def test_batches_on_threads_give_the_hand_derived_optimum_and_the_in_process_dis
         np.testing.assert_array_equal(gathered.dataset[name].to_numpy(), direct.dataset[name].to_numpy())
     assert gathered.dataset.attrs["inputs_hash"] == direct.dataset.attrs["inputs_hash"]
     assert gathered.fleet_profit.round(9).to_dict() == {"a": 1.2, "b": 0.95}
+
+
+def test_a_batch_on_a_thread_writes_its_fleets_straight_into_the_whole_problems_arrays():
+    whole = _two_fleets()
+    inputs = whole.inputs
+    batches = fleet_batches(inputs, workers=1, most=1)
+    copied, shared = BatchAssembly(inputs.sizes["time"], 2), BatchAssembly(inputs.sizes["time"], 2)
+    for batch in batches:
+        copied.add(solve_fleet_batch(batch))
+        written = solve_fleet_batch(batch, into=shared)
+        assert all(getattr(written, name) is None for name in SOLUTION_ARRAYS)  # nothing to copy back
+        shared.add(written)
+    assert shared.complete() and shared.totals() == copied.totals()
+    for name in SOLUTION_ARRAYS:
+        np.testing.assert_array_equal(shared.arrays[name], copied.arrays[name])
+    assert shared.arrays["discharge"][:, 0].tolist() == [0.0, 10.0, 0.0, 10.0]  # fleet a sells twice (above)
 
 
 def test_a_batch_that_claims_more_than_its_dispatch_is_worth_is_not_certified():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from aggregator.diagnostics import slack_floor
+from aggregator.diagnostics import slack_floor, slack_needs
 
 
 def _interval_pass(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -60,3 +60,41 @@ def test_same_floats_as_the_interval_recursion(seed):
     floor = slack_floor(ds)
     assert floor["slack_up"].to_numpy().tobytes() == up.tobytes()
     assert floor["slack_down"].to_numpy().tobytes() == down.tobytes()
+
+
+def _needs_one_fleet_at_a_time(up: np.ndarray, down: np.ndarray, times, tolerance: float) -> list[tuple]:
+    # the summary as it was computed before (issue 14): one strided column of (time, fleet) per fleet
+    total = up + down
+    out = []
+    for j in range(total.shape[1]):
+        column = total[:, j]
+        used = np.flatnonzero(column > tolerance)
+        if used.size:
+            has_up, has_down = bool((up[:, j] > tolerance).any()), bool((down[:, j] > tolerance).any())
+            out.append((f"f{j}", float(column[used].sum()), int(used.size), int(used[0]), times[int(used[0])],
+                        int(np.argmax(column)), float(column[np.argmax(column)]),
+                        "both" if has_up and has_down else "up" if has_up else "down"))
+    return out
+
+
+def test_slack_needs_by_blocks_of_fleets_are_the_per_fleet_summaries_bit_for_bit():
+    # 150 fleets (three blocks of 64), sparse slack of every scale, some fleets without any, some
+    # below the tolerance only: the same fleets, kWh (same additions), steps, first and worst steps.
+    rng = np.random.default_rng(4)
+    steps, fleets, tolerance = 500, 150, 1e-6
+    up = np.where(rng.random((steps, fleets)) < 0.05, rng.lognormal(0, 6, (steps, fleets)), 0.0)
+    down = np.where(rng.random((steps, fleets)) < 0.03, rng.lognormal(0, 6, (steps, fleets)), 0.0)
+    up[:, 10:20] = down[:, 10:20] = 0.0
+    up[:, 30], down[:, 30] = 1e-7, 0.0  # below the tolerance everywhere
+    down[:, 40:45] = 0.0  # up only
+    up[:, 45:50] = 0.0  # down only
+    time = np.datetime64("2030-01-01T00") + np.arange(steps).astype("timedelta64[h]")
+    coords = {"time": time, "fleet": [f"f{j}" for j in range(fleets)]}
+    found = slack_needs(xr.DataArray(up, dims=("time", "fleet"), coords=coords),
+                        xr.DataArray(down, dims=("time", "fleet"), coords=coords), tolerance)
+    expected = _needs_one_fleet_at_a_time(up, down, list(map(np.datetime64, time)), tolerance)
+    got = [(n.fleet, n.kwh, n.steps, n.first_step, np.datetime64(n.first_time), n.worst_step, n.worst_kwh, n.direction)
+           for n in found]
+    assert len(got) == len(expected) == fleets - 11
+    assert got == expected
+    assert {n.direction for n in found} == {"up", "down", "both"}

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
-from .exact_sum import exact_sum
+from .exact_sum import ExactSum, exact_sum
 
 __all__ = [
     "Term",
@@ -39,6 +39,18 @@ __all__ = [
     "market_impact_cost",
     "objective_terms",
 ]
+
+
+#: Fleets (columns of the (time, fleet) arrays) summed at a time: the temporaries stay in the caches.
+_COLUMNS = 32
+
+
+def _blockwise_sum(cells: Callable[[slice], np.ndarray], fleets: int) -> float:
+    """The correctly rounded sum of ``cells(block)`` over consecutive blocks of columns (one exact sum)."""
+    total = ExactSum()
+    for a in range(0, fleets, _COLUMNS):
+        total.add(cells(slice(a, a + _COLUMNS)))
+    return total.value()
 
 
 def _array(solution: xr.Dataset, name: str) -> np.ndarray:
@@ -60,7 +72,8 @@ def revenue(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     float
     """
     value = inputs["price"].to_numpy()[:, None] * (float(inputs.attrs["step_hours"]) / 1000.0)
-    return exact_sum(value * (_array(solution, "discharge") - _array(solution, "charge")))
+    charge, discharge = _array(solution, "charge"), _array(solution, "discharge")
+    return _blockwise_sum(lambda b: value * (discharge[:, b] - charge[:, b]), charge.shape[1])
 
 
 def slack_penalty_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
@@ -77,8 +90,8 @@ def slack_penalty_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:
     -------
     float
     """
-    slack = _array(solution, "slack_up") + _array(solution, "slack_down")
-    return float(inputs.attrs["slack_penalty"]) * exact_sum(slack)
+    up, down = _array(solution, "slack_up"), _array(solution, "slack_down")
+    return float(inputs.attrs["slack_penalty"]) * _blockwise_sum(lambda b: up[:, b] + down[:, b], up.shape[1])
 
 
 def wear_cost(solution: xr.Dataset, inputs: xr.Dataset) -> float:

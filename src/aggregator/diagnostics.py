@@ -171,31 +171,40 @@ def slack_needs(up: xr.DataArray, down: xr.DataArray, tolerance: float = 1e-6) -
     """
     up = up.transpose("time", "fleet")
     down = down.transpose("time", "fleet")
-    total = (up + down).to_numpy()
+    up_values, down_values = up.to_numpy(), down.to_numpy()
     times = pd.DatetimeIndex(up["time"].to_numpy())
+    fleets = up["fleet"].to_numpy()
     needs = []
-    for j, fleet in enumerate(up["fleet"].to_numpy()):
-        column = total[:, j]
-        used = np.flatnonzero(column > tolerance)
-        if used.size == 0:
-            continue
-        first, worst = int(used[0]), int(np.argmax(column))
-        has_up = bool((up.to_numpy()[:, j] > tolerance).any())
-        has_down = bool((down.to_numpy()[:, j] > tolerance).any())
-        needs.append(
-            SlackNeed(
-                fleet=str(fleet),
-                kwh=float(column[used].sum()),
-                steps=int(used.size),
-                first_step=first,
-                first_time=times[first],
-                worst_step=worst,
-                worst_time=times[worst],
-                worst_kwh=float(column[worst]),
-                direction="both" if has_up and has_down else "up" if has_up else "down",
-            )
-        )
+    # a block of fleets at a time, each fleet's steps made contiguous (a column of (time, fleet) is strided)
+    for a in range(0, fleets.size, _FLEET_BLOCK):
+        b = slice(a, a + _FLEET_BLOCK)
+        rows = np.ascontiguousarray((up_values[:, b] + down_values[:, b]).T)
+        ups, downs = (up_values[:, b] > tolerance).any(axis=0), (down_values[:, b] > tolerance).any(axis=0)
+        for i in np.flatnonzero((rows > tolerance).any(axis=1)).tolist():
+            needs.append(_need(str(fleets[a + i]), rows[i], tolerance, times, bool(ups[i]), bool(downs[i])))
     return needs
+
+
+#: Fleets summarised at a time by :func:`slack_needs`.
+_FLEET_BLOCK = 64
+
+
+def _need(fleet: str, column: np.ndarray, tolerance: float, times: pd.DatetimeIndex, has_up: bool,
+          has_down: bool) -> SlackNeed:
+    """One fleet's :class:`SlackNeed` from its total slack per step (some step above ``tolerance``)."""
+    used = np.flatnonzero(column > tolerance)
+    first, worst = int(used[0]), int(np.argmax(column))
+    return SlackNeed(
+        fleet=fleet,
+        kwh=float(column[used].sum()),
+        steps=int(used.size),
+        first_step=first,
+        first_time=times[first],
+        worst_step=worst,
+        worst_time=times[worst],
+        worst_kwh=float(column[worst]),
+        direction="both" if has_up and has_down else "up" if has_up else "down",
+    )
 
 
 def profitable_slack_price(prices: np.ndarray, charge_efficiencies: Sequence[float]) -> float:

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["exact_sum"]
+__all__ = ["exact_sum", "ExactSum"]
 
 _LOW_BITS = 26  # bits of the low half of a 53-bit significand
 _BLOCK = 1 << 18  # values per pass (at most 2**26: |sum of halves| <= 2**26 * 2**27 = 2**53, exact in float64)
@@ -68,6 +68,65 @@ def exact_sum(values: ArrayLike) -> float:
     if total == 0:  # fsum's zero: -0.0 for negative zeros alone in the Pythons that keep the sign
         return math.fsum([-0.0]) if bool(np.all(np.signbit(flat))) else 0.0
     return total / (1 << _SCALE)
+
+
+class ExactSum:
+    """A correctly rounded sum of arrays given one part at a time: :func:`exact_sum` of all their values.
+
+    The parts' exact sums are kept as one integer (scaled by ``2**1074``), so
+    adding blocks of a large array (small temporaries) gives the same float as
+    :func:`exact_sum` of the whole array, whatever the blocks and their order.
+    Values that are not finite decide the sum as they do in :func:`math.fsum`
+    (its answer or its error for those values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(1).normal(size=(100, 30)) * 10.0 ** np.arange(-5, 25)
+    >>> total = ExactSum()
+    >>> for a in range(0, 30, 7):
+    ...     total.add(x[:, a : a + 7])
+    >>> total.value() == exact_sum(x)
+    True
+    """
+
+    def __init__(self) -> None:
+        self._scaled = 0
+        self._count = 0
+        self._negative = True  # every value so far has its sign bit set (a sum of -0.0 alone is -0.0)
+        self._special: list[float] = []
+
+    def add(self, values: ArrayLike) -> None:
+        """Add every element of ``values``.
+
+        Parameters
+        ----------
+        values : array_like of float
+        """
+        flat = np.asarray(values, dtype=float).reshape(-1)
+        if flat.size == 0:
+            return
+        self._count += flat.size
+        finite = np.isfinite(flat)
+        if not finite.all():
+            self._special += flat[~finite].tolist()
+            flat = flat[finite]
+        for begin in range(0, flat.size, _BLOCK):
+            self._scaled += _scaled_sum(flat[begin : begin + _BLOCK])
+        self._negative = self._negative and bool(np.all(np.signbit(flat)))
+
+    def value(self) -> float:
+        """The sum so far, correctly rounded (0.0 before any value).
+
+        Returns
+        -------
+        float
+        """
+        if self._special:
+            return math.fsum(self._special)
+        if self._scaled == 0:
+            return math.fsum([-0.0]) if self._count and self._negative else 0.0
+        return self._scaled / (1 << _SCALE)
 
 
 def _scaled_sum(block: np.ndarray) -> int:

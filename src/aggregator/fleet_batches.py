@@ -84,8 +84,9 @@ class FleetBatchSolution:
     ----------
     start : int
         Position of the first fleet (as in the batch).
-    charge, discharge, soc, slack_up, slack_down : numpy.ndarray
-        Shape ``(time, fleet)`` (see :class:`aggregator.exact_dp.FleetSolution`).
+    charge, discharge, soc, slack_up, slack_down : numpy.ndarray or None
+        Shape ``(time, fleet)`` (see :class:`aggregator.exact_dp.FleetSolution`); None when the
+        worker wrote them into the whole problem's arrays itself (``solve_fleet_batch(batch, into=...)``).
     objective, bound : numpy.ndarray
         The kernel's objective and certified upper bound per fleet ($).
     components_max : int
@@ -97,11 +98,11 @@ class FleetBatchSolution:
     """
 
     start: int
-    charge: NDArray[np.float64]
-    discharge: NDArray[np.float64]
-    soc: NDArray[np.float64]
-    slack_up: NDArray[np.float64]
-    slack_down: NDArray[np.float64]
+    charge: NDArray[np.float64] | None
+    discharge: NDArray[np.float64] | None
+    soc: NDArray[np.float64] | None
+    slack_up: NDArray[np.float64] | None
+    slack_down: NDArray[np.float64] | None
     objective: NDArray[np.float64]
     bound: NDArray[np.float64]
     components_max: int
@@ -109,12 +110,16 @@ class FleetBatchSolution:
     seconds: float
 
 
-def solve_fleet_batch(batch: FleetBatch) -> FleetBatchSolution:
+def solve_fleet_batch(batch: FleetBatch, into: BatchAssembly | None = None) -> FleetBatchSolution:
     """Solve every fleet of a batch with the exact DP kernel, one after another.
 
     Parameters
     ----------
     batch : FleetBatch
+    into : BatchAssembly, optional
+        The whole problem's arrays, shared with the caller (a thread of the
+        calling process): each fleet's dispatch is written straight into its
+        columns there, and the solution carries no arrays (no copy per batch).
 
     Returns
     -------
@@ -124,7 +129,10 @@ def solve_fleet_batch(batch: FleetBatch) -> FleetBatchSolution:
 
     start = time.perf_counter()
     k, n = batch.pmax.shape
-    out = {name: np.empty((n, k)) for name in SOLUTION_ARRAYS}
+    if into is None:
+        out = {name: np.empty((n, k)) for name in SOLUTION_ARRAYS}
+    else:  # views of this batch's columns (other batches write other columns)
+        out = {name: into.arrays[name][:, batch.start : batch.start + k] for name in SOLUTION_ARRAYS}
     objective, bound = np.empty(k), np.empty(k)
     components, exact = 1, True
     for i in range(k):
@@ -144,8 +152,9 @@ def solve_fleet_batch(batch: FleetBatch) -> FleetBatchSolution:
         objective[i], bound[i] = sol.objective, sol.bound
         components = max(components, int(sol.components_max))
         exact = exact and bool(sol.exact)
+    arrays = out if into is None else dict.fromkeys(SOLUTION_ARRAYS)
     return FleetBatchSolution(
-        start=batch.start, **out, objective=objective, bound=bound, components_max=components, exact=exact,
+        start=batch.start, **arrays, objective=objective, bound=bound, components_max=components, exact=exact,
         seconds=time.perf_counter() - start,
     )
 
@@ -185,7 +194,9 @@ class BatchAssembly:
         """
         stop = solution.start + solution.objective.shape[0]
         for name, array in self.arrays.items():
-            array[:, solution.start : stop] = getattr(solution, name)
+            values = getattr(solution, name)
+            if values is not None:  # None: the worker wrote them here itself
+                array[:, solution.start : stop] = values
         self.objective[solution.start : stop] = solution.objective
         self.bound[solution.start : stop] = solution.bound
         self.components_max = max(self.components_max, solution.components_max)

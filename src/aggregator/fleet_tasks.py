@@ -26,6 +26,7 @@ import contextlib
 import copy
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -42,6 +43,7 @@ from .fleet_batches import BatchAssembly, FleetBatch, FleetBatchSolution, solve_
 from .formulation import VARIABLES
 from .result import Result
 from .rolling import ROLLING_ATTRS, window_aggregator, worst_status
+from .formats import inputs_hash
 from .solvers import SolveOutcome
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "fleet_groups",
     "fleet_batches",
     "TaskPlan",
+    "Background",
 ]
 
 
@@ -298,7 +301,13 @@ def solve_fleets(
     if local_threads:  # the kernel releases the GIL: threads of this process, no cluster of processes
         from .exact_dp import prepare_kernel
 
-        prepare_kernel()  # compiled (or loaded) once, before the threads want it
+        # compiled (or loaded) once, before the threads want it; numba loads it while numpy builds the inputs
+        loading = Background(prepare_kernel)
+        try:
+            aggregator.inputs
+        finally:
+            loading.wait()
+        loading.result()
         executor = thread_executor(workers)
     else:
         executor = open_executor(client=client, scheduler=scheduler, workers=workers, threads_per_worker=threads_per_worker)
@@ -310,6 +319,45 @@ def solve_fleets(
         for future in ex.completed():
             results[index[id(future)]] = plan.receive(task_outcome(future))
         return assemble_result(aggregator, results, time.perf_counter() - start, plan)
+
+
+class Background:
+    """A call run on a thread of its own while this thread goes on (numpy and hashlib release the GIL).
+
+    Parameters
+    ----------
+    fn : callable
+    *args
+        Its arguments.
+    """
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="aggregator-background", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any, args: tuple) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # given to the caller by result()
+            self._error = exc
+
+    def wait(self) -> None:
+        """Wait until the call has returned or raised."""
+        self._thread.join()
+
+    def result(self) -> Any:
+        """The call's value (after waiting for it), or its exception raised here.
+
+        Returns
+        -------
+        object
+        """
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 @dataclass(eq=False)
@@ -329,12 +377,15 @@ class TaskPlan:
         For batches: the dispatch so far.
     fleets : list of tuple of (int, int)
         For batches: the positions ``(start, stop)`` of each task's fleets.
+    digest : Background or None
+        For batches: the inputs' :func:`aggregator.formats.inputs_hash`, computed while the tasks run.
     """
 
     kind: str
     choice: str = ""
     assembly: BatchAssembly | None = None
     fleets: list[tuple[int, int]] = field(default_factory=list)
+    digest: Background | None = None
 
     def __bool__(self) -> bool:
         """Whether the problem is split into tasks by fleet (``split`` of earlier versions)."""
@@ -400,9 +451,11 @@ def submit_problem(ex: Any, aggregator: Aggregator, key: str, cache: dict[Any, b
             batches = fleet_batches(inputs, ex.workers, most)
             plan = TaskPlan(
                 "batches", choice=choice, assembly=BatchAssembly(inputs.sizes["time"], inputs.sizes["fleet"]),
-                fleets=[(b.start, b.start + b.size) for b in batches],
+                fleets=[(b.start, b.start + b.size) for b in batches], digest=Background(inputs_hash, inputs),
             )
-            futures = [ex.submit(solve_fleet_batch, b, key=f"{key}-{i}") for i, b in enumerate(batches)]
+            # threads write their fleets' dispatch straight into the whole problem's arrays
+            into = (plan.assembly,) if isinstance(ex, ThreadExecutor) else ()
+            futures = [ex.submit(solve_fleet_batch, b, *into, key=f"{key}-{i}") for i, b in enumerate(batches)]
             return futures, plan
         template = ex.scatter(_with_fleets(aggregator, aggregator.fleets[:1], standard=True))
         groups = fleet_groups(aggregator.fleets, getattr(ex, "workers", 1))
@@ -581,7 +634,9 @@ def _batch_result(aggregator: Aggregator, results: list[Any], wall: float, plan:
     del solution, charge, discharge
     if both and inputs.attrs["exclusive_charging"] and inputs.attrs["binaries"] != "all":  # as Aggregator.solve
         outcome.solution = formulation.net_out_simultaneous(outcome.solution, inputs)
-    result = Result.from_outcome(inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=mip_gap, name=aggregator.name)
+    digest = plan.digest.result() if plan.digest is not None else None
+    result = Result.from_outcome(inputs, outcome, choice=choice, wall_seconds=wall, mip_gap=mip_gap, name=aggregator.name,
+                                 inputs_digest=digest)
     aggregator.check_solution(result)
     # the sums are claims too: the combined dispatch's recomputed objective must match them
     aggregator.check_certificate(result, f"the {len(results)} fleet tasks")

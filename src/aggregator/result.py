@@ -41,11 +41,22 @@ def _package_version() -> str:
 # shortfall of departure needs, kept apart from profit and slack penalty so the
 # one accounting function can take them over as they are.
 # ---------------------------------------------------------------------------
+def _over_time(values: xr.DataArray, how: str = "sum") -> xr.DataArray:
+    """``values.sum("time")`` (or ``.max``) as xarray gives it, without xarray's NaN-skipping copy of the values.
+
+    Without NaN the plain reduction adds (or compares) the same numbers in the same order, so the
+    answer is the same float; a NaN in its answer means one in the values (or ``inf - inf``), and then
+    the NaN-skipping reduction answers, as before.
+    """
+    plain = getattr(values, how)("time", skipna=False)
+    return getattr(values, how)("time") if bool(plain.isnull().any()) else plain
+
+
 def _fleet_wear(ds: xr.Dataset, dt: float) -> xr.DataArray:
     """Wear cost per fleet in $: ``wear_cost * sum(discharge * dt / discharge_efficiency)``."""
     if "wear_cost" not in ds:
-        return xr.zeros_like(ds["charge"].sum("time"))
-    return (ds["wear_cost"] * dt / ds["discharge_efficiency"] * ds["discharge"]).sum("time")
+        return xr.DataArray(np.zeros(ds.sizes["fleet"]), dims="fleet", coords={"fleet": ds["fleet"]})
+    return _over_time(ds["wear_cost"] * dt / ds["discharge_efficiency"] * ds["discharge"])
 
 
 def _price_taker_profit(ds: xr.Dataset, dt: float) -> xr.DataArray:
@@ -158,6 +169,7 @@ class Result:
         mip_gap: float = math.nan,
         name: str = "",
         objective: float | None = None,
+        inputs_digest: str | None = None,
     ) -> "Result":
         """Assemble a Result from validated inputs and a backend's outcome.
 
@@ -180,6 +192,9 @@ class Result:
             documented one (a subclass's ``define_objective`` or an extension
             changed it): the built model's objective evaluated at the solution.
             Default: the sum of :func:`aggregator.accounting.objective_terms`.
+        inputs_digest : str, optional
+            :func:`aggregator.formats.inputs_hash` of ``inputs`` when the caller
+            has it (computed while the fleets were solved); default: computed here.
 
         Returns
         -------
@@ -248,7 +263,7 @@ class Result:
             **{key: inputs.attrs[key] for key in (TIMEZONE_ATTR,) if key in inputs.attrs},
             aggregator_version=_package_version(),
             versions=json.dumps(package_versions(), sort_keys=True),
-            inputs_hash=inputs_hash(inputs),
+            inputs_hash=inputs_hash(inputs) if inputs_digest is None else inputs_digest,
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )
         if "price_faced" in ds:  # the price maker's revenue beside the price taker's valuation (``profit``)
@@ -273,7 +288,7 @@ class Result:
         """Departure need not met, per fleet, in kWh (zero without needs)."""
         if "shortfall" not in self.dataset:
             return pd.Series(0.0, index=self.dataset.indexes["fleet"], name="shortfall_kwh")
-        return self.dataset["shortfall"].sum("time").to_series().rename("shortfall_kwh")
+        return _over_time(self.dataset["shortfall"]).to_series().rename("shortfall_kwh")
 
     @property
     def fleet_objective(self) -> pd.Series:
@@ -286,12 +301,12 @@ class Result:
         :attr:`objective`.
         """
         ds = self.dataset
-        value = self._fleet_profit(ds, self.step_hours) - float(ds.attrs["slack_penalty"]) * (
+        value = self._fleet_profit(ds, self.step_hours) - float(ds.attrs["slack_penalty"]) * _over_time(
             ds["slack_up"] + ds["slack_down"]
-        ).sum("time")
+        )
         value = value - _fleet_wear(ds, self.step_hours)
         if "shortfall" in ds:
-            value = value - (ds["shortfall_penalty"] * ds["shortfall"]).sum("time")
+            value = value - _over_time(ds["shortfall_penalty"] * ds["shortfall"])
         if "price_impact" in ds or "supply_shift" in ds:
             from .price_impact import impact_of, impact_shares
 
@@ -329,7 +344,7 @@ class Result:
     @staticmethod
     def _fleet_profit(ds: xr.Dataset, dt: float) -> xr.DataArray:
         value = ds["price"] * (dt / 1000.0)
-        return (value * (ds["discharge"] - ds["charge"])).sum("time")
+        return _over_time(value * (ds["discharge"] - ds["charge"]))
 
     # -------------------------------------------------------------- properties
     @property
@@ -385,17 +400,17 @@ class Result:
     @property
     def charged_kwh(self) -> pd.Series:
         """Energy bought from the grid per fleet in kWh."""
-        return (self.dataset["charge"].sum("time") * self.step_hours).to_series().rename("charged_kwh")
+        return (_over_time(self.dataset["charge"]) * self.step_hours).to_series().rename("charged_kwh")
 
     @property
     def discharged_kwh(self) -> pd.Series:
         """Energy sold to the grid per fleet in kWh."""
-        return (self.dataset["discharge"].sum("time") * self.step_hours).to_series().rename("discharged_kwh")
+        return (_over_time(self.dataset["discharge"]) * self.step_hours).to_series().rename("discharged_kwh")
 
     @property
     def slack_kwh(self) -> pd.Series:
         """Slack energy used per fleet in kWh (up plus down)."""
-        return (self.dataset["slack_up"] + self.dataset["slack_down"]).sum("time").to_series().rename("slack_kwh")
+        return _over_time(self.dataset["slack_up"] + self.dataset["slack_down"]).to_series().rename("slack_kwh")
 
     def fleet_table(self) -> pd.DataFrame:
         """One row per fleet: profit, energy charged and discharged, equivalent full cycles, slack.
@@ -406,7 +421,7 @@ class Result:
         """
         discharged = self.discharged_kwh  # once: a sum over every cell
         table = pd.concat([self.fleet_profit, self.charged_kwh, discharged, self.slack_kwh], axis=1)
-        capacity = (self.dataset["soc_max"].max("time")).to_series()
+        capacity = _over_time(self.dataset["soc_max"], "max").to_series()
         table["cycles"] = (discharged / capacity.replace(0, np.nan)).fillna(0.0)
         return table
 
