@@ -667,26 +667,27 @@ def _union_points(cx, c0, cn, nc):  # pragma: no cover
 @_called
 def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
     """Values of components ``0 .. nc - 1`` at sorted points of their common domain, shape ``(nc, len(pts))``."""
-    vals = np.empty((nc, pts.shape[0]))
-    _eval_into(cx, cv, cs, c0, cn, nc, pts, vals)
-    return vals
+    npts = pts.shape[0]
+    vals = np.empty(nc * npts)
+    _eval_into(cx, cv, cs, c0, cn, nc, pts, npts, vals)
+    return vals.reshape((nc, npts))
 
 
 @_called
-def _eval_into(cx, cv, cs, c0, cn, nc, pts, vals):  # pragma: no cover
-    """:func:`_eval_at` into ``vals`` (shape ``(nc, len(pts))``)."""
+def _eval_into(cx, cv, cs, c0, cn, nc, pts, npts, vals):  # pragma: no cover
+    """:func:`_eval_at` at ``pts[:npts]`` into the flat ``vals`` (component ``c`` at point ``i``: ``vals[c * npts + i]``)."""
     for c in range(nc):
         o = c0[c]
         last = cn[c] - 2
         k = 0
-        for i in range(pts.shape[0]):
+        for i in range(npts):
             p = pts[i]
             while k < last and cx[o + k + 1] <= p:
                 k += 1
             if last < 0:
-                vals[c, i] = cv[o]
+                vals[c * npts + i] = cv[o]
             else:
-                vals[c, i] = cv[o + k] + cs[o + k] * (p - cx[o + k])
+                vals[c * npts + i] = cv[o + k] + cs[o + k] * (p - cx[o + k])
 
 
 @_inline
@@ -705,55 +706,71 @@ def _stable_order(key, idx):  # pragma: no cover
     return idx
 
 
-@_inline
-def _diff(vals, memo, i, j):  # pragma: no cover
-    """``max_p (f_i - f_j)`` over the points, computed once."""
-    m = memo[i, j]
-    if m != m:  # not computed yet (NaN)
-        m = -np.inf
-        for p in range(vals.shape[1]):
-            d = vals[i, p] - vals[j, p]
-            if d > m:
-                m = d
-        memo[i, j] = m
-    return m
-
-
 @_compile
-def _prune(vals, tol, fbuf, ibuf):  # pragma: no cover
+def _prune(vals, nc, npts, tol, fbuf, ibuf):  # pragma: no cover
     """Components dominated (within ``tol``) by another one are dropped.
 
-    Returns the number ``nk`` of kept components (their indices, in the order
-    kept, are ``ibuf[nc : nc + nk]``) and the largest measured excess of a
-    dropped component over the kept ones.  The
-    pairwise differences are computed only where the decision needs them.
-    ``fbuf`` and ``ibuf`` are scratch of at least ``nc * (nc + 1)`` and
-    ``2 nc`` values (``nc`` components).
+    ``vals[c * npts + p]`` is component ``c`` at point ``p``.  Returns the
+    number ``nk`` of kept components (their indices, in the order kept, are
+    ``ibuf[nc : nc + nk]``) and the largest measured excess of a dropped
+    component over the kept ones.  ``fbuf`` and ``ibuf`` are scratch of at
+    least ``nc * (nc + 1)`` and ``2 nc`` values.
+
+    The differences ``max_p (f_i - f_j)`` of all pairs are computed first
+    (both directions in one pass over the points), then the decisions read
+    them: the same numbers, and so the same decisions, as computing each
+    only when needed, without a helper call per pair (in numba a helper
+    with array arguments counts references at every call).  Written over
+    flat arrays with no views, for the same reason.
     """
-    nc = vals.shape[0]
-    memo = fbuf[: nc * nc].reshape((nc, nc))
-    memo[:, :] = np.nan
-    rowmax = fbuf[nc * nc : nc * nc + nc]
+    # fbuf[i * nc + j] = max_p (f_i - f_j); fbuf[nc * nc + i] = -max_p f_i
     for i in range(nc):
-        rowmax[i] = -vals[i, :].max()
-    order = _stable_order(rowmax, ibuf[:nc])
-    keep = ibuf[nc : 2 * nc]
+        o = i * npts
+        top = vals[o]
+        for q in range(1, npts):
+            if vals[o + q] > top:
+                top = vals[o + q]
+        fbuf[nc * nc + i] = -top
+        for j in range(i + 1, nc):
+            oj = j * npts
+            mij = -np.inf
+            mji = -np.inf
+            for q in range(npts):
+                d = vals[o + q] - vals[oj + q]
+                if d > mij:
+                    mij = d
+                d = vals[oj + q] - vals[o + q]
+                if d > mji:
+                    mji = d
+            fbuf[i * nc + j] = mij
+            fbuf[j * nc + i] = mji
+    # candidates by decreasing maximum, ties in index order (a stable insertion sort)
+    for i in range(nc):
+        ibuf[i] = i
+    for i in range(1, nc):
+        v = ibuf[i]
+        j = i - 1
+        while j >= 0 and fbuf[nc * nc + ibuf[j]] > fbuf[nc * nc + v]:
+            ibuf[j + 1] = ibuf[j]
+            j -= 1
+        ibuf[j + 1] = v
     nk = 0
     for oi in range(nc):
-        i = order[oi]
+        i = ibuf[oi]
         dominated = False
         for q in range(nk):
-            if _diff(vals, memo, i, keep[q]) <= tol:
+            if fbuf[i * nc + ibuf[nc + q]] <= tol:
                 dominated = True
                 break
         if dominated:
             continue
         w = 0
         for q in range(nk):
-            if _diff(vals, memo, keep[q], i) > tol:
-                keep[w] = keep[q]
+            k = ibuf[nc + q]
+            if fbuf[k * nc + i] > tol:
+                ibuf[nc + w] = k
                 w += 1
-        keep[w] = i
+        ibuf[nc + w] = i
         nk = w + 1
     excess = 0.0
     if nk < nc:
@@ -761,13 +778,13 @@ def _prune(vals, tol, fbuf, ibuf):  # pragma: no cover
         for d in range(nc):
             kept = False
             for q in range(nk):
-                if keep[q] == d:
+                if ibuf[nc + q] == d:
                     kept = True
             if kept:
                 continue
             m = np.inf
             for q in range(nk):
-                m = min(m, _diff(vals, memo, d, keep[q]))
+                m = min(m, fbuf[d * nc + ibuf[nc + q]])
             if m > excess:
                 excess = m
     return nk, max(excess, 0.0)
@@ -1140,9 +1157,8 @@ def _prune_step(nxb, nvb, nsb, n0, nn, nnew, ptol, ptsb, valsb, pfb, pib):  # pr
     Returns the number kept (indices ``pib[nnew : nnew + nk]``) and the excess.
     """
     npts = _sorted_points(nxb, n0, nn, nnew, ptsb)
-    vals = valsb[: nnew * npts].reshape((nnew, npts))
-    _eval_into(nxb, nvb, nsb, n0, nn, nnew, ptsb[:npts], vals)
-    return _prune(vals, ptol, pfb, pib)
+    _eval_into(nxb, nvb, nsb, n0, nn, nnew, ptsb, npts, valsb)
+    return _prune(valsb, nnew, npts, ptol, pfb, pib)
 
 
 @_called
@@ -1363,15 +1379,19 @@ def _backward_steps(
         for k in range(nused):
             if nvb[k] > off:
                 off = nvb[k]
+        vmin = np.inf
         if off != 0.0:
             for k in range(nused):
-                nvb[k] -= off
+                v = nvb[k] - off
+                nvb[k] = v
+                if v < vmin:
+                    vmin = v
+        else:
+            for k in range(nused):
+                if nvb[k] < vmin:
+                    vmin = nvb[k]
         offsets[t - 1] = off
         span_prev = span
-        vmin = np.inf
-        for k in range(nused):
-            if nvb[k] < vmin:
-                vmin = nvb[k]
         span = -vmin
         # ---- prune ----
         # the kept components are pib[nnew : nnew + nk] (the only one when nnew == 1)
