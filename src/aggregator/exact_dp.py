@@ -107,7 +107,11 @@ implementation.  The stored value functions ``V_1 .. V_T`` are flat arrays
 (breakpoints, values, slopes) indexed by component (start, count) and step
 (first component, count), grown by doubling; the per-step buffers are reused,
 and so are, between the solves of a thread, the stored value functions and the
-other scratch arrays (fresh memory would cost a page fault per page).
+other scratch arrays (fresh memory would cost a page fault per page).  The
+backward steps (``_backward_steps``) never replace an array and call no helper
+in the common case, because numba counts references (atomic operations) at
+such assignments and calls: before a step they check the room it can need and
+stop there if an array is too short, and the kernel grows it and resumes.
 The exact sums (offsets, allowance terms, the objective's parts) are correctly
 rounded, the value of :func:`math.fsum` to the bit: a fixed-point accumulator of
 32-bit limbs adds the terms exactly, and a port of CPython's ``math.fsum``
