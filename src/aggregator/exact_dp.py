@@ -720,41 +720,32 @@ def _prune(vals, nc, npts, tol, fbuf, ibuf):  # pragma: no cover
     component over the kept ones.  ``fbuf`` and ``ibuf`` are scratch of at
     least ``nc * (nc + 1)`` and ``2 nc`` values.
 
-    The differences ``max_p (f_i - f_j)`` of all pairs are computed first
-    (both directions in one pass over the points), then the decisions read
-    them: the same numbers, and so the same decisions, as computing each
-    only when needed, without a helper call per pair (in numba a helper
-    with array arguments counts references at every call).  Written over
-    flat arrays with no views, for the same reason.
+    The differences ``D(a, b) = max_p (f_a - f_b)`` are computed only where a
+    decision needs them, and a decision ``D(a, b) <= tol`` stops the pass
+    over the points as soon as the running maximum exceeds ``tol`` (then only
+    that is recorded, as ``+inf``); the excess of a dropped component takes
+    the exact ``D``, computed in full where only the bound was known.  So the
+    decisions and the excess are those of computing every ``D`` in full.
+    Written out over flat arrays, without a helper or a view (in numba those
+    count references at every call).
     """
-    # fbuf[i * nc + j] = max_p (f_i - f_j); fbuf[nc * nc + i] = -max_p f_i
-    for i in range(nc):
+    memo = nc * nc  # fbuf[a * nc + b] = D(a, b) if <= tol, +inf if above, NaN if not yet known
+    for k in range(memo):
+        fbuf[k] = np.nan
+    for i in range(nc):  # fbuf[memo + i] = -max_p f_i
         o = i * npts
         top = vals[o]
         for q in range(1, npts):
             if vals[o + q] > top:
                 top = vals[o + q]
-        fbuf[nc * nc + i] = -top
-        for j in range(i + 1, nc):
-            oj = j * npts
-            mij = -np.inf
-            mji = -np.inf
-            for q in range(npts):
-                d = vals[o + q] - vals[oj + q]
-                if d > mij:
-                    mij = d
-                d = vals[oj + q] - vals[o + q]
-                if d > mji:
-                    mji = d
-            fbuf[i * nc + j] = mij
-            fbuf[j * nc + i] = mji
+        fbuf[memo + i] = -top
     # candidates by decreasing maximum, ties in index order (a stable insertion sort)
     for i in range(nc):
         ibuf[i] = i
     for i in range(1, nc):
         v = ibuf[i]
         j = i - 1
-        while j >= 0 and fbuf[nc * nc + ibuf[j]] > fbuf[nc * nc + v]:
+        while j >= 0 and fbuf[memo + ibuf[j]] > fbuf[memo + v]:
             ibuf[j + 1] = ibuf[j]
             j -= 1
         ibuf[j + 1] = v
@@ -762,18 +753,35 @@ def _prune(vals, nc, npts, tol, fbuf, ibuf):  # pragma: no cover
     for oi in range(nc):
         i = ibuf[oi]
         dominated = False
-        for q in range(nk):
-            if fbuf[i * nc + ibuf[nc + q]] <= tol:
-                dominated = True
+        w = 0
+        # phase 0: is i dominated by a kept one?  phase 1: drop the kept ones i dominates
+        for phase in range(2):
+            for q in range(nk):
+                k = ibuf[nc + q]
+                a = i if phase == 0 else k
+                b = k if phase == 0 else i
+                m = fbuf[a * nc + b]
+                if m != m:  # D(a, b) <= tol?  stop once the running maximum exceeds tol
+                    m = -np.inf
+                    for p in range(npts):
+                        d = vals[a * npts + p] - vals[b * npts + p]
+                        if d > m:
+                            m = d
+                            if m > tol:
+                                m = np.inf
+                                break
+                    fbuf[a * nc + b] = m
+                if phase == 0:
+                    if m <= tol:
+                        dominated = True
+                        break
+                elif m > tol:
+                    ibuf[nc + w] = k
+                    w += 1
+            if dominated:
                 break
         if dominated:
             continue
-        w = 0
-        for q in range(nk):
-            k = ibuf[nc + q]
-            if fbuf[k * nc + i] > tol:
-                ibuf[nc + w] = k
-                w += 1
         ibuf[nc + w] = i
         nk = w + 1
     excess = 0.0
@@ -786,11 +794,19 @@ def _prune(vals, nc, npts, tol, fbuf, ibuf):  # pragma: no cover
                     kept = True
             if kept:
                 continue
-            m = np.inf
+            low = np.inf
             for q in range(nk):
-                m = min(m, fbuf[d * nc + ibuf[nc + q]])
-            if m > excess:
-                excess = m
+                k = ibuf[nc + q]
+                m = fbuf[d * nc + k]
+                if not m <= tol:  # not known exactly: the full maximum
+                    m = -np.inf
+                    for p in range(npts):
+                        x = vals[d * npts + p] - vals[k * npts + p]
+                        if x > m:
+                            m = x
+                low = min(low, m)
+            if low > excess:
+                excess = low
     return nk, max(excess, 0.0)
 
 
