@@ -723,9 +723,12 @@ def _prune(vals, nc, npts, tol, fbuf, ibuf):  # pragma: no cover
     The differences ``D(a, b) = max_p (f_a - f_b)`` are computed only where a
     decision needs them, and a decision ``D(a, b) <= tol`` stops the pass
     over the points as soon as the running maximum exceeds ``tol`` (then only
-    that is recorded, as ``+inf``); the excess of a dropped component takes
-    the exact ``D``, computed in full where only the bound was known.  So the
-    decisions and the excess are those of computing every ``D`` in full.
+    that is recorded, as ``+inf``); the excess ``max_d min_k D(d, k)`` (``d``
+    dropped, ``k`` kept) takes the exact ``D`` where it is known, and stops a
+    pass once it exceeds the running minimum (it cannot lower it), and a
+    component once its minimum is at most the running excess (it cannot
+    raise it).  So the decisions and the excess are those of computing every
+    ``D`` in full.
     Written out over flat arrays, without a helper or a view (in numba those
     count references at every call).
     """
@@ -794,17 +797,21 @@ def _prune(vals, nc, npts, tol, fbuf, ibuf):  # pragma: no cover
                     kept = True
             if kept:
                 continue
-            low = np.inf
+            low = np.inf  # min over the kept k of D(d, k)
             for q in range(nk):
                 k = ibuf[nc + q]
                 m = fbuf[d * nc + k]
-                if not m <= tol:  # not known exactly: the full maximum
+                if not m <= tol:  # not known exactly: the maximum, as far as it can lower the minimum
                     m = -np.inf
                     for p in range(npts):
                         x = vals[d * npts + p] - vals[k * npts + p]
                         if x > m:
                             m = x
+                            if m > low:
+                                break  # D(d, k) > low: the minimum stays low
                 low = min(low, m)
+                if low <= excess:
+                    break  # d cannot raise the excess
             if low > excess:
                 excess = low
     return nk, max(excess, 0.0)
