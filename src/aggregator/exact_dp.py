@@ -107,7 +107,11 @@ implementation.  The stored value functions ``V_1 .. V_T`` are flat arrays
 (breakpoints, values, slopes) indexed by component (start, count) and step
 (first component, count), grown by doubling; the per-step buffers are reused,
 and so are, between the solves of a thread, the stored value functions and the
-other scratch arrays (fresh memory would cost a page fault per page).
+other scratch arrays (fresh memory would cost a page fault per page).  The
+backward steps (``_backward_steps``) never replace an array and call no helper
+in the common case, because numba counts references (atomic operations) at
+such assignments and calls: before a step they check the room it can need and
+stop there if an array is too short, and the kernel grows it and resumes.
 The exact sums (offsets, allowance terms, the objective's parts) are correctly
 rounded, the value of :func:`math.fsum` to the bit: a fixed-point accumulator of
 32-bit limbs adds the terms exactly, and a port of CPython's ``math.fsum``
@@ -471,20 +475,6 @@ def _price_taker_modes(
 # --------------------------------------------------------------------------
 # compiled primitives (arrays and scalars only)
 # --------------------------------------------------------------------------
-@_inline
-def _bisect_right(a, start, n, x):  # pragma: no cover - compiled
-    """Number of ``a[start : start + n]`` (sorted) that are ``<= x``."""
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[start + mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
 @_compile
 def _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, nd, wy, wv, ws, nw):  # pragma: no cover
     """Per mode: drop coincident vertices (``d*``, count ``nd``) and cut the slack rays (``w*``, count ``nw``).
@@ -575,20 +565,29 @@ def _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
 def _sorted_points(cx, c0, cn, nc, allp):  # pragma: no cover
     """Sorted distinct breakpoints of components ``0 .. nc - 1`` (slots ``c0[k] .. c0[k] + cn[k]``) into ``allp``.
 
-    Returns their count; ``allp`` holds at least ``sum(cn[:nc])`` values.  An
-    insertion sort (the breakpoints come in few short sorted runs); equal
-    values keep the first.
+    Returns their count; ``allp`` holds at least ``sum(cn[:nc])`` values.
+    Every component's breakpoints are sorted, so each is merged, from the back,
+    into the sorted points of the ones before (a value equal to one already
+    there goes after it: the order of an insertion sort); equal values keep
+    the first.
     """
     p = 0
     for k in range(nc):
-        for q in range(cn[k]):
-            x = cx[c0[k] + q]
-            j = p
-            while j > 0 and allp[j - 1] > x:
-                allp[j] = allp[j - 1]
+        o = c0[k]
+        r = cn[k]
+        i = p - 1
+        j = r - 1
+        w = p + r - 1
+        while j >= 0:
+            x = cx[o + j]
+            if i >= 0 and allp[i] > x:
+                allp[w] = allp[i]
+                i -= 1
+            else:
+                allp[w] = x
                 j -= 1
-            allp[j] = x
-            p += 1
+            w -= 1
+        p += r
     cnt = 0
     for q in range(p):
         if cnt == 0 or allp[q] != allp[cnt - 1]:
@@ -610,26 +609,27 @@ def _union_points(cx, c0, cn, nc):  # pragma: no cover
 @_called
 def _eval_at(cx, cv, cs, c0, cn, nc, pts):  # pragma: no cover
     """Values of components ``0 .. nc - 1`` at sorted points of their common domain, shape ``(nc, len(pts))``."""
-    vals = np.empty((nc, pts.shape[0]))
-    _eval_into(cx, cv, cs, c0, cn, nc, pts, vals)
-    return vals
+    npts = pts.shape[0]
+    vals = np.empty(nc * npts)
+    _eval_into(cx, cv, cs, c0, cn, nc, pts, npts, vals)
+    return vals.reshape((nc, npts))
 
 
 @_called
-def _eval_into(cx, cv, cs, c0, cn, nc, pts, vals):  # pragma: no cover
-    """:func:`_eval_at` into ``vals`` (shape ``(nc, len(pts))``)."""
+def _eval_into(cx, cv, cs, c0, cn, nc, pts, npts, vals):  # pragma: no cover
+    """:func:`_eval_at` at ``pts[:npts]`` into the flat ``vals`` (component ``c`` at point ``i``: ``vals[c * npts + i]``)."""
     for c in range(nc):
         o = c0[c]
         last = cn[c] - 2
         k = 0
-        for i in range(pts.shape[0]):
+        for i in range(npts):
             p = pts[i]
             while k < last and cx[o + k + 1] <= p:
                 k += 1
             if last < 0:
-                vals[c, i] = cv[o]
+                vals[c * npts + i] = cv[o]
             else:
-                vals[c, i] = cv[o + k] + cs[o + k] * (p - cx[o + k])
+                vals[c * npts + i] = cv[o + k] + cs[o + k] * (p - cx[o + k])
 
 
 @_inline
@@ -648,54 +648,82 @@ def _stable_order(key, idx):  # pragma: no cover
     return idx
 
 
-@_inline
-def _diff(vals, memo, i, j):  # pragma: no cover
-    """``max_p (f_i - f_j)`` over the points, computed once."""
-    m = memo[i, j]
-    if m != m:  # not computed yet (NaN)
-        m = -np.inf
-        for p in range(vals.shape[1]):
-            d = vals[i, p] - vals[j, p]
-            if d > m:
-                m = d
-        memo[i, j] = m
-    return m
-
-
 @_compile
-def _prune(vals, tol, fbuf, ibuf):  # pragma: no cover
+def _prune(vals, nc, npts, tol, fbuf, ibuf):  # pragma: no cover
     """Components dominated (within ``tol``) by another one are dropped.
 
-    Returns the kept indices (in the order kept; a view of ``ibuf``) and the
-    largest measured excess of a dropped component over the kept ones.  The
-    pairwise differences are computed only where the decision needs them.
-    ``fbuf`` and ``ibuf`` are scratch of at least ``nc * (nc + 1)`` and
-    ``2 nc`` values (``nc`` components).
+    ``vals[c * npts + p]`` is component ``c`` at point ``p``.  Returns the
+    number ``nk`` of kept components (their indices, in the order kept, are
+    ``ibuf[nc : nc + nk]``) and the largest measured excess of a dropped
+    component over the kept ones.  ``fbuf`` and ``ibuf`` are scratch of at
+    least ``nc * (nc + 1)`` and ``2 nc`` values.
+
+    The differences ``D(a, b) = max_p (f_a - f_b)`` are computed only where a
+    decision needs them, and a decision ``D(a, b) <= tol`` stops the pass
+    over the points as soon as the running maximum exceeds ``tol`` (then only
+    that is recorded, as ``+inf``); the excess ``max_d min_k D(d, k)`` (``d``
+    dropped, ``k`` kept) takes the exact ``D`` where it is known, and stops a
+    pass once it exceeds the running minimum (it cannot lower it), and a
+    component once its minimum is at most the running excess (it cannot
+    raise it).  So the decisions and the excess are those of computing every
+    ``D`` in full.
+    Written out over flat arrays, without a helper or a view (in numba those
+    count references at every call).
     """
-    nc = vals.shape[0]
-    memo = fbuf[: nc * nc].reshape((nc, nc))
-    memo[:, :] = np.nan
-    rowmax = fbuf[nc * nc : nc * nc + nc]
+    memo = nc * nc  # fbuf[a * nc + b] = D(a, b) if <= tol, +inf if above, NaN if not yet known
+    for k in range(memo):
+        fbuf[k] = np.nan
+    for i in range(nc):  # fbuf[memo + i] = -max_p f_i
+        o = i * npts
+        top = vals[o]
+        for q in range(1, npts):
+            if vals[o + q] > top:
+                top = vals[o + q]
+        fbuf[memo + i] = -top
+    # candidates by decreasing maximum, ties in index order (a stable insertion sort)
     for i in range(nc):
-        rowmax[i] = -vals[i, :].max()
-    order = _stable_order(rowmax, ibuf[:nc])
-    keep = ibuf[nc : 2 * nc]
+        ibuf[i] = i
+    for i in range(1, nc):
+        v = ibuf[i]
+        j = i - 1
+        while j >= 0 and fbuf[memo + ibuf[j]] > fbuf[memo + v]:
+            ibuf[j + 1] = ibuf[j]
+            j -= 1
+        ibuf[j + 1] = v
     nk = 0
     for oi in range(nc):
-        i = order[oi]
+        i = ibuf[oi]
         dominated = False
-        for q in range(nk):
-            if _diff(vals, memo, i, keep[q]) <= tol:
-                dominated = True
+        w = 0
+        # phase 0: is i dominated by a kept one?  phase 1: drop the kept ones i dominates
+        for phase in range(2):
+            for q in range(nk):
+                k = ibuf[nc + q]
+                a = i if phase == 0 else k
+                b = k if phase == 0 else i
+                m = fbuf[a * nc + b]
+                if m != m:  # D(a, b) <= tol?  stop once the running maximum exceeds tol
+                    m = -np.inf
+                    for p in range(npts):
+                        d = vals[a * npts + p] - vals[b * npts + p]
+                        if d > m:
+                            m = d
+                            if m > tol:
+                                m = np.inf
+                                break
+                    fbuf[a * nc + b] = m
+                if phase == 0:
+                    if m <= tol:
+                        dominated = True
+                        break
+                elif m > tol:
+                    ibuf[nc + w] = k
+                    w += 1
+            if dominated:
                 break
         if dominated:
             continue
-        w = 0
-        for q in range(nk):
-            if _diff(vals, memo, keep[q], i) > tol:
-                keep[w] = keep[q]
-                w += 1
-        keep[w] = i
+        ibuf[nc + w] = i
         nk = w + 1
     excess = 0.0
     if nk < nc:
@@ -703,16 +731,28 @@ def _prune(vals, tol, fbuf, ibuf):  # pragma: no cover
         for d in range(nc):
             kept = False
             for q in range(nk):
-                if keep[q] == d:
+                if ibuf[nc + q] == d:
                     kept = True
             if kept:
                 continue
-            m = np.inf
+            low = np.inf  # min over the kept k of D(d, k)
             for q in range(nk):
-                m = min(m, _diff(vals, memo, d, keep[q]))
-            if m > excess:
-                excess = m
-    return keep[:nk], max(excess, 0.0)
+                k = ibuf[nc + q]
+                m = fbuf[d * nc + k]
+                if not m <= tol:  # not known exactly: the maximum, as far as it can lower the minimum
+                    m = -np.inf
+                    for p in range(npts):
+                        x = vals[d * npts + p] - vals[k * npts + p]
+                        if x > m:
+                            m = x
+                            if m > low:
+                                break  # D(d, k) > low: the minimum stays low
+                low = min(low, m)
+                if low <= excess:
+                    break  # d cannot raise the excess
+            if low > excess:
+                excess = low
+    return nk, max(excess, 0.0)
 
 
 @_compile
@@ -1069,143 +1109,128 @@ def _grow(a, need):  # pragma: no cover
     return b
 
 
-@_compile
-def _dp_kernel(
-    mode_start, vert_start, vy, vr, vin, vout, rev_scale,
-    pm, lo_a, hi_a, drive, flo, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, rate,
-    wf, wi, sx, sv, ssl, c0, cn,
-):  # pragma: no cover
-    """Backward and forward pass on validated inputs (see :func:`solve_modes`).
+@_called
+def _add_floor_called(tx, tv, ts, n, floor, rate, ox, ov, os, o):  # pragma: no cover
+    """:func:`_add_floor`, called (a floor inside the domain: a minority of the steps)."""
+    return _add_floor(tx, tv, ts, n, floor, rate, ox, ov, os, o)
 
-    ``wf`` and ``wi`` are scratch space of at least :func:`_scratch_sizes`
-    values; ``sx, sv, ssl`` (breakpoints, values, slopes of the stored
-    ``V_t``) and ``c0, cn`` (their components) are storage of any length,
-    grown here when too short (scratch reused between calls: fresh pages
-    would cost a page fault each).
 
-    Returns the trajectory (charge, discharge, soc, slack up, slack down),
-    ``V_0(s_init)`` (the value found in step 1 plus the offsets subtracted from
-    the stored ``V_t``, summed exactly), the allowance (prune, merge and
-    rounding), the largest and the mean component count, the first capped
-    step with its count (``-1, 0``), and the storage arrays (possibly grown).
+@_called
+def _prune_step(nxb, nvb, nsb, n0, nn, nnew, ptol, ptsb, valsb, pfb, pib):  # pragma: no cover
+    """:func:`_prune` of the ``nnew`` new components of a step (slots ``n0[k] .. n0[k] + nn[k]``), in the scratch given.
+
+    Returns the number kept (indices ``pib[nnew : nnew + nk]``) and the excess.
     """
-    n_t = pm.shape[0]
-    n_v = vy.shape[0]
-    n_m = vert_start.shape[0] - 1
-    dvy = wf[0:n_v]
-    dvr = wf[n_v : 2 * n_v]
-    dvin = wf[2 * n_v : 3 * n_v]
-    dvout = wf[3 * n_v : 4 * n_v]
-    wy = wf[4 * n_v : 5 * n_v]
-    wv = wf[5 * n_v : 6 * n_v]
-    ws = wf[6 * n_v : 7 * n_v]
-    f0 = 7 * n_v
-    offsets = wf[f0 : f0 + n_t + 1]
-    fp_terms = wf[f0 + n_t + 1 : f0 + 2 * n_t + 1]
-    offsets[:] = 0.0
-    fp_terms[:] = 0.0
-    nd = wi[0:n_m]
-    nw = wi[n_m : 2 * n_m]
-    i0 = 2 * n_m
-    step_c0 = wi[i0 : i0 + n_t + 1]
-    step_nc = wi[i0 + n_t + 1 : i0 + 2 * n_t + 2]
-    counts = wi[i0 + 2 * n_t + 2 : i0 + 3 * n_t + 3]
-    step_c0[:] = 0
-    step_nc[:] = 0
-    counts[:] = 1
-    _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, nd, wy, wv, ws, nw)
-    # the shortfall penalty h_t(S) = -rate * max(0, floor_t - S) is added to the
-    # stored value functions (they hold V_t + h_t); its range on the domain
-    # enters the rounding allowance, its slope the largest slope
-    has_floor = False
-    for t in range(n_t):
-        if flo[t] > lo_a[t]:
-            has_floor = True
-    slope_max = big_m + (rate if has_floor else 0.0)
+    npts = _sorted_points(nxb, n0, nn, nnew, ptsb)
+    _eval_into(nxb, nvb, nsb, n0, nn, nnew, ptsb, npts, valsb)
+    return _prune(valsb, nnew, npts, ptol, pfb, pib)
 
-    # stored V_t (t = 1..T): components step_c0[t] .. + step_nc[t]; component c
-    # has breakpoints sx/sv[c0[c] .. + cn[c]] and slopes ss[c0[c] .. + cn[c] - 1]
-    sx = _grow(sx, 8 * n_t + 64)
-    sv = _grow(sv, 8 * n_t + 64)
-    ssl = _grow(ssl, 8 * n_t + 64)
-    c0 = _grow(c0, n_t + 16)
-    cn = _grow(cn, n_t + 16)
-    # new components of one step (before pruning)
-    nxb = np.empty(256)
-    nvb = np.empty(256)
-    nsb = np.empty(256)
-    n0 = np.empty(16, dtype=np.int64)
-    nn = np.empty(16, dtype=np.int64)
-    px = np.empty(64)
-    pv = np.empty(64)
-    ps = np.empty(64)
-    tx = np.empty(64)
-    tv = np.empty(64)
-    ts = np.empty(64)
 
-    one = np.zeros(1, dtype=np.int64)  # the kept indices of a step with one new component
-    ptsb = np.empty(64)  # pruning scratch: breakpoints, values, memo and order
-    valsb = np.empty(256)
-    pfb = np.empty(64)
-    pib = np.empty(32, dtype=np.int64)
-    ne = 0
-    prune_allow = 0.0
-    merge_allow = 0.0
-    cap_step = -1
-    cap_count = 0
+@_called
+def _prune_strong_step(nxb, nvb, nsb, n0, nn, nnew, nk, ptol, pib):  # pragma: no cover
+    """:func:`_prune_strong_vals` of the ``nk`` kept components ``pib[nnew : nnew + nk]``; the new count, the excess."""
+    keep = pib[nnew : nnew + nk]
+    k0s = n0[keep]
+    kns = nn[keep]
+    pts = _union_points(nxb, k0s, kns, nk)
+    kept, ex = _prune_strong_vals(_eval_at(nxb, nvb, nsb, k0s, kns, nk, pts), ptol)
+    still = keep[kept]
+    for i in range(still.shape[0]):
+        pib[nnew + i] = still[i]
+    return still.shape[0], ex
 
-    # V_T = 0 (plus the need of step T) on [lo_T, hi_T]
-    lo_t = lo_a[n_t - 1]
-    hi_t = hi_a[n_t - 1]
-    tx[0] = lo_t
-    tv[0] = 0.0
-    nt = 1
-    if hi_t > lo_t:
-        tx[1] = hi_t
-        tv[1] = 0.0
-        ts[0] = 0.0
-        nt = 2
-    cnt = _add_floor(tx, tv, ts, nt, flo[n_t - 1], rate, sx, sv, ssl, 0)
-    c0[0] = 0
-    cn[0] = cnt
-    step_c0[n_t] = 0
-    step_nc[n_t] = 1
-    used = cnt
-    ncomp = 1
-    span = rate * max(flo[n_t - 1] - lo_a[n_t - 1], 0.0)
-    for t in range(n_t, 1, -1):
-        lo = lo_a[t - 2]
-        hi = hi_a[t - 2]
+
+@_called
+def _envelope_step(nxb, nvb, nsb, n0, nn, nnew, nk, pib, sx, sv, ssl, used):  # pragma: no cover
+    """The concave envelope of the kept components ``pib[nnew : nnew + nk]``, written to ``sx, sv, ssl`` from ``used``.
+
+    Returns its number of breakpoints.
+    """
+    keep = pib[nnew : nnew + nk]
+    k0s = n0[keep]
+    kns = nn[keep]
+    pts = _union_points(nxb, k0s, kns, nk)
+    env_x, env_v, env_s = _concave_envelope(pts, _eval_at(nxb, nvb, nsb, k0s, kns, nk, pts))
+    ne = env_x.shape[0]
+    for k in range(ne):
+        sx[used + k] = env_x[k]
+        sv[used + k] = env_v[k]
+    for k in range(ne - 1):
+        ssl[used + k] = env_s[k]
+    return ne
+
+
+@_called
+def _backward_steps(
+    t_start, mode_start, vert_start, nw, wy, wv, ws, rev_scale, lo_a, hi_a, drive, flo, big_m, rate, max_components,
+    slope_max, offsets, fp_terms, step_c0, step_nc, counts, sx, sv, ssl, c0, cn, nxb, nvb, nsb, n0, nn,
+    px, pv, ps, tx, tv, ts, ptsb, valsb, pfb, pib, fstate, istate, need,
+):  # pragma: no cover
+    """The backward steps ``t = t_start, ..., 2`` of :func:`_dp_kernel` (``V_{t-1}`` from ``V_t``).
+
+    No array is allocated or replaced here (in numba every such assignment in
+    the loop costs reference counting, a third of the time): before a step
+    the room it may need is checked, and if an array is too short the loop
+    stops there and returns that step, with the sizes in ``need`` (for the
+    caller to grow the arrays and call again); returns 1 when all are done.
+    The running state (``span``, the allowances and the component counts) is
+    kept in ``fstate`` and ``istate`` between calls.
+    """
+    span = fstate[0]
+    prune_allow = fstate[1]
+    merge_allow = fstate[2]
+    used = istate[0]
+    ncomp = istate[1]
+    cap_step = istate[2]
+    cap_count = istate[3]
+    stop = 1
+    for t in range(t_start, 1, -1):
         m_first = mode_start[t - 1]
         m_last = mode_start[t]
-        vscale = span + rev_scale[t - 1]
-        mtol = _MERGE_RTOL * vscale
         k0 = step_c0[t]
         kn = step_nc[t]
-        # ---- every component with every mode ----
         nnew = kn * (m_last - m_first)
-        if n0.shape[0] < nnew:
-            n0 = _grow(n0, nnew)
-        if nn.shape[0] < nnew:
-            nn = _grow(nn, nnew)
+        # ---- room for the step: else stop before it and say how much (the caller grows the arrays) ----
+        gmax = 0
+        gsum = 0
+        for g in range(k0, k0 + kn):
+            gmax = max(gmax, cn[g])
+            gsum += cn[g]
+        wmax = 0
+        wsum = 0
+        for m in range(m_first, m_last):
+            wmax = max(wmax, nw[m])
+            wsum += nw[m]
+        # a clipped component has at most gn + nw + 1 breakpoints, the floor adds one
+        bound = gsum * (m_last - m_first) + kn * wsum + 2 * nnew
+        need[0] = gmax + wmax + 4  # px, pv, ps, tx, tv, ts
+        need[1] = bound + 1  # nxb, nvb, nsb
+        need[2] = nnew  # n0, nn
+        need[3] = bound  # ptsb
+        need[4] = nnew * bound  # valsb
+        need[5] = nnew * (nnew + 1)  # pfb
+        need[6] = 2 * nnew  # pib
+        need[7] = used + bound  # sx, sv, ssl
+        need[8] = ncomp + nnew  # c0, cn
+        if (px.shape[0] < need[0] or pv.shape[0] < need[0] or ps.shape[0] < need[0] or tx.shape[0] < need[0]
+                or tv.shape[0] < need[0] or ts.shape[0] < need[0] or nxb.shape[0] < need[1]
+                or nvb.shape[0] < need[1] or nsb.shape[0] < need[1] or n0.shape[0] < need[2]
+                or nn.shape[0] < need[2] or (nnew > 1 and (ptsb.shape[0] < need[3] or valsb.shape[0] < need[4]
+                                                           or pfb.shape[0] < need[5] or pib.shape[0] < need[6]))
+                or sx.shape[0] < need[7] or sv.shape[0] < need[7] or ssl.shape[0] < need[7]
+                or c0.shape[0] < need[8] or cn.shape[0] < need[8]):
+            stop = t
+            break
+        lo = lo_a[t - 2]
+        hi = hi_a[t - 2]
+        vscale = span + rev_scale[t - 1]
+        mtol = _MERGE_RTOL * vscale
+        # ---- every component with every mode ----
         q = 0
         nused = 0
         for g in range(k0, k0 + kn):
             gn = cn[g]
             for m in range(m_first, m_last):
-                need = gn + nw[m] + 4
-                if px.shape[0] < need:
-                    px = _grow(px, need)
-                if pv.shape[0] < need:
-                    pv = _grow(pv, need)
-                if ps.shape[0] < need:
-                    ps = _grow(ps, need)
-                if tx.shape[0] < need:
-                    tx = _grow(tx, need)
-                if tv.shape[0] < need:
-                    tv = _grow(tv, need)
-                if ts.shape[0] < need:
-                    ts = _grow(ts, need)
                 # ---- sup-convolution of component g with u(z) = w_m(-z), clipped to [lo, hi], to px/pv/ps
                 # and then tx/tv/ts (written out here: an inlined helper counts references to its array
                 # arguments at every call).  u is read from w reversed and negated (uz[q] = -wy[nu - q],
@@ -1300,13 +1325,16 @@ def _dp_kernel(
                     if last:
                         break
                 merge_allow += dev
-                if nxb.shape[0] < nused + nt + 1:
-                    nxb = _grow(nxb, nused + nt + 1)
-                if nvb.shape[0] < nused + nt + 1:
-                    nvb = _grow(nvb, nused + nt + 1)
-                if nsb.shape[0] < nused + nt + 1:
-                    nsb = _grow(nsb, nused + nt + 1)
-                cnt = _add_floor(tx, tv, ts, nt, flo[t - 2], rate, nxb, nvb, nsb, nused)
+                fl = flo[t - 2]
+                if rate <= 0.0 or fl <= tx[0]:  # no floor inside the domain: _add_floor copies
+                    for k in range(nt):
+                        nxb[nused + k] = tx[k]
+                        nvb[nused + k] = tv[k]
+                    for k in range(nt - 1):
+                        nsb[nused + k] = ts[k]
+                    cnt = nt
+                else:
+                    cnt = _add_floor_called(tx, tv, ts, nt, fl, rate, nxb, nvb, nsb, nused)
                 n0[q] = nused
                 nn[q] = cnt
                 nused += cnt
@@ -1316,70 +1344,42 @@ def _dp_kernel(
         for k in range(nused):
             if nvb[k] > off:
                 off = nvb[k]
+        vmin = np.inf
         if off != 0.0:
             for k in range(nused):
-                nvb[k] -= off
+                v = nvb[k] - off
+                nvb[k] = v
+                if v < vmin:
+                    vmin = v
+        else:
+            for k in range(nused):
+                if nvb[k] < vmin:
+                    vmin = nvb[k]
         offsets[t - 1] = off
         span_prev = span
-        vmin = np.inf
-        for k in range(nused):
-            if nvb[k] < vmin:
-                vmin = nvb[k]
         span = -vmin
         # ---- prune ----
-        keep = one
+        # the kept components are pib[nnew : nnew + nk] (the only one when nnew == 1)
+        nk = 1
+        ne = 0
         use_env = False
         if nnew > 1:
             ptol = _PRUNE_RTOL * (span + rev_scale[t - 1])
-            # scratch reused between steps (no allocation in the common case)
-            if ptsb.shape[0] < nused:
-                ptsb = _grow(ptsb, nused)
-            npts = _sorted_points(nxb, n0, nn, nnew, ptsb)
-            if valsb.shape[0] < nnew * npts:
-                valsb = _grow(valsb, nnew * npts)
-            if pfb.shape[0] < nnew * (nnew + 1):
-                pfb = _grow(pfb, nnew * (nnew + 1))
-            if pib.shape[0] < 2 * nnew:
-                pib = _grow(pib, 2 * nnew)
-            vals = valsb[: nnew * npts].reshape((nnew, npts))
-            _eval_into(nxb, nvb, nsb, n0, nn, nnew, ptsb[:npts], vals)
-            keep, ex = _prune(vals, ptol, pfb, pib)
+            nk, ex = _prune_step(nxb, nvb, nsb, n0, nn, nnew, ptol, ptsb, valsb, pfb, pib)
             prune_allow += ex
-            if keep.shape[0] > _STRONG_PRUNE_FROM:
+            if nk > _STRONG_PRUNE_FROM:
                 # the union of the kept components' breakpoints, as in the check's proof
-                k0s = n0[keep]
-                kns = nn[keep]
-                pts = _union_points(nxb, k0s, kns, keep.shape[0])
-                kept, ex = _prune_strong_vals(_eval_at(nxb, nvb, nsb, k0s, kns, keep.shape[0], pts), ptol)
-                keep = keep[kept]
+                nk, ex = _prune_strong_step(nxb, nvb, nsb, n0, nn, nnew, nk, ptol, pib)
                 prune_allow += ex
-            if keep.shape[0] > max_components:
+            if nk > max_components:
                 if cap_step < 0:
                     cap_step = t - 1
-                    cap_count = keep.shape[0]
-                k0s = n0[keep]
-                kns = nn[keep]
-                pts = _union_points(nxb, k0s, kns, keep.shape[0])
-                env_x, env_v, env_s = _concave_envelope(pts, _eval_at(nxb, nvb, nsb, k0s, kns, keep.shape[0], pts))
+                    cap_count = nk
+                ne = _envelope_step(nxb, nvb, nsb, n0, nn, nnew, nk, pib, sx, sv, ssl, used)
                 use_env = True
-                ne = env_x.shape[0]
-                if sx.shape[0] < used + ne:
-                    sx = _grow(sx, used + ne)
-                if sv.shape[0] < used + ne:
-                    sv = _grow(sv, used + ne)
-                if ssl.shape[0] < used + ne:
-                    ssl = _grow(ssl, used + ne)
-                for k in range(ne):
-                    sx[used + k] = env_x[k]
-                    sv[used + k] = env_v[k]
-                for k in range(ne - 1):
-                    ssl[used + k] = env_s[k]
         # ---- store V_{t-1} ----
-        nk = 1 if use_env else keep.shape[0]
-        if c0.shape[0] < ncomp + nk:
-            c0 = _grow(c0, ncomp + nk)
-        if cn.shape[0] < ncomp + nk:
-            cn = _grow(cn, ncomp + nk)
+        if use_env:
+            nk = 1
         step_c0[t - 1] = ncomp
         step_nc[t - 1] = nk
         if use_env:  # written above
@@ -1389,14 +1389,9 @@ def _dp_kernel(
             ncomp += 1
         else:
             for kk in range(nk):
-                src = n0[keep[kk]]
-                ln = nn[keep[kk]]
-                if sx.shape[0] < used + ln:
-                    sx = _grow(sx, used + ln)
-                if sv.shape[0] < used + ln:
-                    sv = _grow(sv, used + ln)
-                if ssl.shape[0] < used + ln:
-                    ssl = _grow(ssl, used + ln)
+                kept = pib[nnew + kk] if nnew > 1 else 0
+                src = n0[kept]
+                ln = nn[kept]
                 for k in range(ln):
                     sx[used + k] = nxb[src + k]
                     sv[used + k] = nvb[src + k]
@@ -1418,6 +1413,156 @@ def _dp_kernel(
         xmag = max(max(abs(lo), abs(hi)), max(abs(lo_a[t - 1]), abs(hi_a[t - 1]))) + abs(drive[t - 1]) + (wtop - wbot)
         floor_span = rate * max(flo[t - 2] - lo_a[t - 2], 0.0)
         fp_terms[t - 1] = span + span_prev + rev_scale[t - 1] + floor_span + xmag * slope_max
+
+    fstate[0] = span
+    fstate[1] = prune_allow
+    fstate[2] = merge_allow
+    istate[0] = used
+    istate[1] = ncomp
+    istate[2] = cap_step
+    istate[3] = cap_count
+    return stop
+
+
+@_compile
+def _dp_kernel(
+    mode_start, vert_start, vy, vr, vin, vout, rev_scale,
+    pm, lo_a, hi_a, drive, flo, dt, s0, eta_in, eta_out, big_m, exclusive, max_components, rate,
+    wf, wi, sx, sv, ssl, c0, cn,
+):  # pragma: no cover
+    """Backward and forward pass on validated inputs (see :func:`solve_modes`).
+
+    ``wf`` and ``wi`` are scratch space of at least :func:`_scratch_sizes`
+    values; ``sx, sv, ssl`` (breakpoints, values, slopes of the stored
+    ``V_t``) and ``c0, cn`` (their components) are storage of any length,
+    grown here when too short (scratch reused between calls: fresh pages
+    would cost a page fault each).
+
+    Returns the trajectory (charge, discharge, soc, slack up, slack down),
+    ``V_0(s_init)`` (the value found in step 1 plus the offsets subtracted from
+    the stored ``V_t``, summed exactly), the allowance (prune, merge and
+    rounding), the largest and the mean component count, the first capped
+    step with its count (``-1, 0``), and the storage arrays (possibly grown).
+    """
+    n_t = pm.shape[0]
+    n_v = vy.shape[0]
+    n_m = vert_start.shape[0] - 1
+    dvy = wf[0:n_v]
+    dvr = wf[n_v : 2 * n_v]
+    dvin = wf[2 * n_v : 3 * n_v]
+    dvout = wf[3 * n_v : 4 * n_v]
+    wy = wf[4 * n_v : 5 * n_v]
+    wv = wf[5 * n_v : 6 * n_v]
+    ws = wf[6 * n_v : 7 * n_v]
+    f0 = 7 * n_v
+    offsets = wf[f0 : f0 + n_t + 1]
+    fp_terms = wf[f0 + n_t + 1 : f0 + 2 * n_t + 1]
+    offsets[:] = 0.0
+    fp_terms[:] = 0.0
+    nd = wi[0:n_m]
+    nw = wi[n_m : 2 * n_m]
+    i0 = 2 * n_m
+    step_c0 = wi[i0 : i0 + n_t + 1]
+    step_nc = wi[i0 + n_t + 1 : i0 + 2 * n_t + 2]
+    counts = wi[i0 + 2 * n_t + 2 : i0 + 3 * n_t + 3]
+    step_c0[:] = 0
+    step_nc[:] = 0
+    counts[:] = 1
+    _prepare_modes(vert_start, vy, vr, vin, vout, big_m, dvy, dvr, dvin, dvout, nd, wy, wv, ws, nw)
+    # the shortfall penalty h_t(S) = -rate * max(0, floor_t - S) is added to the
+    # stored value functions (they hold V_t + h_t); its range on the domain
+    # enters the rounding allowance, its slope the largest slope
+    has_floor = False
+    for t in range(n_t):
+        if flo[t] > lo_a[t]:
+            has_floor = True
+    slope_max = big_m + (rate if has_floor else 0.0)
+
+    # stored V_t (t = 1..T): components step_c0[t] .. + step_nc[t]; component c
+    # has breakpoints sx/sv[c0[c] .. + cn[c]] and slopes ss[c0[c] .. + cn[c] - 1]
+    sx = _grow(sx, 8 * n_t + 64)
+    sv = _grow(sv, 8 * n_t + 64)
+    ssl = _grow(ssl, 8 * n_t + 64)
+    c0 = _grow(c0, n_t + 16)
+    cn = _grow(cn, n_t + 16)
+    # new components of one step (before pruning)
+    nxb = np.empty(256)
+    nvb = np.empty(256)
+    nsb = np.empty(256)
+    n0 = np.empty(16, dtype=np.int64)
+    nn = np.empty(16, dtype=np.int64)
+    px = np.empty(64)
+    pv = np.empty(64)
+    ps = np.empty(64)
+    tx = np.empty(64)
+    tv = np.empty(64)
+    ts = np.empty(64)
+
+    ptsb = np.empty(64)  # pruning scratch: breakpoints, values, memo and order
+    valsb = np.empty(256)
+    pfb = np.empty(64)
+    pib = np.empty(32, dtype=np.int64)
+
+    # V_T = 0 (plus the need of step T) on [lo_T, hi_T]
+    lo_t = lo_a[n_t - 1]
+    hi_t = hi_a[n_t - 1]
+    tx[0] = lo_t
+    tv[0] = 0.0
+    nt = 1
+    if hi_t > lo_t:
+        tx[1] = hi_t
+        tv[1] = 0.0
+        ts[0] = 0.0
+        nt = 2
+    cnt = _add_floor(tx, tv, ts, nt, flo[n_t - 1], rate, sx, sv, ssl, 0)
+    c0[0] = 0
+    cn[0] = cnt
+    step_c0[n_t] = 0
+    step_nc[n_t] = 1
+    used = cnt
+    ncomp = 1
+    span = rate * max(flo[n_t - 1] - lo_a[n_t - 1], 0.0)
+    fstate = np.zeros(3)  # span, prune and merge allowance
+    fstate[0] = span
+    istate = np.empty(4, dtype=np.int64)  # used, components, first capped step and its count
+    istate[0] = used
+    istate[1] = ncomp
+    istate[2] = -1
+    istate[3] = 0
+    need = np.zeros(9, dtype=np.int64)
+    t = n_t
+    while t > 1:
+        t = _backward_steps(
+            t, mode_start, vert_start, nw, wy, wv, ws, rev_scale, lo_a, hi_a, drive, flo, big_m, rate, max_components,
+            slope_max, offsets, fp_terms, step_c0, step_nc, counts, sx, sv, ssl, c0, cn, nxb, nvb, nsb, n0, nn,
+            px, pv, ps, tx, tv, ts, ptsb, valsb, pfb, pib, fstate, istate, need,
+        )
+        if t > 1:  # grow what the next step needs, then go on
+            px = _grow(px, need[0])
+            pv = _grow(pv, need[0])
+            ps = _grow(ps, need[0])
+            tx = _grow(tx, need[0])
+            tv = _grow(tv, need[0])
+            ts = _grow(ts, need[0])
+            nxb = _grow(nxb, need[1])
+            nvb = _grow(nvb, need[1])
+            nsb = _grow(nsb, need[1])
+            n0 = _grow(n0, need[2])
+            nn = _grow(nn, need[2])
+            ptsb = _grow(ptsb, need[3])
+            valsb = _grow(valsb, need[4])
+            pfb = _grow(pfb, need[5])
+            pib = _grow(pib, need[6])
+            sx = _grow(sx, need[7])
+            sv = _grow(sv, need[7])
+            ssl = _grow(ssl, need[7])
+            c0 = _grow(c0, need[8])
+            cn = _grow(cn, need[8])
+    span = fstate[0]
+    prune_allow = fstate[1]
+    merge_allow = fstate[2]
+    cap_step = istate[2]
+    cap_count = istate[3]
 
     # ---------------- forward pass ----------------
     charge = np.zeros(n_t)
@@ -1473,7 +1618,15 @@ def _dp_kernel(
                 for k in range(wn):
                     xx = s + wy[wo + k]
                     if flo_x < xx < fhi_x:
-                        kk = _bisect_right(sx, fo, fnum, xx) - 1
+                        a_i = 0
+                        b_i = fnum
+                        while a_i < b_i:  # bisect right (written out, as above)
+                            mid = (a_i + b_i) // 2
+                            if xx < sx[fo + mid]:
+                                b_i = mid
+                            else:
+                                a_i = mid + 1
+                        kk = a_i - 1
                         val = sv[fo + kk] + ssl[fo + kk] * (xx - sx[fo + kk]) + wv[wo + k]
                         if val > best:
                             best = val
@@ -1497,7 +1650,15 @@ def _dp_kernel(
             pin = dvin[wo]
             pout = dvout[wo]
         else:
-            kk = min(max(_bisect_right(dvy, wo, ndm, z) - 1, 0), ndm - 2)
+            a_i = 0
+            b_i = ndm
+            while a_i < b_i:  # bisect right
+                mid = (a_i + b_i) // 2
+                if z < dvy[wo + mid]:
+                    b_i = mid
+                else:
+                    a_i = mid + 1
+            kk = min(max(a_i - 1, 0), ndm - 2)
             th = (z - dvy[wo + kk]) / (dvy[wo + kk + 1] - dvy[wo + kk])
             th = min(max(th, 0.0), 1.0)
             pin = dvin[wo + kk] + th * (dvin[wo + kk + 1] - dvin[wo + kk])
