@@ -269,8 +269,8 @@ def segment_value(
     Returns
     -------
     tuple of float
-        ``(bound, x, y)``: the certified bound (plus the rounding of the added prices) and the
-        DP answer's entering and leaving states.
+        ``(bound, worth, x, y)``: the certified bound (plus the rounding of the added prices), the
+        DP answer's value with the added steps, and its entering and leaving states.
     """
     from .exact_dp import solve_fleet
 
@@ -305,7 +305,7 @@ def segment_value(
     soc = solution.soc
     x = float(soc[0]) if pi_in is not None else float(q["s_init"])
     y = float(soc[-2] if pi_out is not None else soc[-1])
-    return solution.bound + allowance, x, y
+    return solution.bound + allowance, solution.objective, x, y
 
 
 def bound_windows(problem: "CoupledProblem", charge: np.ndarray, discharge: np.ndarray, margin: int) -> list[tuple[int, int]]:
@@ -379,14 +379,28 @@ def _pieces(spans: list[tuple[int, int]], steps: int) -> list[tuple[int, int, bo
     return out
 
 
-def _evaluate(problem, nu, pieces, ends, pi, options, deadline) -> tuple[float, float, np.ndarray] | None:
-    """``U(nu, pi)`` and the mismatch at the boundaries (None if a window MILP gave no bound)."""
+@dataclass
+class _Plane:
+    """One piece's value at some ``pi`` as a plane in ``pi`` (its schedule's value is linear in the state prices).
+
+    ``value`` is the schedule's worth at the ``pi`` it was found at; ``terms`` lists ``(fleet, boundary, state,
+    sign)``: the worth changes by ``sign * state * (pi' - pi)`` at other prices ``pi'``.
+    """
+
+    unit: int
+    value: float
+    terms: list
+
+
+def _evaluate(problem, nu, pieces, ends, pi, options, deadline, cache):
+    """``U(nu, pi)``, the windows' part, the mismatch at the boundaries and the pieces' planes (None: no bound)."""
     fleets = len(problem.problems)
     index = {int(e): k for k, e in enumerate(ends.tolist())}
     prices = problem.adjusted_prices(nu)
     left = np.full((fleets, ends.size), np.nan)  # the state each boundary's left piece ends with
     right = np.full((fleets, ends.size), np.nan)  # the state its right piece starts from
-    terms, windows_total = [], []
+    terms, windows_total, planes = [], [], []
+    unit = 0
     for a, b, is_window in pieces:
         k_in = index.get(a - 1)
         k_out = index.get(b - 1)
@@ -400,19 +414,30 @@ def _evaluate(problem, nu, pieces, ends, pi, options, deadline) -> tuple[float, 
             terms.append(result["bound"])
             windows_total.append(result["bound"])
             if result["entering"] is not None:
-                if k_in is not None:
-                    right[:, k_in] = result["entering"]
-                if k_out is not None:
-                    left[:, k_out] = result["leaving"]
+                plane = []
+                for j in range(fleets):
+                    if k_in is not None:
+                        right[j, k_in] = result["entering"][j]
+                        plane.append((j, k_in, float(result["entering"][j]), -1.0))
+                    if k_out is not None:
+                        left[j, k_out] = result["leaving"][j]
+                        plane.append((j, k_out, float(result["leaving"][j]), 1.0))
+                planes.append(_Plane(unit, result["objective"], plane))
+            unit += 1
         else:
             for j, q in enumerate(problem.problems):
-                value, x, y = segment_value(q, prices[j], a, b, None if pin is None else float(pin[j]),
-                                            None if pout is None else float(pout[j]))
+                value, worth, x, y = segment_value(q, prices[j], a, b, None if pin is None else float(pin[j]),
+                                                   None if pout is None else float(pout[j]))
                 terms.append(value)
+                plane = []
                 if k_in is not None:
                     right[j, k_in] = x
+                    plane.append((j, k_in, x, -1.0))
                 if k_out is not None:
                     left[j, k_out] = y
+                    plane.append((j, k_out, y, 1.0))
+                planes.append(_Plane(unit, worth, plane))
+                unit += 1
     # The priced limits outside the windows and the rounding of the adjusted prices there, as in dual_value.
     outside = np.ones(problem.steps, dtype=bool)
     for a, b, is_window in pieces:
@@ -429,7 +454,64 @@ def _evaluate(problem, nu, pieces, ends, pi, options, deadline) -> tuple[float, 
     allowance = dt / 1000.0 * float((error * pmax)[:, outside].sum()) + 4.0 * _U * (abs(constant) + float(np.abs(priced).sum()))
     total = math.fsum(terms + [constant, allowance])
     mismatch = np.nan_to_num(right - left)
-    return total + 2.0 * _U * abs(total), math.fsum(windows_total), mismatch
+    return total + 2.0 * _U * abs(total), math.fsum(windows_total), mismatch, planes, total - math.fsum(terms)
+
+
+class _StateMaster:
+    """Disaggregated cutting planes of ``U`` in ``pi`` (one model per piece), minimised over a box by HiGHS."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.cuts: list[tuple[np.ndarray, _Plane]] = []
+        self.units = 0
+
+    def add(self, pi: np.ndarray, planes: list) -> None:
+        for plane in planes:
+            self.cuts.append((pi.copy(), plane))
+            self.units = max(self.units, plane.unit + 1)
+
+    def solve(self, center: np.ndarray, radius: float, constant: float) -> tuple[np.ndarray, float] | None:
+        import highspy
+        from scipy import sparse
+
+        m = center.size
+        units = self.units
+        rows, cols, vals, lower = [], [], [], []
+        for r, (pi0, plane) in enumerate(self.cuts):
+            # theta_u - sum sign * state * pi >= value - sum sign * state * pi0
+            rhs = plane.value
+            rows.append(r)
+            cols.append(m + plane.unit)
+            vals.append(1.0)
+            for j, k, state, sign in plane.terms:
+                rows.append(r)
+                cols.append(j * self.shape[1] + k)
+                vals.append(-sign * state)
+                rhs -= sign * state * pi0[j, k]
+            lower.append(rhs)
+        matrix = sparse.csc_matrix((vals, (rows, cols)), shape=(len(self.cuts), m + units))
+        matrix.sum_duplicates()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = m + units, len(self.cuts)
+        inf = highspy.kHighsInf
+        lp.col_cost_ = np.concatenate([np.zeros(m), np.ones(units)])
+        lp.col_lower_ = np.concatenate([center.ravel() - radius, np.full(units, -inf)])
+        lp.col_upper_ = np.concatenate([center.ravel() + radius, np.full(units, inf)])
+        lp.row_lower_ = np.array(lower)
+        lp.row_upper_ = np.full(len(self.cuts), inf)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data
+        with quiet_stdout(True):
+            h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.passModel(lp)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        x = np.asarray(h.getSolution().col_value)
+        return x[:m].reshape(self.shape), float(h.getInfo().objective_function_value) + constant
 
 
 def partial_bound(
@@ -438,18 +520,22 @@ def partial_bound(
     spans: list[tuple[int, int]],
     options: SolverOptions,
     pi: np.ndarray | None = None,
-    iterations: int = 8,
-    target: float = -math.inf,
+    iterations: int = 12,
     deadline: float = math.inf,
+    radius: float = 0.01,
 ) -> PartialBound | None:
-    """The partial Lagrangian bound with the coupling kept inside ``spans``, minimised over ``pi`` a little.
+    """The partial Lagrangian bound with the coupling kept inside ``spans``, minimised over ``pi``.
 
     ``U(nu, pi)`` (see the module docstring) is an upper bound of the coupled
-    optimum for every ``nu`` and ``pi``, and convex in ``pi`` with the
-    subgradient ``left state - right state`` at every boundary.  Starting from
-    ``pi`` (default: the marginal value of energy ``price / 1000`` at each
-    boundary, $/kWh), a few subgradient steps (Polyak's, towards ``target``, a
-    known dispatch's value) lower it; the lowest value is returned.
+    optimum for every ``nu`` and ``pi``, and a sum over the pieces of convex
+    functions of the ``pi`` at their ends: each piece's answer at some ``pi``
+    is worth, at other prices, its value plus the change of its states'
+    prices, a plane below that piece's function.  Starting from ``pi``
+    (default: ``eta_in`` times the price at each boundary, $/kWh), the planes
+    of all pieces form a cutting-plane model of ``U`` that HiGHS minimises over
+    a box of half-width ``radius`` $/kWh around the best ``pi`` so far (the
+    boxstep method, as :class:`aggregator.decomposition.CuttingPlaneMaster` for
+    ``nu``); the lowest ``U`` found is returned.
 
     Parameters
     ----------
@@ -463,10 +549,10 @@ def partial_bound(
         ``(fleets, boundaries)`` start, $/kWh.
     iterations : int
         Evaluations of ``U`` at most.
-    target : float
-        A lower bound of the optimum (a dispatch's value) for the step lengths.
     deadline : float
         ``time.perf_counter()`` value to stop at.
+    radius : float
+        The box's first half-width, $/kWh.
 
     Returns
     -------
@@ -481,28 +567,36 @@ def partial_bound(
         eta = np.array([[float(q["eta_in"])] for q in problem.problems])
         pi = np.repeat(problem.problems[0]["price"][ends][None, :], fleets, axis=0) / 1000.0 * eta
     best: PartialBound | None = None
-    history = []
-    scale = 1.0
+    history: list[float] = []
+    master = _StateMaster((fleets, ends.size))
+    predicted = math.nan
     for it in range(iterations):
         if time.perf_counter() >= deadline:
             break
-        value = _evaluate(problem, nu, pieces, ends, pi, options, deadline)
+        value = _evaluate(problem, nu, pieces, ends, pi, options, deadline, None)
         if value is None:
             break
-        bound, windows_bound, mismatch = value
+        bound, windows_bound, mismatch, planes, constant = value
         history.append(bound)
+        master.add(pi, planes)
         if best is None or bound < best.bound:
+            decrease = math.inf if best is None else best.bound - bound
+            if math.isfinite(predicted) and decrease >= 0.5 * predicted:
+                radius *= 2.0
             best = PartialBound(bound=bound, spans=list(spans), pi=pi.copy(), ends=ends, mismatch=mismatch,
-                                windows_bound=windows_bound, evaluations=it + 1, history=history)
+                                windows_bound=windows_bound)
         else:
-            scale /= 2.0
+            radius /= 2.0
         best.evaluations, best.history = it + 1, history
-        norm = float((mismatch ** 2).sum())
-        if norm <= 1e-12 or not ends.size:
-            break  # the pieces agree: the windows' and segments' answers form one schedule
-        level = best.bound - target if math.isfinite(target) else 0.01 * abs(best.bound)
-        step = scale * max(level, 0.0) / norm
-        pi = best.pi + step * best.mismatch
+        if not ends.size or float(np.abs(mismatch).max(initial=0.0)) <= 1e-9:
+            break  # the pieces agree: their answers form one schedule, U is the partial problem's value
+        step = master.solve(best.pi, radius, constant)
+        if step is None:
+            break
+        pi, model = step
+        predicted = best.bound - model
+        if predicted <= 1e-9 * abs(best.bound):
+            break  # the model's minimum is the best point: minimised to within rounding
     return best
 
 
@@ -552,3 +646,59 @@ def window_milp_repair(
                 out[k][:, a:b] = np.clip(result["columns"][k], 0.0, None) if k != 2 else result["columns"][k]
             improved = True
     return {"objective": math.nan, "columns": out} if improved else None
+
+
+#: Steps kept exact on each side of a negative-price step where the answers reach a limit.
+BOUND_MARGIN = 2
+
+#: Steps re-planned on each side by the window MILP repair (wider: its end states are the dispatch's).
+REPAIR_MARGIN = 6
+
+#: Share of the time limit the decomposition leaves to this stage when its dual function leaves a gap.
+BOUND_SHARE = 0.5
+
+
+def tighten(
+    problem: "CoupledProblem",
+    nu: np.ndarray,
+    solutions: list,
+    columns: list[np.ndarray] | None,
+    options: SolverOptions,
+    deadline: float,
+    margin: int = BOUND_MARGIN,
+    repair_margin: int = REPAIR_MARGIN,
+) -> tuple[PartialBound | None, dict[str, Any] | None]:
+    """The decomposition's last stage where the dual function leaves a gap: the window bound and repair.
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    nu : numpy.ndarray
+        The best multipliers (lowest dual value).
+    solutions : list of FleetSolution
+        The fleets' DP answers at ``nu`` (the windows are around their negative-price steps at a limit).
+    columns : list of numpy.ndarray or None
+        The best dispatch so far (re-planned inside the windows by :func:`window_milp_repair`).
+    options : SolverOptions
+    deadline : float
+    margin : int
+        Steps kept exact on each side of a negative-price step at a limit, for the bound.
+    repair_margin : int
+        The same for the repair.
+
+    Returns
+    -------
+    tuple
+        ``(PartialBound or None, repaired dispatch or None)``.
+    """
+    charge = np.array([s.charge for s in solutions])
+    discharge = np.array([s.discharge for s in solutions])
+    spans = bound_windows(problem, charge, discharge, margin)
+    if not spans:
+        return None, None
+    repaired = None
+    if columns is not None:
+        share = time.perf_counter() + 0.3 * max(deadline - time.perf_counter(), 0.0)
+        repaired = window_milp_repair(problem, columns, bound_windows(problem, charge, discharge, repair_margin), options,
+                                      share)
+    return partial_bound(problem, nu, spans, options, deadline=deadline), repaired
