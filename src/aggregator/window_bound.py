@@ -41,7 +41,8 @@ from .solvers import SolverOptions, quiet_stdout
 if TYPE_CHECKING:  # pragma: no cover
     from .decomposition import CoupledProblem
 
-__all__ = ["PartialBound", "WindowMILP", "bound_windows", "partial_bound", "segment_value", "window_milp_repair"]
+__all__ = ["PartialBound", "WindowMILP", "bound_windows", "partial_bound", "segment_value", "tighten",
+           "window_milp_repair"]
 
 _U = float(np.finfo(float).eps) / 2.0
 
@@ -354,6 +355,8 @@ class PartialBound:
         The windows' part of ``bound``.
     evaluations : int
         How many ``pi`` were evaluated.
+    history : list of float
+        ``U`` at every evaluation, in order.
     """
 
     bound: float
