@@ -192,9 +192,7 @@ class WindowMILP:
         lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
         lp.a_matrix_.value_ = matrix.data
-        integrality = np.zeros(n_cols, dtype=np.int32)
-        integrality[5 * n : 5 * n + k] = 1
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integrality]
+        # The relaxation is solved first (:meth:`solve`); the binaries become integers only if it mixes modes.
         with quiet_stdout(not options.verbose):
             self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", bool(options.verbose))
@@ -216,14 +214,27 @@ class WindowMILP:
         """
         import highspy
 
+        from .decomposition import FLOW_TOLERANCE
+
         h = self.highs
         if time_limit is not None:
             h.setOptionValue("time_limit", max(float(time_limit), 0.01))
         h.run()
         status = h.getModelStatus()
+        relaxed = True
+        if status == highspy.HighsModelStatus.kOptimal and self.binary.size:
+            x = np.asarray(h.getSolution().col_value)
+            both = np.minimum(x[self.binary], x[self.cells + self.binary]) > FLOW_TOLERANCE
+            if both.any():  # the relaxation mixes modes at a negative price: the binaries count
+                k = self.binary.size
+                columns = np.arange(5 * self.cells, 5 * self.cells + k, dtype=np.int32)
+                h.changeColsIntegrality(k, columns, np.full(k, highspy.HighsVarType.kInteger))
+                h.run()
+                status = h.getModelStatus()
+                relaxed = False
         info = h.getInfo()
         optimal = status == highspy.HighsModelStatus.kOptimal
-        if self.binary.size == 0:  # an LP: its optimum is the bound
+        if relaxed:  # an LP whose optimum mixes no modes: the MILP's optimum
             bound = float(info.objective_function_value) if optimal else math.inf
         else:
             bound = float(info.mip_dual_bound)
@@ -236,6 +247,10 @@ class WindowMILP:
             x = np.asarray(h.getSolution().col_value)
             n = self.cells
             out["columns"] = [x[b * n : (b + 1) * n].reshape(self.fleets, self.steps) for b in range(5)]
+            charge, discharge = (np.clip(c, 0.0, None) for c in out["columns"][:2])
+            tiny = np.minimum(charge, discharge) <= FLOW_TOLERANCE  # within HiGHS's tolerance of one mode
+            out["columns"][0] = np.where(tiny & (charge <= discharge), 0.0, charge)
+            out["columns"][1] = np.where(tiny & (discharge < charge), 0.0, discharge)
             out["objective"] = float(info.objective_function_value)
             out["entering"] = x[self.entering_column :].copy()
             out["leaving"] = out["columns"][2][:, -1].copy()
