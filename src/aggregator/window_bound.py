@@ -59,6 +59,30 @@ def _check(problem: "CoupledProblem") -> None:
             raise ValueError("the window bound covers fleets without wear cost only")
 
 
+def _highs(matrix, cost, lower, upper, row_lower, row_upper, maximize: bool, options: SolverOptions):
+    """A quiet HiGHS instance holding the LP ``cost . x`` over ``lower <= x <= upper``, ``row_lower <= A x <= row_upper``."""
+    import highspy
+
+    matrix = matrix.tocsc()
+    matrix.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = matrix.shape
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = matrix.data
+    with quiet_stdout(not options.verbose):  # the banner
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(options.verbose))
+    if options.threads:
+        h.setOptionValue("threads", int(options.threads))
+    h.passModel(lp)
+    return h
+
+
 class WindowMILP:
     """The coupled fleets over the steps ``first .. last - 1`` as one HiGHS MILP.
 
@@ -182,24 +206,9 @@ class WindowMILP:
             base += steps
         n_cols = e0 + fleets
         matrix = sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(base, n_cols))
-        matrix.sort_indices()
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = n_cols, base
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
-        lp.row_lower_, lp.row_upper_ = np.concatenate(row_lower), np.concatenate(row_upper)
-        lp.sense_ = highspy.ObjSense.kMaximize
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-        lp.a_matrix_.value_ = matrix.data
         # The relaxation is solved first (:meth:`solve`); the binaries become integers only if it mixes modes.
-        with quiet_stdout(not options.verbose):
-            self.highs = highspy.Highs()
-        self.highs.setOptionValue("output_flag", bool(options.verbose))
+        self.highs = _highs(matrix, cost, lower, upper, np.concatenate(row_lower), np.concatenate(row_upper), True, options)
         self.highs.setOptionValue("mip_rel_gap", WINDOW_MIP_GAP)
-        if options.threads:
-            self.highs.setOptionValue("threads", int(options.threads))
-        self.highs.passModel(lp)
         self.entering_column = e0
 
     def solve(self, time_limit: float | None = None) -> dict[str, Any] | None:
@@ -325,7 +334,13 @@ def segment_value(
 
 
 def bound_windows(problem: "CoupledProblem", charge: np.ndarray, discharge: np.ndarray, margin: int) -> list[tuple[int, int]]:
-    """The windows to keep exact: around the negative-price steps where the answers break a limit or tie it.
+    """The windows to keep exact: the negative-price runs in which the answers reach a limit, widened.
+
+    Every run of consecutive negative-price steps in which the summed answers
+    reach an import or export limit at some step is kept whole (a boundary in
+    the middle of a negative-price run would cut through the non-concave part
+    of the fleets' value functions), then widened by ``margin`` steps on each
+    side and merged with its neighbours.
 
     Parameters
     ----------
@@ -339,14 +354,27 @@ def bound_windows(problem: "CoupledProblem", charge: np.ndarray, discharge: np.n
     -------
     list of tuple of int
         ``(first, last)`` runs (see :func:`aggregator.decomposition.windows`).
+
+    Examples
+    --------
+    >>> from aggregator.decomposition import CoupledProblem
+    >>> p = CoupledProblem(problems=[{"price": np.array([5.0, -1.0, -2.0, 5.0, -1.0, 5.0, 5.0])}], fleets=("a",),
+    ...                    members=[np.array([0])], import_kw=np.full((1, 7), 10.0),
+    ...                    export_kw=np.full((1, 7), np.inf), names=("site",))
+    >>> bound_windows(p, np.array([[0.0, 0.0, 10.0, 0.0, 0.0, 0.0, 0.0]]), np.zeros((1, 7)), 1)
+    [(0, 4)]
     """
     from .decomposition import FLOW_TOLERANCE, windows
 
     net = problem.net_import(charge, discharge)
     tolerance = FLOW_TOLERANCE * max(1.0, float(np.abs(net).max(initial=0.0)))
-    reach = (net >= problem.import_kw - tolerance) | (-net >= problem.export_kw - tolerance)
+    reach = ((net >= problem.import_kw - tolerance) | (-net >= problem.export_kw - tolerance)).any(axis=0)
     negative = problem.problems[0]["price"] < 0
-    return windows(reach.any(axis=0) & negative, margin)
+    keep = np.zeros_like(negative)
+    for a, b in windows(negative, 0):  # the negative-price runs
+        if reach[a:b].any():
+            keep[a:b] = True
+    return windows(keep, margin)
 
 
 @dataclass
@@ -509,22 +537,11 @@ class _StateMaster:
             lower.append(rhs)
         matrix = sparse.csc_matrix((vals, (rows, cols)), shape=(len(self.cuts), m + units))
         matrix.sum_duplicates()
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = m + units, len(self.cuts)
         inf = highspy.kHighsInf
-        lp.col_cost_ = np.concatenate([np.zeros(m), np.ones(units)])
-        lp.col_lower_ = np.concatenate([center.ravel() - radius, np.full(units, -inf)])
-        lp.col_upper_ = np.concatenate([center.ravel() + radius, np.full(units, inf)])
-        lp.row_lower_ = np.array(lower)
-        lp.row_upper_ = np.full(len(self.cuts), inf)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-        lp.a_matrix_.value_ = matrix.data
-        with quiet_stdout(True):
-            h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.passModel(lp)
+        h = _highs(matrix, np.concatenate([np.zeros(m), np.ones(units)]),
+                   np.concatenate([center.ravel() - radius, np.full(units, -inf)]),
+                   np.concatenate([center.ravel() + radius, np.full(units, inf)]),
+                   np.array(lower), np.full(len(self.cuts), inf), False, SolverOptions())
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
