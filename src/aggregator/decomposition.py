@@ -1153,8 +1153,10 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     local = bool(options.extra.get("local_repair", False))
     local_margin = int(options.extra.get("local_window", LOCAL_WINDOW))
     local_cells = int(options.extra.get("local_cells", LOCAL_CELLS))
-    # The window bound (aggregator.window_bound) gets the rest of the time once the dual loop has had its share.
-    window_bound = bool(options.extra.get("window_bound", True))
+    # The window bound (aggregator.window_bound) gets the rest of the time once the dual loop has had its share;
+    # by default only where the window LP runs too (its MILPs grow with the fleets like that LP).
+    few = int(problem.membership().any(axis=0).sum()) * problem.steps <= window_cells
+    window_bound = bool(options.extra.get("window_bound", few))
     loop_deadline = deadline
     if window_bound and math.isfinite(deadline):
         loop_deadline = start + (1.0 - float(options.extra.get("window_bound_share", BOUND_SHARE))) * (deadline - start)
