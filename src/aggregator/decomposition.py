@@ -51,6 +51,7 @@ import xarray as xr
 
 from .dp_backend import NUMERICAL_GAP, fleet_problems, solve_fleet_problems
 from .solvers import SolveOutcome, SolverBackend, SolverOptions, quiet_stdout, relative_gap
+from .window_bound import BOUND_SHARE, tighten
 
 if TYPE_CHECKING:  # pragma: no cover
     from .aggregator import Aggregator
@@ -1152,8 +1153,15 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     local = bool(options.extra.get("local_repair", False))
     local_margin = int(options.extra.get("local_window", LOCAL_WINDOW))
     local_cells = int(options.extra.get("local_cells", LOCAL_CELLS))
+    # The window bound (aggregator.window_bound) gets the rest of the time once the dual loop has had its share;
+    # by default only where the window LP runs too (its MILPs grow with the fleets like that LP).
+    few = int(problem.membership().any(axis=0).sum()) * problem.steps <= window_cells
+    window_bound = bool(options.extra.get("window_bound", few))
+    loop_deadline = deadline
+    if window_bound and math.isfinite(deadline):
+        loop_deadline = start + (1.0 - float(options.extra.get("window_bound_share", BOUND_SHARE))) * (deadline - start)
     timings = {"start_seconds": 0.0, "dp_seconds": 0.0, "master_seconds": 0.0, "repair_seconds": 0.0,
-               "allotment_seconds": 0.0}
+               "allotment_seconds": 0.0, "window_bound_seconds": 0.0}
     counts = {"dual_evaluations": 0, "serious_steps": 0, "repairs": 0, "repair_cells_max": 0, "allotment_repairs": 0,
               "local_repairs": 0}
 
@@ -1255,7 +1263,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     while (
         relative_gap(best_objective, best.bound) > target
         and iterations < max_iterations
-        and time.perf_counter() < deadline
+        and time.perf_counter() < loop_deadline
     ):
         iterations += 1
         predicted, on_box = math.nan, False
@@ -1300,6 +1308,16 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
             if nulls % shrink_after == 0:  # the model's new planes did not help twice: a smaller box
                 radius = max(radius / 2.0, 1e-6)
 
+    bound = best.bound
+    if window_bound and relative_gap(best_objective, bound) > target and time.perf_counter() < deadline:
+        partial, repaired = timed("window_bound_seconds", tighten, problem, best.nu, best.solutions,
+                                  None if primal is None else primal["columns"], options, deadline)
+        consider(repaired)
+        if partial is not None:
+            bound = min(bound, partial.bound)
+            counts["window_bound_windows"] = len(partial.spans)
+            counts["window_bound_evaluations"] = partial.evaluations
+
     seconds = time.perf_counter() - start
     solver = f"decomposition (dp + highs {_highs_version()})"
     details = {
@@ -1310,7 +1328,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         **{k: round(v, 3) for k, v in timings.items()},
     }
     if primal is None:
-        return SolveOutcome(status="no_solution", bound=best.bound, solver=solver, solve_seconds=seconds,
+        return SolveOutcome(status="no_solution", bound=bound, solver=solver, solve_seconds=seconds,
                             termination="time_limit", message="no repaired dispatch within the time limit",
                             details=details)
     columns = _clean(primal["columns"])
@@ -1318,7 +1336,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     solution = xr.Dataset(
         {name: xr.DataArray(columns[k].T, dims=("time", "fleet"), coords=coords) for k, name in enumerate(VARIABLES)}
     )
-    gap = relative_gap(best_objective, best.bound)
+    gap = relative_gap(best_objective, bound)
     status = "optimal" if gap <= target else "time_limit"
     message = ""
     if status != "optimal":
@@ -1329,7 +1347,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     return SolveOutcome(
         status=status,
         objective=best_objective,
-        bound=best.bound,
+        bound=bound,
         solution=solution,
         solver=solver,
         solve_seconds=seconds,
