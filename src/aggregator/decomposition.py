@@ -25,7 +25,8 @@ function; proof on the docs page "Shared connections").  The backend
    elsewhere, by one LP with the fleets' states fixed at the windows' ends
    and the modes fixed where the relaxation would charge and discharge at
    once (:func:`window_repair`, skipped for many fleets); the relaxed window
-   LP's duals are a further multiplier candidate; then, while the gap is
+   LP's duals are a further multiplier candidate (for many fleets: one small
+   LP per block of broken steps, in parallel, :func:`block_repair`); then, while the gap is
    open, gives every fleet a share of each limit and re-solves it exactly
    by the DP within its share (:func:`allotment_repair`, which scales with
    the fleets);
@@ -890,7 +891,8 @@ def block_repair(
     parallel = workers > 1 and len(tasks) > 1 and not multiprocessing.current_process().daemon
     if parallel:
         with worker_pool(min(workers, len(tasks))) as pool:
-            futures = {pool.submit(solve_span, task): k for k, task in enumerate(tasks)}
+            largest_first = sorted(range(len(tasks)), key=lambda k: -tasks[k]["index"].size * tasks[k]["free"].size)
+            futures = {pool.submit(solve_span, tasks[k]): k for k in largest_first}  # a short tail of small LPs
             pending = set(futures)
             while pending:
                 left = deadline - time.perf_counter() + 5.0
@@ -1328,8 +1330,8 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         ``window_cells`` (the window LP is skipped above this many coupled cells,
         default :data:`WINDOW_CELLS`), ``allotment_rounds`` (default :data:`ALLOTMENT_ROUNDS`),
         ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``), ``local_repair``
-        (above ``window_cells``, re-plan the steps the first answers break by LPs of at most
-        ``local_cells`` cells, ``local_window`` steps each side; default off), ``radius`` (the box's
+        (above ``window_cells``, re-plan the steps the first answers break, one LP of at most
+        ``local_cells`` cells per block, ``local_window`` steps each side: :func:`block_repair`; default on), ``radius`` (the box's
         first half-width, $/MWh; default twice the largest start multiplier) and ``shrink_after``
         (null steps before the box halves, default 2).
 
@@ -1402,9 +1404,9 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         coupled_cells = int(problem.membership().any(axis=0).sum()) * problem.steps
         if coupled_cells > window_cells and local and not counts["local_repairs"]:
             # Many fleets: LPs of at most ``local_cells`` cells around the steps the answers break, once.
-            share = deadline if not math.isfinite(deadline) else time.perf_counter() + 0.7 * (deadline - time.perf_counter())
+            share = deadline if not math.isfinite(deadline) else time.perf_counter() + 0.85 * (deadline - time.perf_counter())
             fixed, cells = timed("repair_seconds", block_repair, problem, value.solutions, local_margin, options, share,
-                                 local_cells, _workers(options))
+                                 local_cells, _workers(options) if coupled_cells >= REPAIR_PARALLEL_MIN_CELLS else 1)
             counts["local_repairs"] += 1
             counts["repair_cells_max"] = max(counts["repair_cells_max"], cells)
             if fixed is not None and fixed.get("partial"):
