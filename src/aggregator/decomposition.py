@@ -663,7 +663,7 @@ def window_repair(
             size += piece[1] - piece[0]
     out = [c.copy() for c in columns]
     window_nu = nu.copy()
-    modes = _modes(solutions)[coupled]
+    modes = _modes(solutions)
     cells = 0
     for batch in batches:
         fixed, duals, index = _repair_spans(problem, columns, modes, coupled, batch, options, deadline)
@@ -689,36 +689,9 @@ def _repair_spans(
     deadline: float,
 ) -> tuple[list[np.ndarray] | None, np.ndarray | None, np.ndarray]:
     """One window LP over ``spans`` (see :func:`window_repair`): the repaired blocks, the relaxed duals, the steps."""
-    index = np.concatenate([np.arange(a, b) for a, b in spans])
-    lengths = np.array([b - a for a, b in spans])
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    keys = _per_step_keys(problem)
-    subs, initial = [], []
-    for j in coupled.tolist():
-        q = dict(problem.problems[j])
-        for key in keys:
-            q[key] = np.ascontiguousarray(q[key][index])
-        soc = columns[2][j]
-        initial.append([soc[a - 1] if a > 0 else problem.problems[j]["s_init"] for a, _ in spans])
-        for (a, b), end in zip(spans, (starts + lengths - 1).tolist()):
-            if b < problem.steps:  # the kept answer continues from this state
-                q["smin"][end] = q["smax"][end] = soc[b - 1]
-        subs.append(q)
-    local = {int(j): i for i, j in enumerate(coupled.tolist())}
-    sub = CoupledProblem(
-        problems=subs,
-        fleets=tuple(problem.fleets[j] for j in coupled.tolist()),
-        members=[np.array([local[int(j)] for j in m], dtype=int) for m in problem.members],
-        import_kw=problem.import_kw[:, index],
-        export_kw=problem.export_kw[:, index],
-        names=problem.names,
-    )
-    lp = CoupledLP(sub, options, starts=starts, initial=np.array(initial))
-    relaxed = lp.solve(time_limit=deadline - time.perf_counter())
-    if relaxed is None:
-        return None, None, index
-    fixed = repair(lp, relaxed, modes[:, index], deadline)
-    return (None if fixed is None else fixed["columns"]), relaxed["nu"], index
+    task = _span_task(problem, columns, modes, coupled, spans, options, deadline)
+    blocks, duals = solve_span(task)
+    return blocks, duals, task["index"]
 
 
 def _span_task(
@@ -730,7 +703,7 @@ def _span_task(
     options: SolverOptions,
     deadline: float,
 ) -> dict[str, Any]:
-    """The LP of :func:`block_repair` over ``spans`` for the fleets ``free``, the others' flows subtracted from the limits."""
+    """The window LP over ``spans`` for the fleets ``free`` (the others' flows taken off the limits), as a task."""
     index = np.concatenate([np.arange(a, b) for a, b in spans])
     lengths = np.array([b - a for a, b in spans])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -765,8 +738,8 @@ def _span_task(
             "options": options, "deadline": deadline, "index": index, "free": free}
 
 
-def solve_span(task: dict[str, Any]) -> list[np.ndarray] | None:
-    """Solve one LP of :func:`block_repair` (a process-pool task): the repaired blocks, or None if not in time.
+def solve_span(task: dict[str, Any]) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    """Solve one window LP (of :func:`window_repair` or :func:`block_repair`; a process-pool task).
 
     Parameters
     ----------
@@ -776,17 +749,19 @@ def solve_span(task: dict[str, Any]) -> list[np.ndarray] | None:
 
     Returns
     -------
-    list of numpy.ndarray or None
-        The five ``(free fleets, span steps)`` blocks without simultaneous flows.
+    tuple
+        The five ``(free fleets, span steps)`` blocks without simultaneous flows, or None if
+        not solved in time; the relaxed LP's coupling duals (``(couplings, span steps)``, $/MWh)
+        or None.
     """
     if not task["problem"].problems:
-        return []
+        return [np.zeros((0, task["index"].size))] * 5, None
     lp = CoupledLP(task["problem"], task["options"], starts=task["starts"], initial=task["initial"])
     relaxed = lp.solve(time_limit=task["deadline"] - time.perf_counter())
     if relaxed is None:
-        return None
+        return None, None
     fixed = repair(lp, relaxed, task["modes"], task["deadline"])
-    return None if fixed is None else fixed["columns"]
+    return (None if fixed is None else fixed["columns"]), relaxed["nu"]
 
 
 def block_repair(
@@ -903,12 +878,12 @@ def block_repair(
                         future.cancel()
                     break
                 for future in finished:
-                    stitch(futures[future], future.result())
+                    stitch(futures[future], future.result()[0])
     else:
         for k, task in enumerate(tasks):
             if time.perf_counter() >= deadline:
                 break
-            stitch(k, solve_span(task))
+            stitch(k, solve_span(task)[0])
     dispatch = {"objective": math.nan, "columns": out}
     if not all(done) or _violated(problem, out[0], out[1]).any():  # the latter is a safeguard
         dispatch["partial"] = True
