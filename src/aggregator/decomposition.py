@@ -786,9 +786,9 @@ def block_repair(
     only the fleets that push a broken step over its limit (importing where
     the import limit is broken, exporting where the export limit is) are
     re-planned in a block; the others keep their answers, whose net power is
-    taken off the block's limits (at a broken step the kept fleets push
-    against the limit at most by nothing, so the free ones can always meet
-    it).  A block longer than ``max_cells // free fleets`` steps is cut into
+    taken off the block's limits (at a broken step the kept fleets do not
+    push towards the broken side, so scaling the free fleets' flows towards
+    zero meets the limit, and elsewhere their DP answers do).  A block longer than ``max_cells // free fleets`` steps is cut into
     pieces, each from and to the DP's states (a cut fixes one more state, so
     it can only cost value).  Many small LPs are much cheaper for the simplex
     method than one large one.
