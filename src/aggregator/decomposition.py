@@ -25,7 +25,8 @@ function; proof on the docs page "Shared connections").  The backend
    elsewhere, by one LP with the fleets' states fixed at the windows' ends
    and the modes fixed where the relaxation would charge and discharge at
    once (:func:`window_repair`, skipped for many fleets); the relaxed window
-   LP's duals are a further multiplier candidate; then, while the gap is
+   LP's duals are a further multiplier candidate (for many fleets: one small
+   LP per block of broken steps, in parallel, :func:`block_repair`); then, while the gap is
    open, gives every fleet a share of each limit and re-solves it exactly
    by the DP within its share (:func:`allotment_repair`, which scales with
    the fleets);
@@ -60,8 +61,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DecompositionBackend", "CoupledLP", "CoupledProblem", "CuttingPlaneMaster", "DualValue", "aggregated_problem",
-    "allotment_repair", "allotments", "dual_value", "interval_modes", "repair", "solve_coupled", "window_repair",
-    "solve_within", "windows",
+    "allotment_repair", "allotments", "block_repair", "dual_value", "interval_modes", "repair", "solve_coupled", "window_repair",
+    "solve_span", "solve_within", "windows",
 ]
 
 _U = float(np.finfo(float).eps) / 2.0
@@ -663,7 +664,7 @@ def window_repair(
             size += piece[1] - piece[0]
     out = [c.copy() for c in columns]
     window_nu = nu.copy()
-    modes = _modes(solutions)[coupled]
+    modes = _modes(solutions)
     cells = 0
     for batch in batches:
         fixed, duals, index = _repair_spans(problem, columns, modes, coupled, batch, options, deadline)
@@ -689,12 +690,27 @@ def _repair_spans(
     deadline: float,
 ) -> tuple[list[np.ndarray] | None, np.ndarray | None, np.ndarray]:
     """One window LP over ``spans`` (see :func:`window_repair`): the repaired blocks, the relaxed duals, the steps."""
+    task = _span_task(problem, columns, modes, coupled, spans, options, deadline)
+    blocks, duals = solve_span(task)
+    return blocks, duals, task["index"]
+
+
+def _span_task(
+    problem: CoupledProblem,
+    columns: list[np.ndarray],
+    modes: np.ndarray,
+    free: np.ndarray,
+    spans: list[tuple[int, int]],
+    options: SolverOptions,
+    deadline: float,
+) -> dict[str, Any]:
+    """The window LP over ``spans`` for the fleets ``free`` (the others' flows taken off the limits), as a task."""
     index = np.concatenate([np.arange(a, b) for a, b in spans])
     lengths = np.array([b - a for a, b in spans])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     keys = _per_step_keys(problem)
     subs, initial = [], []
-    for j in coupled.tolist():
+    for j in free.tolist():
         q = dict(problem.problems[j])
         for key in keys:
             q[key] = np.ascontiguousarray(q[key][index])
@@ -704,21 +720,184 @@ def _repair_spans(
             if b < problem.steps:  # the kept answer continues from this state
                 q["smin"][end] = q["smax"][end] = soc[b - 1]
         subs.append(q)
-    local = {int(j): i for i, j in enumerate(coupled.tolist())}
+    local = {int(j): i for i, j in enumerate(free.tolist())}
+    membership = problem.membership()
+    fixed = np.ones(len(problem.problems), dtype=bool)
+    fixed[free] = False
+    kept = (membership & fixed[None, :]).astype(float) @ (columns[0][:, index] - columns[1][:, index])
+    import_kw = problem.import_kw[:, index] - kept  # inf stays inf; the range keeps its width import + export
+    export_kw = problem.export_kw[:, index] + kept
     sub = CoupledProblem(
         problems=subs,
-        fleets=tuple(problem.fleets[j] for j in coupled.tolist()),
-        members=[np.array([local[int(j)] for j in m], dtype=int) for m in problem.members],
-        import_kw=problem.import_kw[:, index],
-        export_kw=problem.export_kw[:, index],
+        fleets=tuple(problem.fleets[j] for j in free.tolist()),
+        members=[np.array([local[int(j)] for j in m if int(j) in local], dtype=int) for m in problem.members],
+        import_kw=import_kw,
+        export_kw=export_kw,
         names=problem.names,
     )
-    lp = CoupledLP(sub, options, starts=starts, initial=np.array(initial))
-    relaxed = lp.solve(time_limit=deadline - time.perf_counter())
+    return {"problem": sub, "starts": starts, "initial": np.array(initial), "modes": modes[free][:, index],
+            "options": options, "deadline": deadline, "index": index, "free": free}
+
+
+def solve_span(task: dict[str, Any]) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    """Solve one window LP (of :func:`window_repair` or :func:`block_repair`; a process-pool task).
+
+    Parameters
+    ----------
+    task : dict
+        ``problem`` (the free fleets over the span's steps, limits net of the fixed fleets),
+        ``starts``, ``initial`` (see :class:`CoupledLP`), ``modes``, ``options`` and ``deadline``.
+
+    Returns
+    -------
+    tuple
+        The five ``(free fleets, span steps)`` blocks without simultaneous flows, or None if
+        not solved in time; the relaxed LP's coupling duals (``(couplings, span steps)``, $/MWh)
+        or None.
+    """
+    if not task["problem"].problems:
+        return [np.zeros((0, task["index"].size))] * 5, None
+    lp = CoupledLP(task["problem"], task["options"], starts=task["starts"], initial=task["initial"])
+    relaxed = lp.solve(time_limit=task["deadline"] - time.perf_counter())
     if relaxed is None:
-        return None, None, index
-    fixed = repair(lp, relaxed, modes[:, index], deadline)
-    return (None if fixed is None else fixed["columns"]), relaxed["nu"], index
+        return None, None
+    fixed = repair(lp, relaxed, task["modes"], task["deadline"])
+    return (None if fixed is None else fixed["columns"]), relaxed["nu"]
+
+
+def block_repair(
+    problem: CoupledProblem,
+    solutions: list,
+    margin: int,
+    options: SolverOptions,
+    deadline: float,
+    max_cells: int = LOCAL_CELLS,
+    workers: int = 1,
+    free_only: bool = True,
+) -> tuple[dict[str, Any] | None, int]:
+    """Repair the DP answers around the steps where they break a limit: one small LP per block, in parallel.
+
+    The steps where the answers break a limit, widened by ``margin`` steps on
+    each side, form connected *blocks*; outside them the answers are kept.
+    Every block is re-planned by its own LP at the true prices (as in
+    :func:`window_repair`: from the DP's state before it to the DP's state at
+    its last step, slack keeping it feasible, the modes fixed where the
+    relaxation would charge and discharge at once), so the blocks are
+    independent and are solved on ``workers`` processes.  With ``free_only``,
+    only the fleets that push a broken step over its limit (importing where
+    the import limit is broken, exporting where the export limit is) are
+    re-planned in a block; the others keep their answers, whose net power is
+    taken off the block's limits (at a broken step the kept fleets do not
+    push towards the broken side, so scaling the free fleets' flows towards
+    zero meets the limit, and elsewhere their DP answers do).  A block longer than ``max_cells // free fleets`` steps is cut into
+    pieces, each from and to the DP's states (a cut fixes one more state, so
+    it can only cost value).  Many small LPs are much cheaper for the simplex
+    method than one large one.
+
+    Parameters
+    ----------
+    problem : CoupledProblem
+    solutions : list of FleetSolution
+        The fleets' DP answers (at any multipliers).
+    margin : int
+        Steps added on each side of a broken step.
+    options : SolverOptions
+    deadline : float
+        ``time.perf_counter()`` value to stop at.
+    max_cells : int
+        The largest LP, in (fleet, step) cells.
+    workers : int
+        Processes solving the blocks' LPs (1: in this process).
+    free_only : bool
+        Re-plan only the fleets that push a broken step over its limit.
+
+    Returns
+    -------
+    tuple
+        ``(dispatch, cells)``: the stitched dispatch (``objective`` NaN, ``columns``;
+        marked ``partial`` when some LPs were not solved in time, whose blocks keep
+        the DP answers, so that it may break a limit), or the DP answers as they are
+        when they break no limit; and the (fleet, step) cells re-planned.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from .process_pool import worker_pool
+
+    columns = _columns(solutions)
+    broken = _violated(problem, columns[0], columns[1])
+    spans = windows(broken.any(axis=0), margin)
+    if not spans:
+        return {"objective": math.nan, "columns": columns}, 0
+    membership = problem.membership()
+    coupled = membership.any(axis=0)
+    net = columns[0] - columns[1]
+    modes = _modes(solutions)
+    tasks = []
+    for a, b in spans:
+        if free_only:
+            over_import = (broken[:, a:b] & (problem.net_import(columns[0][:, a:b], columns[1][:, a:b]) > 0))
+            over_export = broken[:, a:b] & ~over_import
+            push = np.zeros(len(problem.problems), dtype=bool)
+            for c in range(len(problem.members)):
+                inside = membership[c]
+                push |= inside & ((net[:, a:b] > FLOW_TOLERANCE) & over_import[c][None, :]).any(axis=1)
+                push |= inside & ((net[:, a:b] < -FLOW_TOLERANCE) & over_export[c][None, :]).any(axis=1)
+            free = np.flatnonzero(push & coupled)
+        else:
+            free = np.flatnonzero(coupled)
+        longest = max(1, int(max_cells) // max(1, free.size))
+        for t in range(a, b, longest):
+            tasks.append(_span_task(problem, columns, modes, free, [(t, min(t + longest, b))], options, deadline))
+    out = [c.copy() for c in columns]
+    cells = 0
+    done = [False] * len(tasks)
+
+    def stitch(k: int, blocks: list[np.ndarray] | None) -> None:
+        nonlocal cells
+        if blocks is None:
+            return
+        task = tasks[k]
+        for i in range(5):
+            if task["free"].size:
+                out[i][np.ix_(task["free"], task["index"])] = blocks[i]
+        cells += task["free"].size * task["index"].size
+        done[k] = True
+
+    parallel = workers > 1 and len(tasks) > 1 and not multiprocessing.current_process().daemon
+    if parallel:
+        with worker_pool(min(workers, len(tasks))) as pool:
+            largest_first = sorted(range(len(tasks)), key=lambda k: -tasks[k]["index"].size * tasks[k]["free"].size)
+            futures = {pool.submit(solve_span, tasks[k]): k for k in largest_first}  # a short tail of small LPs
+            pending = set(futures)
+            while pending:
+                left = deadline - time.perf_counter() + 5.0
+                finished, pending = wait(pending, timeout=max(left, 0.0) if math.isfinite(left) else None,
+                                         return_when=FIRST_COMPLETED)
+                if not finished:  # the LPs stop at the deadline themselves; this is a safeguard
+                    for future in pending:
+                        future.cancel()
+                    break
+                for future in finished:
+                    stitch(futures[future], future.result()[0])
+    else:
+        for k, task in enumerate(tasks):
+            if time.perf_counter() >= deadline:
+                break
+            stitch(k, solve_span(task)[0])
+    dispatch = {"objective": math.nan, "columns": out}
+    if not all(done) or _violated(problem, out[0], out[1]).any():  # the latter is a safeguard
+        dispatch["partial"] = True
+    return dispatch, cells
+
+
+def _workers(options: SolverOptions) -> int:
+    """Worker processes for the repairs: ``threads`` if given, else the cores this process may use."""
+    import os
+
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return int(options.threads or available)
+
 
 
 def allotments(problem: CoupledProblem, charge: np.ndarray, discharge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -896,14 +1075,12 @@ def allotment_repair(
         stitched dispatch breaks a limit (not expected: a safeguard).
     """
     import multiprocessing
-    import os
 
     from .process_pool import worker_pool
 
     lo, hi = allotments(problem, charge, discharge)
     tasks = [{"problem": q, "lo": lo[j], "hi": hi[j]} for j, q in enumerate(problem.problems)]
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = min(len(tasks), options.threads or available)
+    workers = min(len(tasks), _workers(options))
     if workers > 1 and problem.steps * len(tasks) >= REPAIR_PARALLEL_MIN_CELLS and not multiprocessing.current_process().daemon:
         with worker_pool(workers) as pool:
             answers = list(pool.map(solve_within, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
@@ -1129,8 +1306,8 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         ``window_cells`` (the window LP is skipped above this many coupled cells,
         default :data:`WINDOW_CELLS`), ``allotment_rounds`` (default :data:`ALLOTMENT_ROUNDS`),
         ``lp_solver`` (HiGHS ``solver`` option for the LPs, default ``"simplex"``), ``local_repair``
-        (above ``window_cells``, re-plan the steps the first answers break by LPs of at most
-        ``local_cells`` cells, ``local_window`` steps each side; default off), ``radius`` (the box's
+        (above ``window_cells``, re-plan the steps the first answers break, one LP of at most
+        ``local_cells`` cells per block, ``local_window`` steps each side: :func:`block_repair`; default on), ``radius`` (the box's
         first half-width, $/MWh; default twice the largest start multiplier) and ``shrink_after``
         (null steps before the box halves, default 2).
 
@@ -1150,7 +1327,7 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
     target = max(options.mip_gap, NUMERICAL_GAP)
     window_cells = int(options.extra.get("window_cells", WINDOW_CELLS))
     rounds = int(options.extra.get("allotment_rounds", ALLOTMENT_ROUNDS))
-    local = bool(options.extra.get("local_repair", False))
+    local = bool(options.extra.get("local_repair", True))
     local_margin = int(options.extra.get("local_window", LOCAL_WINDOW))
     local_cells = int(options.extra.get("local_cells", LOCAL_CELLS))
     # The window bound (aggregator.window_bound) gets the rest of the time once the dual loop has had its share;
@@ -1210,9 +1387,9 @@ def solve_coupled(inputs: xr.Dataset, couplings: Sequence["PowerCoupling"], opti
         coupled_cells = int(problem.membership().any(axis=0).sum()) * problem.steps
         if coupled_cells > window_cells and local and not counts["local_repairs"]:
             # Many fleets: LPs of at most ``local_cells`` cells around the steps the answers break, once.
-            share = deadline if not math.isfinite(deadline) else time.perf_counter() + 0.7 * (deadline - time.perf_counter())
-            fixed, _, cells = timed("repair_seconds", window_repair, problem, value.solutions, value.nu, local_margin,
-                                    options, share, True, local_cells)
+            share = deadline if not math.isfinite(deadline) else time.perf_counter() + 0.85 * (deadline - time.perf_counter())
+            fixed, cells = timed("repair_seconds", block_repair, problem, value.solutions, local_margin, options, share,
+                                 local_cells, _workers(options) if coupled_cells >= REPAIR_PARALLEL_MIN_CELLS else 1)
             counts["local_repairs"] += 1
             counts["repair_cells_max"] = max(counts["repair_cells_max"], cells)
             if fixed is not None and fixed.get("partial"):
