@@ -15,6 +15,7 @@ Workers of :func:`worker_pool` therefore watch their parent:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
@@ -23,8 +24,8 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Callable, Iterator
 
 __all__ = ["worker_pool", "WorkerPool", "die_with_parent", "WATCHDOG_SECONDS"]
 
@@ -32,6 +33,22 @@ __all__ = ["worker_pool", "WorkerPool", "die_with_parent", "WATCHDOG_SECONDS"]
 WATCHDOG_SECONDS = 0.5
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+#: Signals held while a worker is forked, so that it never runs the command's handlers (see WorkerPool.submit).
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM in this thread while the block runs; they are delivered when it ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -48,6 +65,8 @@ def die_with_parent(parent_pid: int) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held by WorkerPool.submit across the fork: take them now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -77,6 +96,19 @@ class WorkerPool(ProcessPoolExecutor):
     def __init__(self, max_workers: int) -> None:
         self._before = {child.pid for child in multiprocessing.active_children()}
         super().__init__(max_workers=max_workers, initializer=die_with_parent, initargs=(os.getpid(),))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Schedule ``fn(*args, **kwargs)``, as :meth:`concurrent.futures.Executor.submit`.
+
+        The pool forks its workers here.  A forked worker starts with this
+        process's signal handlers (SIGTERM raised as an interrupt) until its
+        initializer resets them, so a SIGTERM from :meth:`stop` right after the
+        fork would print a worker's traceback.  Ctrl-C and SIGTERM are therefore
+        held across the fork: the worker takes them once its own handlers are
+        set, this process as soon as the call returns.
+        """
+        with _signals_held():
+            return super().submit(fn, *args, **kwargs)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
         if exc_type is None:
